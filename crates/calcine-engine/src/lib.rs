@@ -1,0 +1,1 @@
+//! calcine's Engine, Connection, Transaction, pool and drivers (SQLAlchemy `engine`).

@@ -1,0 +1,1 @@
+//! calcine's derive macros (`#[derive(Model)]`), built in the ORM issue.

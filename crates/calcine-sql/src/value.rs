@@ -1,0 +1,332 @@
+//! [`Value`]: one bound parameter or one column value, the currency between the SQL layer and the
+//! drivers (SQLAlchemy passes Python objects through its type system; calcine passes `Value`).
+
+use std::fmt;
+
+/// A SQL value: what a statement binds as a parameter and what a driver returns for a column.
+///
+/// Values are always sent as bound parameters, never spliced into SQL text.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Value {
+    /// SQL `NULL`.
+    Null,
+    /// `BOOLEAN`.
+    Bool(bool),
+    /// Any integer column (`SMALLINT`, `INTEGER`, `BIGINT`), widened to 64 bits.
+    Int(i64),
+    /// `REAL` / `DOUBLE PRECISION`.
+    Float(f64),
+    /// `NUMERIC` / `DECIMAL`, as its exact decimal text (no precision is lost in transit).
+    Numeric(String),
+    /// `TEXT` / `VARCHAR(n)`.
+    Text(String),
+    /// `BLOB` / `BYTEA`.
+    Bytes(Vec<u8>),
+    /// `DATE`.
+    Date(chrono::NaiveDate),
+    /// `TIME` (without time zone).
+    Time(chrono::NaiveTime),
+    /// `TIMESTAMP` (without time zone).
+    Timestamp(chrono::NaiveDateTime),
+    /// `TIMESTAMP WITH TIME ZONE`, normalised to UTC.
+    TimestampTz(chrono::DateTime<chrono::Utc>),
+    /// `UUID`.
+    Uuid(uuid::Uuid),
+    /// `JSON` / `JSONB`.
+    Json(serde_json::Value),
+}
+
+impl Value {
+    /// Whether this is SQL `NULL`.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// The name of this value's kind, for error messages (`"integer"`, `"text"`, ...).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) => "integer",
+            Value::Float(_) => "float",
+            Value::Numeric(_) => "numeric",
+            Value::Text(_) => "text",
+            Value::Bytes(_) => "bytes",
+            Value::Date(_) => "date",
+            Value::Time(_) => "time",
+            Value::Timestamp(_) => "timestamp",
+            Value::TimestampTz(_) => "timestamp with time zone",
+            Value::Uuid(_) => "uuid",
+            Value::Json(_) => "json",
+        }
+    }
+}
+
+/// Why a [`Value`] could not become the Rust type asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueError {
+    expected: &'static str,
+    found: &'static str,
+    detail: Option<String>,
+}
+
+impl ValueError {
+    /// A value of kind `found` where `expected` was asked for.
+    pub fn mismatch(expected: &'static str, found: &Value) -> Self {
+        ValueError {
+            expected,
+            found: found.kind_name(),
+            detail: None,
+        }
+    }
+
+    /// A value of the right kind that does not fit (`detail` says how, e.g. an overflow).
+    pub fn out_of_range(expected: &'static str, found: &Value, detail: impl Into<String>) -> Self {
+        ValueError {
+            expected,
+            found: found.kind_name(),
+            detail: Some(detail.into()),
+        }
+    }
+
+    /// The Rust type that was asked for.
+    pub fn expected(&self) -> &'static str {
+        self.expected
+    }
+
+    /// The kind of value that was found.
+    pub fn found(&self) -> &'static str {
+        self.found
+    }
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.detail {
+            Some(d) => write!(f, "cannot convert {} value to {}: {}", self.found, self.expected, d),
+            None => write!(f, "cannot convert {} value to {}", self.found, self.expected),
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+/// Conversion from a column [`Value`] into a Rust type (the decode half of SQLAlchemy's
+/// `TypeEngine.result_processor`).
+pub trait FromValue: Sized {
+    /// Converts `value`, returning a [`ValueError`] for a kind mismatch, an unexpected `NULL`
+    /// or a value out of the target's range.
+    fn from_value(value: Value) -> Result<Self, ValueError>;
+}
+
+impl FromValue for Value {
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        Ok(value)
+    }
+}
+
+impl<T: FromValue> FromValue for Option<T> {
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        match value {
+            Value::Null => Ok(None),
+            v => T::from_value(v).map(Some),
+        }
+    }
+}
+
+macro_rules! int_from_value {
+    ($($t:ty),*) => {$(
+        impl FromValue for $t {
+            fn from_value(value: Value) -> Result<Self, ValueError> {
+                match value {
+                    Value::Int(i) => <$t>::try_from(i).map_err(|_| {
+                        ValueError::out_of_range(
+                            stringify!($t),
+                            &value,
+                            format!("{i} is out of range for {}", stringify!($t)),
+                        )
+                    }),
+                    Value::Bool(b) => Ok(<$t>::from(b)),
+                    other => Err(ValueError::mismatch(stringify!($t), &other)),
+                }
+            }
+        }
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                Value::Int(i64::from(v))
+            }
+        }
+    )*};
+}
+int_from_value!(i8, i16, i32, i64, u8, u16, u32);
+
+impl FromValue for u64 {
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        match value {
+            Value::Int(i) => u64::try_from(i).map_err(|_| {
+                ValueError::out_of_range("u64", &value, format!("{i} is out of range for u64"))
+            }),
+            other => Err(ValueError::mismatch("u64", &other)),
+        }
+    }
+}
+
+impl TryFrom<u64> for Value {
+    type Error = ValueError;
+    fn try_from(v: u64) -> Result<Value, ValueError> {
+        i64::try_from(v).map(Value::Int).map_err(|_| ValueError {
+            expected: "i64",
+            found: "integer",
+            detail: Some(format!("{v} does not fit a 64-bit signed SQL integer")),
+        })
+    }
+}
+
+impl FromValue for bool {
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        match value {
+            Value::Bool(b) => Ok(b),
+            Value::Int(0) => Ok(false),
+            Value::Int(1) => Ok(true),
+            other => Err(ValueError::mismatch("bool", &other)),
+        }
+    }
+}
+
+impl FromValue for f64 {
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        match value {
+            Value::Float(f) => Ok(f),
+            // SQLite stores whole REAL values as integers when asked to; widening is exact up to 2^53.
+            Value::Int(i) => Ok(i as f64),
+            Value::Numeric(ref s) => s.parse().map_err(|_| {
+                ValueError::out_of_range("f64", &value, format!("{s:?} is not a number"))
+            }),
+            other => Err(ValueError::mismatch("f64", &other)),
+        }
+    }
+}
+
+impl FromValue for f32 {
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        f64::from_value(value).map(|f| f as f32)
+    }
+}
+
+impl FromValue for String {
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        match value {
+            Value::Text(s) | Value::Numeric(s) => Ok(s),
+            other => Err(ValueError::mismatch("String", &other)),
+        }
+    }
+}
+
+impl FromValue for Vec<u8> {
+    fn from_value(value: Value) -> Result<Self, ValueError> {
+        match value {
+            Value::Bytes(b) => Ok(b),
+            other => Err(ValueError::mismatch("Vec<u8>", &other)),
+        }
+    }
+}
+
+macro_rules! simple_from_value {
+    ($($variant:ident($t:ty)),*) => {$(
+        impl FromValue for $t {
+            fn from_value(value: Value) -> Result<Self, ValueError> {
+                match value {
+                    Value::$variant(v) => Ok(v),
+                    other => Err(ValueError::mismatch(stringify!($t), &other)),
+                }
+            }
+        }
+        impl From<$t> for Value {
+            fn from(v: $t) -> Value {
+                Value::$variant(v)
+            }
+        }
+    )*};
+}
+simple_from_value!(
+    Date(chrono::NaiveDate),
+    Time(chrono::NaiveTime),
+    Timestamp(chrono::NaiveDateTime),
+    TimestampTz(chrono::DateTime<chrono::Utc>),
+    Uuid(uuid::Uuid),
+    Json(serde_json::Value)
+);
+
+impl From<bool> for Value {
+    fn from(v: bool) -> Value {
+        Value::Bool(v)
+    }
+}
+impl From<f64> for Value {
+    fn from(v: f64) -> Value {
+        Value::Float(v)
+    }
+}
+impl From<f32> for Value {
+    fn from(v: f32) -> Value {
+        Value::Float(f64::from(v))
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Value {
+        Value::Text(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Value {
+        Value::Text(v.to_owned())
+    }
+}
+impl From<&String> for Value {
+    fn from(v: &String) -> Value {
+        Value::Text(v.clone())
+    }
+}
+impl From<Vec<u8>> for Value {
+    fn from(v: Vec<u8>) -> Value {
+        Value::Bytes(v)
+    }
+}
+impl From<&[u8]> for Value {
+    fn from(v: &[u8]) -> Value {
+        Value::Bytes(v.to_vec())
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Value {
+        v.map_or(Value::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integer_overflow_is_a_typed_error() {
+        let err = i32::from_value(Value::Int(i64::MAX)).unwrap_err();
+        assert_eq!(err.expected(), "i32");
+        assert!(err.to_string().contains("out of range for i32"), "{err}");
+    }
+
+    #[test]
+    fn null_into_non_option_is_a_mismatch() {
+        let err = String::from_value(Value::Null).unwrap_err();
+        assert_eq!(err.found(), "NULL");
+        assert_eq!(Option::<String>::from_value(Value::Null), Ok(None));
+    }
+
+    #[test]
+    fn round_trips() {
+        assert_eq!(i64::from_value(Value::from(7i64)), Ok(7));
+        assert_eq!(String::from_value(Value::from("a'b")), Ok("a'b".to_owned()));
+        assert_eq!(Value::from(None::<i32>), Value::Null);
+        assert!(Value::try_from(u64::MAX).is_err());
+    }
+}
