@@ -111,6 +111,10 @@ fn error_of_awaited_future_is_returned_at_the_call_site() {
 }
 
 #[test]
+#[cfg_attr(
+    any(miri, calcine_thread_backend),
+    ignore = "the thread backend runs the body on another thread: no task-locals, no runtime context"
+)]
 fn several_awaits_accumulate() {
     let out = rt().block_on(greenlet_spawn(|| {
         let mut total = 0;
@@ -271,6 +275,10 @@ tokio::task_local! {
 }
 
 #[test]
+#[cfg_attr(
+    any(miri, calcine_thread_backend),
+    ignore = "the thread backend runs the body on another thread: no task-locals, no runtime context"
+)]
 fn task_locals_are_visible_inline_and_per_task() {
     let rt = rt();
     let local = tokio::task::LocalSet::new();

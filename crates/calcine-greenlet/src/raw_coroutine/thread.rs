@@ -143,28 +143,35 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let ret = self.ret.clone();
         let size = self.stack.as_ref().map_or(256 * 1024, |s| s.size);
         let payload = Handoff((body, down_rx, up_tx));
+        let job: Box<dyn FnOnce() + Send + '_> = Box::new(move || {
+            // Move the whole wrapper in (a destructuring pattern alone would capture the
+            // fields one by one, bypassing `Handoff`).
+            let payload = payload;
+            let Handoff((body, down_rx, up_tx)) = payload;
+            let input = match down_rx.recv() {
+                Ok(Handoff(Down::Resume(input))) => input,
+                _ => return,
+            };
+            let yielder = Yielder {
+                up: up_tx.clone(),
+                down: down_rx,
+            };
+            let result = panic::catch_unwind(AssertUnwindSafe(|| body(&yielder, input)));
+            let forced = matches!(&result, Err(p) if p.is::<ForcedUnwind>());
+            if !forced {
+                if let Ok(mut slot) = ret.lock() {
+                    *slot = Some(Handoff(result));
+                }
+            }
+            let _ = up_tx.send(Handoff(Up::Returned));
+        });
+        // SAFETY: only the lifetime is erased. The thread is joined in `finish` before the
+        // coroutine is dropped (`Drop` unwinds and joins), so nothing it borrows can end first.
+        let job: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(job) };
         let thread = std::thread::Builder::new()
             .name("calcine-greenlet-body".into())
             .stack_size(size.max(64 * 1024))
-            .spawn(move || {
-                let Handoff((body, down_rx, up_tx)) = payload;
-                let input = match down_rx.recv() {
-                    Ok(Handoff(Down::Resume(input))) => input,
-                    _ => return,
-                };
-                let yielder = Yielder {
-                    up: up_tx.clone(),
-                    down: down_rx,
-                };
-                let result = panic::catch_unwind(AssertUnwindSafe(|| body(&yielder, input)));
-                let forced = matches!(&result, Err(p) if p.is::<ForcedUnwind>());
-                if !forced {
-                    if let Ok(mut slot) = ret.lock() {
-                        *slot = Some(Handoff(result));
-                    }
-                }
-                let _ = up_tx.send(Handoff(Up::Returned));
-            });
+            .spawn(job);
         match thread {
             Ok(t) => self.thread = Some(t),
             Err(e) => panic!("calcine-greenlet: could not start a body thread: {e}"),
