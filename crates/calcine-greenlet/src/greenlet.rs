@@ -247,11 +247,10 @@ impl<F: FnOnce() -> R, R> Future for GreenletFuture<F, R> {
 
 impl<F, R> Drop for GreenletFuture<F, R> {
     fn drop(&mut self) {
-        let State::Running { mut co, pending } = std::mem::replace(&mut self.state, State::Done)
-        else {
+        // The pending slot is only a pointer into the coroutine stack; unwinding drops the future.
+        let State::Running { mut co, .. } = std::mem::replace(&mut self.state, State::Done) else {
             return;
         };
-        drop(pending);
         #[cfg(panic = "abort")]
         if co.started() && !co.done() {
             // Unwinding would abort the process: leak the stack and the frames on it instead.

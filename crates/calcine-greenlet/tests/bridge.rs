@@ -1,5 +1,7 @@
 //! The bridge's behaviours (acceptance A1–A10 at bridge level), inline `!Send` mode.
 
+#![allow(clippy::unwrap_used)]
+
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;

@@ -3,6 +3,8 @@
 //! release build, where a coroutine that migrated between workers read stale thread-locals in
 //! thousands of resumptions out of 10,000 (see the design notes).
 
+#![allow(clippy::unwrap_used)]
+
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! The `Send` mode (home threads): A3, A9 and A12 at bridge level.
 
+#![allow(clippy::unwrap_used)]
+
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -165,7 +167,7 @@ fn panics_inside_send_future_do_not_poison_the_home_thread() {
     rt.block_on(async {
         for _ in 0..3 {
             let r = AssertUnwindSafe(pool.spawn(|| panic!("again")));
-            let joined = tokio::spawn(async move { r.0.await }).await;
+            let joined = tokio::spawn(r.0).await;
             assert!(joined.is_err());
         }
         assert_eq!(pool.spawn(|| 11).await, 11);

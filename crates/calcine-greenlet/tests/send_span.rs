@@ -1,6 +1,8 @@
 //! A10, `Send` mode: the caller's `tracing` span is the parent of the spans created in the
 //! greenlet on its home thread. Own test binary, since it installs a global subscriber.
 
+#![allow(clippy::unwrap_used)]
+
 use calcine_greenlet::{await_, spawn_send};
 use tracing::Subscriber;
 use tracing_subscriber::registry::{LookupSpan, Registry};
