@@ -31,6 +31,12 @@ pub trait Executable {
     /// operators and clause structure, any bound values) must produce the same `sql`, and should
     /// take it from `cache` instead of rendering again.
     fn compile(&self, dialect: Dialect, cache: &StatementCache) -> Compiled;
+
+    /// The names of the result columns in order (select list or `RETURNING`), so rows can be
+    /// read by name without parsing SQL; empty for statements that return no rows.
+    fn result_columns(&self) -> Vec<Arc<str>> {
+        Vec::new()
+    }
 }
 
 /// Compiled SQL text by statement shape (SQLAlchemy's `compiled_cache`, keyed like its

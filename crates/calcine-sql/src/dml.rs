@@ -1,0 +1,86 @@
+//! What `INSERT`, `UPDATE` and `DELETE` share: naming target columns ([`ColumnName`]) and the
+//! `RETURNING` clause.
+
+use crate::error::{Result, SqlError, SqlErrorKind};
+use crate::expression::{ColumnRef, Cx, Expr};
+use crate::schema::Table;
+use crate::select::walk_select_list;
+use crate::selectable::Source;
+use crate::sink::{Kw, Sink};
+
+/// Names a column of the statement's target table: by name (`"email"`) or by column expression
+/// (`users.c("email")?`).
+pub trait ColumnName {
+    /// The position of the column in `table`.
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::UnknownColumn`] if `table` has no such column, or the expression belongs
+    /// to another table.
+    fn position_in(&self, table: &Table) -> Result<usize>;
+}
+
+impl ColumnName for &str {
+    fn position_in(&self, table: &Table) -> Result<usize> {
+        table
+            .column_index(self)
+            .ok_or_else(|| SqlError::unknown_column(table.name(), self))
+    }
+}
+
+impl ColumnName for String {
+    fn position_in(&self, table: &Table) -> Result<usize> {
+        self.as_str().position_in(table)
+    }
+}
+
+impl ColumnName for ColumnRef {
+    fn position_in(&self, table: &Table) -> Result<usize> {
+        match &self.src {
+            Source::Table(t) if t.name() == table.name() => self.name().position_in(table),
+            _ => Err(SqlError::new(
+                SqlErrorKind::UnknownColumn,
+                format!(
+                    "column {}.{} is not a column of table {:?}, the target of this statement",
+                    self.qualifier(),
+                    self.name(),
+                    table.name()
+                ),
+            )),
+        }
+    }
+}
+
+impl ColumnName for &ColumnRef {
+    fn position_in(&self, table: &Table) -> Result<usize> {
+        (*self).position_in(table)
+    }
+}
+
+/// Resolves `(column, value)` pairs against `table`, rejecting duplicates, sorted by position.
+pub(crate) fn resolve_pairs<K: ColumnName, V: Into<Expr>>(
+    table: &Table,
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> Result<Vec<(u32, Expr)>> {
+    let mut out: Vec<(u32, Expr)> = Vec::new();
+    for (k, v) in pairs {
+        let i = k.position_in(table)? as u32;
+        if out.iter().any(|(j, _)| *j == i) {
+            return Err(SqlError::new(
+                SqlErrorKind::Duplicate,
+                format!("column {:?} is given twice", table.columns()[i as usize].name()),
+            ));
+        }
+        out.push((i, v.into()));
+    }
+    out.sort_by_key(|p| p.0);
+    Ok(out)
+}
+
+/// `RETURNING a, b` (columns unqualified).
+pub(crate) fn walk_returning<S: Sink>(returning: &[Expr], s: &mut S, cx: Cx<'_>) {
+    if returning.is_empty() {
+        return;
+    }
+    s.kw(Kw::Returning);
+    walk_select_list(returning, s, Cx { qualify: false, ..cx });
+}

@@ -1,0 +1,348 @@
+//! [`Insert`]: the `INSERT` statement builder (SQLAlchemy's `insert()`), with multi-row values,
+//! `INSERT ... SELECT`, upserts and `RETURNING`.
+
+use std::sync::Arc;
+
+use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
+use crate::dml::{ColumnName, resolve_pairs, walk_returning};
+use crate::error::{Result, SqlError, SqlErrorKind};
+use crate::expression::{Cx, Expr, walk_expr};
+use crate::query::Query;
+use crate::schema::Table;
+use crate::select::{IntoSelectList, result_names};
+use crate::selectable::{FromRef, Scope, Source};
+use crate::sink::{Kw, Sink, Walk, compile_walk};
+
+/// An `INSERT` statement (SQLAlchemy's `Insert`).
+///
+/// Without values it renders `INSERT INTO t DEFAULT VALUES` (or binds the columns' client-side
+/// defaults); client-side [`Column::default`](crate::Column::default)s are added to every row
+/// that leaves those columns out. Columns render in table order, whatever order they were given in.
+#[derive(Debug, Clone)]
+pub struct Insert {
+    table: Table,
+    columns: Vec<u32>,
+    rows: Vec<Vec<Expr>>,
+    from_select: Option<Box<Query>>,
+    on_conflict: Option<OnConflict>,
+    returning: Vec<Expr>,
+}
+
+#[derive(Debug, Clone)]
+enum OnConflict {
+    Nothing(Vec<u32>),
+    Update {
+        target: Vec<u32>,
+        set: Vec<(u32, Expr)>,
+        where_: Option<Expr>,
+    },
+}
+
+/// `INSERT INTO table ...` (SQLAlchemy's `insert()`).
+pub fn insert(table: &Table) -> Insert {
+    Insert {
+        table: table.clone(),
+        columns: Vec::new(),
+        rows: Vec::new(),
+        from_select: None,
+        on_conflict: None,
+        returning: Vec::new(),
+    }
+}
+
+impl Insert {
+    /// Adds one row of `(column, value)` pairs; calling it again adds rows to a multi-row
+    /// `VALUES` list. Values may be anything `Into<Value>` (bound) or SQL expressions.
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::EmptyValues`] for an empty row, [`SqlErrorKind::UnknownColumn`],
+    /// [`SqlErrorKind::Duplicate`] for a column given twice, [`SqlErrorKind::ColumnMismatch`] if
+    /// the row's columns differ from the first row's, [`SqlErrorKind::InvalidStatement`] after
+    /// [`Insert::from_select`].
+    pub fn values<K: ColumnName, V: Into<Expr>>(mut self, row: impl IntoIterator<Item = (K, V)>) -> Result<Self> {
+        if self.from_select.is_some() {
+            return Err(SqlError::new(
+                SqlErrorKind::InvalidStatement,
+                "an INSERT ... SELECT cannot also have a VALUES list",
+            ));
+        }
+        let mut pairs = resolve_pairs(&self.table, row)?;
+        if pairs.is_empty() {
+            return Err(SqlError::new(
+                SqlErrorKind::EmptyValues,
+                format!(
+                    "empty values row for INSERT INTO {:?}; give at least one column, or use \
+                     insert() without values for DEFAULT VALUES",
+                    self.table.name()
+                ),
+            ));
+        }
+        for (i, c) in self.table.columns().iter().enumerate() {
+            if let Some(d) = &c.default {
+                if !pairs.iter().any(|p| p.0 as usize == i) {
+                    pairs.push((i as u32, Expr::from(d.clone())));
+                }
+            }
+        }
+        pairs.sort_by_key(|p| p.0);
+        let cols: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        if self.rows.is_empty() {
+            self.columns = cols;
+        } else if self.columns != cols {
+            let names = |c: &[u32]| -> Vec<&str> {
+                c.iter().map(|&i| self.table.columns()[i as usize].name()).collect()
+            };
+            return Err(SqlError::new(
+                SqlErrorKind::ColumnMismatch,
+                format!(
+                    "every row of a multi-row INSERT must give the same columns: the first row has \
+                     {:?}, this one {:?}",
+                    names(&self.columns),
+                    names(&cols)
+                ),
+            ));
+        }
+        self.rows.push(pairs.into_iter().map(|p| p.1).collect());
+        Ok(self)
+    }
+
+    /// Adds several rows (see [`Insert::values`]).
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::EmptyValues`] if `rows` is empty, and what [`Insert::values`] reports.
+    pub fn values_many<K, V, R>(mut self, rows: impl IntoIterator<Item = R>) -> Result<Self>
+    where
+        K: ColumnName,
+        V: Into<Expr>,
+        R: IntoIterator<Item = (K, V)>,
+    {
+        let before = self.rows.len();
+        for r in rows {
+            self = self.values(r)?;
+        }
+        if self.rows.len() == before {
+            return Err(SqlError::new(
+                SqlErrorKind::EmptyValues,
+                format!("empty list of rows for INSERT INTO {:?}", self.table.name()),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// `INSERT INTO t (columns) SELECT ...` (SQLAlchemy's `from_select`).
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::ColumnMismatch`] if the select has a different number of columns,
+    /// [`SqlErrorKind::UnknownColumn`], [`SqlErrorKind::InvalidStatement`] if values were given.
+    pub fn from_select<K: ColumnName>(
+        mut self,
+        columns: impl IntoIterator<Item = K>,
+        select: impl Into<Query>,
+    ) -> Result<Self> {
+        if !self.rows.is_empty() {
+            return Err(SqlError::new(
+                SqlErrorKind::InvalidStatement,
+                "an INSERT with VALUES cannot also take a SELECT",
+            ));
+        }
+        let cols = columns
+            .into_iter()
+            .map(|k| k.position_in(&self.table).map(|i| i as u32))
+            .collect::<Result<Vec<u32>>>()?;
+        let select = select.into();
+        let n = select.column_names().len();
+        if n != cols.len() {
+            return Err(SqlError::new(
+                SqlErrorKind::ColumnMismatch,
+                format!("INSERT ... SELECT names {} columns but the SELECT returns {n}", cols.len()),
+            ));
+        }
+        self.columns = cols;
+        self.from_select = Some(Box::new(select));
+        Ok(self)
+    }
+
+    fn target<K: ColumnName>(&self, target: impl IntoIterator<Item = K>) -> Result<Vec<u32>> {
+        target
+            .into_iter()
+            .map(|k| k.position_in(&self.table).map(|i| i as u32))
+            .collect()
+    }
+
+    /// `ON CONFLICT [(target)] DO NOTHING` (both dialects; SQLite ≥ 3.24). An empty target
+    /// matches any constraint.
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::UnknownColumn`] for a target column not in the table.
+    pub fn on_conflict_do_nothing<K: ColumnName>(mut self, target: impl IntoIterator<Item = K>) -> Result<Self> {
+        self.on_conflict = Some(OnConflict::Nothing(self.target(target)?));
+        Ok(self)
+    }
+
+    /// `ON CONFLICT (target) DO UPDATE SET col = value, ...`; use
+    /// [`ColumnRef::excluded`](crate::ColumnRef::excluded) for the proposed row's value.
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::EmptyValues`] for an empty target or `SET` list,
+    /// [`SqlErrorKind::UnknownColumn`].
+    pub fn on_conflict_do_update<K1, K2, V>(
+        mut self,
+        target: impl IntoIterator<Item = K1>,
+        set: impl IntoIterator<Item = (K2, V)>,
+    ) -> Result<Self>
+    where
+        K1: ColumnName,
+        K2: ColumnName,
+        V: Into<Expr>,
+    {
+        let target = self.target(target)?;
+        let set = resolve_pairs(&self.table, set)?;
+        if target.is_empty() || set.is_empty() {
+            return Err(SqlError::new(
+                SqlErrorKind::EmptyValues,
+                "ON CONFLICT DO UPDATE needs conflict target columns and at least one SET column",
+            ));
+        }
+        self.on_conflict = Some(OnConflict::Update {
+            target,
+            set,
+            where_: None,
+        });
+        Ok(self)
+    }
+
+    /// Adds `WHERE cond` to a previous `on_conflict_do_update` (no effect otherwise).
+    pub fn on_conflict_where(mut self, cond: impl Into<Expr>) -> Self {
+        if let Some(OnConflict::Update { where_, .. }) = &mut self.on_conflict {
+            *where_ = Some(cond.into());
+        }
+        self
+    }
+
+    /// `RETURNING columns`.
+    pub fn returning(mut self, columns: impl IntoSelectList) -> Self {
+        columns.push_into(&mut self.returning);
+        self
+    }
+
+    /// The names of the `RETURNING` columns (empty without `RETURNING`).
+    pub fn result_columns(&self) -> Vec<Arc<str>> {
+        result_names(&self.returning)
+    }
+
+    fn col_list<S: Sink>(&self, s: &mut S, cols: &[u32]) {
+        s.kw(Kw::Open);
+        for (n, &i) in cols.iter().enumerate() {
+            if n > 0 {
+                s.kw(Kw::Comma);
+            }
+            s.ident(self.table.columns().get(i as usize).map_or("", |c| c.name()));
+        }
+        s.kw(Kw::Close);
+    }
+}
+
+impl Walk for Insert {
+    fn walk<S: Sink>(&self, s: &mut S) {
+        let src = [Source::Table(self.table.clone())];
+        let froms = [FromRef::Source(&src[0])];
+        let scope = Scope {
+            froms: &froms,
+            parent: None,
+        };
+        let cx = Cx {
+            qualify: false,
+            scope: Some(&scope),
+        };
+        s.kw(Kw::InsertInto);
+        s.ident(self.table.name());
+        if let Some(q) = &self.from_select {
+            s.kw(Kw::Space);
+            self.col_list(s, &self.columns);
+            s.kw(Kw::Space);
+            q.walk(s, None);
+        } else if self.rows.is_empty() {
+            let defaults: Vec<(u32, Expr)> = self
+                .table
+                .columns()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| c.default.as_ref().map(|d| (i as u32, Expr::from(d.clone()))))
+                .collect();
+            if defaults.is_empty() {
+                s.kw(Kw::DefaultValues);
+            } else {
+                s.kw(Kw::Space);
+                let cols: Vec<u32> = defaults.iter().map(|d| d.0).collect();
+                self.col_list(s, &cols);
+                s.kw(Kw::Values);
+                s.kw(Kw::Open);
+                for (n, (_, e)) in defaults.iter().enumerate() {
+                    if n > 0 {
+                        s.kw(Kw::Comma);
+                    }
+                    walk_expr(e, s, cx);
+                }
+                s.kw(Kw::Close);
+            }
+        } else {
+            s.kw(Kw::Space);
+            self.col_list(s, &self.columns);
+            s.kw(Kw::Values);
+            for (r, row) in self.rows.iter().enumerate() {
+                if r > 0 {
+                    s.kw(Kw::Comma);
+                }
+                s.kw(Kw::Open);
+                for (n, e) in row.iter().enumerate() {
+                    if n > 0 {
+                        s.kw(Kw::Comma);
+                    }
+                    walk_expr(e, s, cx);
+                }
+                s.kw(Kw::Close);
+            }
+        }
+        match &self.on_conflict {
+            None => {}
+            Some(OnConflict::Nothing(target)) => {
+                s.kw(Kw::OnConflict);
+                if !target.is_empty() {
+                    s.kw(Kw::Space);
+                    self.col_list(s, target);
+                }
+                s.kw(Kw::DoNothing);
+            }
+            Some(OnConflict::Update { target, set, where_ }) => {
+                s.kw(Kw::OnConflict);
+                s.kw(Kw::Space);
+                self.col_list(s, target);
+                s.kw(Kw::DoUpdateSet);
+                let qcx = Cx { qualify: true, ..cx };
+                for (n, (i, e)) in set.iter().enumerate() {
+                    if n > 0 {
+                        s.kw(Kw::Comma);
+                    }
+                    s.ident(self.table.columns().get(*i as usize).map_or("", |c| c.name()));
+                    s.kw(Kw::Eq);
+                    walk_expr(e, s, qcx);
+                }
+                if let Some(w) = where_ {
+                    s.kw(Kw::Where);
+                    walk_expr(w, s, qcx);
+                }
+            }
+        }
+        walk_returning(&self.returning, s, cx);
+    }
+}
+
+impl Executable for Insert {
+    fn compile(&self, dialect: Dialect, cache: &StatementCache) -> Compiled {
+        compile_walk(self, dialect, cache)
+    }
+
+    fn result_columns(&self) -> Vec<Arc<str>> {
+        Insert::result_columns(self)
+    }
+}

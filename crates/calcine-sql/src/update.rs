@@ -1,0 +1,147 @@
+//! [`Update`]: the `UPDATE` statement builder (SQLAlchemy's `update()`).
+
+use std::sync::Arc;
+
+use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
+use crate::dml::{ColumnName, resolve_pairs, walk_returning};
+use crate::error::{Result, SqlError, SqlErrorKind};
+use crate::expression::{Cx, Expr, and_, walk_expr};
+use crate::schema::Table;
+use crate::select::{IntoSelectList, result_names};
+use crate::selectable::{FromRef, Scope, Source};
+use crate::sink::{Kw, Sink, Walk, compile_walk};
+
+/// `update(table)` before its first `SET` column: an `UPDATE` needs at least one, so only
+/// [`UpdateBuilder::set`] / [`UpdateBuilder::values`] lead to an executable [`Update`].
+#[derive(Debug, Clone)]
+pub struct UpdateBuilder {
+    table: Table,
+}
+
+/// An `UPDATE table SET ... [WHERE ...] [RETURNING ...]` statement (SQLAlchemy's `Update`).
+/// Columns in `WHERE` and in `SET` values are qualified with the table name; only the target
+/// table may be referenced (no `UPDATE ... FROM`).
+#[derive(Debug, Clone)]
+pub struct Update {
+    table: Table,
+    set: Vec<(u32, Expr)>,
+    where_: Option<Expr>,
+    returning: Vec<Expr>,
+}
+
+/// `UPDATE table` (SQLAlchemy's `update()`).
+pub fn update(table: &Table) -> UpdateBuilder {
+    UpdateBuilder { table: table.clone() }
+}
+
+impl UpdateBuilder {
+    /// `SET column = value`.
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::UnknownColumn`].
+    pub fn set(self, column: impl ColumnName, value: impl Into<Expr>) -> Result<Update> {
+        self.values([(column, value.into())])
+    }
+
+    /// `SET a = x, b = y, ...`.
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::EmptyValues`] for no pairs, [`SqlErrorKind::UnknownColumn`],
+    /// [`SqlErrorKind::Duplicate`].
+    pub fn values<K: ColumnName, V: Into<Expr>>(self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<Update> {
+        let set = resolve_pairs(&self.table, pairs)?;
+        if set.is_empty() {
+            return Err(SqlError::new(
+                SqlErrorKind::EmptyValues,
+                format!("UPDATE {:?} needs at least one SET column", self.table.name()),
+            ));
+        }
+        Ok(Update {
+            table: self.table,
+            set,
+            where_: None,
+            returning: Vec::new(),
+        })
+    }
+}
+
+impl Update {
+    /// Adds (or replaces) `SET column = value`.
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::UnknownColumn`].
+    pub fn set(mut self, column: impl ColumnName, value: impl Into<Expr>) -> Result<Self> {
+        let i = column.position_in(&self.table)? as u32;
+        let value = value.into();
+        match self.set.iter_mut().find(|p| p.0 == i) {
+            Some(p) => p.1 = value,
+            None => {
+                self.set.push((i, value));
+                self.set.sort_by_key(|p| p.0);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Adds a `WHERE` condition; several calls are joined with `AND`.
+    pub fn where_(mut self, cond: impl Into<Expr>) -> Self {
+        let cond = cond.into();
+        self.where_ = Some(match self.where_.take() {
+            Some(prev) => and_([prev, cond]),
+            None => cond,
+        });
+        self
+    }
+
+    /// `RETURNING columns`.
+    pub fn returning(mut self, columns: impl IntoSelectList) -> Self {
+        columns.push_into(&mut self.returning);
+        self
+    }
+
+    /// The names of the `RETURNING` columns.
+    pub fn result_columns(&self) -> Vec<Arc<str>> {
+        result_names(&self.returning)
+    }
+}
+
+impl Walk for Update {
+    fn walk<S: Sink>(&self, s: &mut S) {
+        let src = [Source::Table(self.table.clone())];
+        let froms = [FromRef::Source(&src[0])];
+        let scope = Scope {
+            froms: &froms,
+            parent: None,
+        };
+        let cx = Cx {
+            qualify: true,
+            scope: Some(&scope),
+        };
+        s.kw(Kw::Update);
+        s.ident(self.table.name());
+        s.kw(Kw::Set);
+        for (n, (i, e)) in self.set.iter().enumerate() {
+            if n > 0 {
+                s.kw(Kw::Comma);
+            }
+            s.ident(self.table.columns().get(*i as usize).map_or("", |c| c.name()));
+            s.kw(Kw::Eq);
+            walk_expr(e, s, cx);
+        }
+        if let Some(w) = &self.where_ {
+            s.kw(Kw::Where);
+            walk_expr(w, s, cx);
+        }
+        walk_returning(&self.returning, s, cx);
+    }
+}
+
+impl Executable for Update {
+    fn compile(&self, dialect: Dialect, cache: &StatementCache) -> Compiled {
+        compile_walk(self, dialect, cache)
+    }
+
+    fn result_columns(&self) -> Vec<Arc<str>> {
+        Update::result_columns(self)
+    }
+}
