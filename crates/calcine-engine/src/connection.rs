@@ -1,0 +1,519 @@
+//! [`Connection`]: one checked-out database connection (SQLAlchemy's `Connection`).
+
+use std::fmt;
+
+use calcine_sql::{Dialect, Executable, FromValue, Value};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::event::ExecutePhase;
+use crate::pool::PooledConnection;
+use crate::result::{CursorResult, ScalarResult};
+use crate::transaction::Transaction;
+
+/// A connection checked out of an [`Engine`]'s pool (SQLAlchemy 2.0's `Connection`).
+///
+/// * **Autobegin**: the first statement begins a transaction; [`commit`](Connection::commit) or
+///   [`rollback`](Connection::rollback) ends it. Dropping the connection returns it to the pool,
+///   which rolls back whatever was not committed.
+/// * [`begin`](Connection::begin) returns a [`Transaction`] guard that rolls back when dropped
+///   un-committed; [`begin_nested`](Connection::begin_nested) a SAVEPOINT guard.
+/// * Ending a guarded transaction through the connection (`conn.commit()` inside the guard's
+///   scope) closes it: further statements fail with
+///   [`ResourceClosed`](crate::ErrorKind::ResourceClosed) until the guard's scope ends.
+/// * A disconnect-class error invalidates the underlying connection (it is closed, and every
+///   pooled connection opened before is replaced); if a transaction was open, statements fail
+///   with [`InvalidRequest`](crate::ErrorKind::InvalidRequest) until `rollback()`, after which a
+///   new connection is checked out.
+///
+/// `Send` but not `Sync`: methods take `&mut self`, so two concurrent operations on one
+/// connection do not compile.
+///
+/// # Example
+/// ```
+/// let engine = calcine_engine::create_engine("sqlite://")?;
+/// let mut conn = engine.connect()?;
+/// conn.exec_driver_sql("CREATE TABLE t (x INTEGER)", &[])?;
+/// conn.exec_driver_sql("INSERT INTO t VALUES (?)", &[5.into()])?;
+/// assert!(conn.in_transaction());
+/// conn.commit()?;
+/// assert_eq!(conn.exec_driver_sql("SELECT x FROM t", &[])?.scalar::<i64>()?, 5);
+/// # Ok::<(), calcine_engine::Error>(())
+/// ```
+pub struct Connection {
+    engine: Engine,
+    conn: Option<PooledConnection>,
+    /// Set when a driver call failed with a disconnect-class error; acted on at the next call.
+    disconnected: bool,
+    tx: TxState,
+}
+
+/// Transaction bookkeeping of one [`Connection`].
+#[derive(Debug, Default)]
+struct TxState {
+    root: Option<RootTx>,
+    /// A guarded root transaction that was ended through the connection inside the guard's
+    /// scope (SQLAlchemy: "can't operate on closed transaction inside context manager").
+    closed_guard: Option<u64>,
+    next_id: u64,
+    savepoint_seq: u64,
+}
+
+#[derive(Debug)]
+struct RootTx {
+    id: u64,
+    /// Begun by a [`Transaction`] guard (as opposed to autobegin).
+    managed: bool,
+    /// The connection was lost during this transaction; only a rollback is possible.
+    invalid: bool,
+    savepoints: Vec<(u64, String)>,
+}
+
+const CLOSED_IN_CONTEXT: &str = "Can't operate on closed transaction inside context manager. \
+     Please complete the context manager (drop or finish the Transaction guard) before emitting further commands.";
+const INVALID_TX: &str = "Can't reconnect until invalid transaction is rolled back. \
+     Please rollback() fully before proceeding";
+
+impl Connection {
+    pub(crate) fn new(engine: Engine, pooled: PooledConnection) -> Connection {
+        Connection {
+            engine,
+            conn: Some(pooled),
+            disconnected: false,
+            tx: TxState::default(),
+        }
+    }
+
+    /// The engine this connection came from.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The dialect statements are compiled for.
+    pub fn dialect(&self) -> Dialect {
+        self.engine.dialect()
+    }
+
+    /// Compiles `statement` (through the engine's statement cache) and executes it
+    /// (SQLAlchemy's `Connection.execute`). Autobegins a transaction.
+    ///
+    /// # Errors
+    /// The database's error with the statement and parameters attached;
+    /// [`ResourceClosed`](crate::ErrorKind::ResourceClosed) inside a closed transaction's scope;
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) after an invalidation until
+    /// `rollback()`.
+    pub fn execute<S: Executable + ?Sized>(&mut self, statement: &S) -> Result<CursorResult<'_>> {
+        let compiled = statement.compile(self.dialect(), self.engine.inner().cache());
+        self.run(&compiled.sql, &compiled.params)
+    }
+
+    /// Executes SQL text with bound parameters, passed to the driver as is (SQLAlchemy's
+    /// `exec_driver_sql`): `?` placeholders for SQLite, `$1, $2, ...` for PostgreSQL.
+    /// Autobegins a transaction.
+    ///
+    /// # Errors
+    /// As [`execute`](Connection::execute).
+    pub fn exec_driver_sql(&mut self, sql: &str, params: &[Value]) -> Result<CursorResult<'_>> {
+        self.run(sql, params)
+    }
+
+    /// The first column of the first row of `statement` (SQLAlchemy's `Connection.scalar`).
+    ///
+    /// # Errors
+    /// As [`execute`](Connection::execute) and [`CursorResult::scalar`].
+    pub fn scalar<T: FromValue, S: Executable + ?Sized>(&mut self, statement: &S) -> Result<T> {
+        self.execute(statement)?.scalar()
+    }
+
+    /// The first column of every row of `statement` (SQLAlchemy's `Connection.scalars`).
+    ///
+    /// # Errors
+    /// As [`execute`](Connection::execute).
+    pub fn scalars<T: FromValue, S: Executable + ?Sized>(
+        &mut self,
+        statement: &S,
+    ) -> Result<ScalarResult<'_, T>> {
+        Ok(self.execute(statement)?.scalars())
+    }
+
+    /// Acts on a disconnect reported by the last call: closes the connection instead of
+    /// returning it, marks the pool's older connections for replacement, and leaves an open
+    /// transaction invalid.
+    fn handle_disconnect(&mut self) {
+        if std::mem::take(&mut self.disconnected) {
+            if let Some(c) = self.conn.take() {
+                c.invalidate_pool();
+                c.invalidate();
+            }
+            self.invalidate_tx();
+        }
+    }
+
+    fn invalidate_tx(&mut self) {
+        if let Some(root) = &mut self.tx.root {
+            root.invalid = true;
+            root.savepoints.clear();
+        }
+    }
+
+    /// Checks the transaction state and makes sure a driver connection is present.
+    fn ready(&mut self) -> Result<()> {
+        self.handle_disconnect();
+        if self.tx.closed_guard.is_some() {
+            return Err(Error::resource_closed(CLOSED_IN_CONTEXT));
+        }
+        if self.tx.root.as_ref().is_some_and(|r| r.invalid) {
+            return Err(Error::invalid_request(INVALID_TX));
+        }
+        if self.conn.is_none() {
+            self.conn = Some(self.engine.pool().checkout()?);
+        }
+        Ok(())
+    }
+
+    fn pooled(&mut self) -> Result<&mut PooledConnection> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| Error::resource_closed("This Connection is closed"))
+    }
+
+    /// Runs a statement-free driver call (BEGIN, SAVEPOINT, ...), classifying its error.
+    fn driver_call<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut dyn crate::driver::DriverConnection) -> Result<T>,
+    ) -> Result<T> {
+        let r = f(self.pooled()?.get());
+        r.map_err(|e| {
+            if self.engine.inner().driver().is_disconnect(&e) {
+                self.disconnected = true;
+            }
+            e.with_statement(what, &[])
+        })
+    }
+
+    fn autobegin(&mut self) -> Result<()> {
+        if self.tx.root.is_none() {
+            self.driver_call("BEGIN", |c| c.begin())?;
+            self.tx.next_id += 1;
+            self.tx.root = Some(RootTx {
+                id: self.tx.next_id,
+                managed: false,
+                invalid: false,
+                savepoints: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    fn run(&mut self, sql: &str, params: &[Value]) -> Result<CursorResult<'_>> {
+        self.ready()?;
+        self.autobegin()?;
+        let Connection {
+            engine,
+            conn,
+            disconnected,
+            ..
+        } = self;
+        let inner = engine.inner();
+        let driver = inner.driver();
+        let pooled = conn
+            .as_mut()
+            .ok_or_else(|| Error::resource_closed("This Connection is closed"))?;
+        inner.listeners.fire(ExecutePhase::Before, sql, params);
+        if inner.echo {
+            tracing::info!(target: "calcine::engine", "{sql}");
+            tracing::info!(target: "calcine::engine", "[parameters: {}]", crate::error::ParamsDisplay(params));
+        }
+        let span = tracing::debug_span!(
+            "calcine.statement",
+            db.system = driver.name(),
+            db.statement = sql
+        );
+        let _entered = span.enter();
+        match pooled.get().query(sql, params) {
+            Ok(cursor) => {
+                inner.listeners.fire(ExecutePhase::After, sql, params);
+                Ok(CursorResult::new(cursor, driver, disconnected))
+            }
+            Err(e) => {
+                if driver.is_disconnect(&e) {
+                    *disconnected = true;
+                }
+                Err(e.with_statement(sql, params))
+            }
+        }
+    }
+
+    /// Begins a transaction and returns its guard (SQLAlchemy's `Connection.begin()`): the
+    /// guard derefs to this connection, commits with [`Transaction::commit`] and rolls back when
+    /// dropped un-committed.
+    ///
+    /// # Errors
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) if a transaction is already begun
+    /// (autobegun by a statement, or another guard): commit or roll it back first, or use
+    /// [`begin_nested`](Connection::begin_nested).
+    pub fn begin(&mut self) -> Result<Transaction<'_>> {
+        self.ready()?;
+        if self.tx.root.is_some() {
+            return Err(Error::invalid_request(
+                "a transaction is already begun on this Connection; call commit() or rollback() \
+                 first, or use begin_nested() for a SAVEPOINT",
+            ));
+        }
+        self.autobegin()?;
+        let id = match &mut self.tx.root {
+            Some(root) => {
+                root.managed = true;
+                root.id
+            }
+            None => return Err(Error::internal("autobegin left no transaction")),
+        };
+        Ok(Transaction::new(self, id, false))
+    }
+
+    /// Begins a SAVEPOINT (SQLAlchemy's `Connection.begin_nested()`), autobeginning the outer
+    /// transaction if none is open. Rolling the guard back undoes only the work since the
+    /// savepoint.
+    ///
+    /// # Errors
+    /// The database's error; the closed/invalid-transaction errors of
+    /// [`execute`](Connection::execute).
+    pub fn begin_nested(&mut self) -> Result<Transaction<'_>> {
+        self.ready()?;
+        self.autobegin()?;
+        self.tx.savepoint_seq += 1;
+        let name = format!("sa_savepoint_{}", self.tx.savepoint_seq);
+        let n = name.clone();
+        self.driver_call(&format!("SAVEPOINT {name}"), move |c| c.savepoint(&n))?;
+        self.tx.next_id += 1;
+        let id = self.tx.next_id;
+        if let Some(root) = &mut self.tx.root {
+            root.savepoints.push((id, name));
+        }
+        Ok(Transaction::new(self, id, true))
+    }
+
+    /// Commits the current transaction, if any (SQLAlchemy 2.0's `Connection.commit()`). Inside
+    /// a [`Transaction`] guard's scope this closes the guarded transaction.
+    ///
+    /// # Errors
+    /// The database's error; [`InvalidRequest`](crate::ErrorKind::InvalidRequest) when the
+    /// transaction was invalidated (roll back instead).
+    pub fn commit(&mut self) -> Result<()> {
+        self.handle_disconnect();
+        if self.tx.closed_guard.is_some() {
+            return Err(Error::resource_closed(CLOSED_IN_CONTEXT));
+        }
+        let Some(root) = &self.tx.root else {
+            return Ok(());
+        };
+        let (id, managed) = (root.id, root.managed);
+        let r = self.finish_root(true);
+        if managed && self.tx.root.is_none() {
+            self.tx.closed_guard = Some(id);
+        }
+        r
+    }
+
+    /// Rolls back the current transaction, if any (SQLAlchemy 2.0's `Connection.rollback()`).
+    /// Also clears an invalidated transaction, so the next statement reconnects.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub fn rollback(&mut self) -> Result<()> {
+        self.handle_disconnect();
+        if self.tx.closed_guard.is_some() {
+            return Err(Error::resource_closed(CLOSED_IN_CONTEXT));
+        }
+        let Some(root) = &self.tx.root else {
+            return Ok(());
+        };
+        let (id, managed) = (root.id, root.managed);
+        let r = self.finish_root(false);
+        if managed && self.tx.root.is_none() {
+            self.tx.closed_guard = Some(id);
+        }
+        r
+    }
+
+    /// Ends the root transaction with COMMIT or ROLLBACK.
+    fn finish_root(&mut self, commit: bool) -> Result<()> {
+        let Some(root) = &mut self.tx.root else {
+            return Ok(());
+        };
+        if root.invalid {
+            if commit {
+                // Only a rollback is possible now; let the caller do it through the connection.
+                root.managed = false;
+                return Err(Error::invalid_request(INVALID_TX));
+            }
+            self.tx.root = None;
+            return Ok(());
+        }
+        let (what, r) = if commit {
+            ("COMMIT", self.driver_call("COMMIT", |c| c.commit()))
+        } else {
+            ("ROLLBACK", self.driver_call("ROLLBACK", |c| c.rollback()))
+        };
+        let still_open = r.is_err()
+            && !self.disconnected
+            && self
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.get_ref().in_transaction());
+        if still_open {
+            if let Some(root) = &mut self.tx.root {
+                root.managed = false;
+            }
+        } else {
+            self.tx.root = None;
+        }
+        self.handle_disconnect();
+        r.map_err(|e| {
+            tracing::debug!(target: "calcine::engine", "{what} failed: {e}");
+            e
+        })
+    }
+
+    /// Ends the root transaction `id` on behalf of its guard.
+    pub(crate) fn end_root(&mut self, id: u64, commit: bool) -> Result<()> {
+        if self.tx.closed_guard == Some(id) {
+            self.tx.closed_guard = None;
+            return Err(Error::resource_closed(
+                "This transaction is closed: it was committed or rolled back through the \
+                 Connection inside the guard's scope",
+            ));
+        }
+        match &self.tx.root {
+            Some(root) if root.id == id => self.finish_root(commit),
+            _ => Err(Error::resource_closed("This transaction is inactive")),
+        }
+    }
+
+    /// Ends the guarded root transaction `id` at the end of `engine.begin(...)`: commits it if
+    /// still open; if the closure already ended it, that is fine.
+    pub(crate) fn finish_context(&mut self, id: u64) -> Result<()> {
+        if self.tx.closed_guard == Some(id) {
+            self.tx.closed_guard = None;
+            return Ok(());
+        }
+        self.end_root(id, true)
+    }
+
+    /// Releases or rolls back to the savepoint `id`.
+    pub(crate) fn end_savepoint(&mut self, id: u64, commit: bool) -> Result<()> {
+        self.handle_disconnect();
+        let pos = self
+            .tx
+            .root
+            .as_ref()
+            .filter(|r| !r.invalid)
+            .and_then(|r| r.savepoints.iter().position(|(sid, _)| *sid == id));
+        let Some(pos) = pos else {
+            return Err(Error::resource_closed(
+                "This nested transaction is inactive: its outer transaction was already ended",
+            ));
+        };
+        let name = match &mut self.tx.root {
+            Some(root) => {
+                let name = root.savepoints[pos].1.clone();
+                root.savepoints.truncate(pos);
+                name
+            }
+            None => return Err(Error::internal("savepoint without transaction")),
+        };
+        let r = if commit {
+            self.driver_call(&format!("RELEASE SAVEPOINT {name}"), |c| {
+                c.release_savepoint(&name)
+            })
+        } else {
+            self.driver_call(&format!("ROLLBACK TO SAVEPOINT {name}"), |c| {
+                c.rollback_to_savepoint(&name)
+            })
+        };
+        self.handle_disconnect();
+        r
+    }
+
+    /// Whether the transaction `id` (root or savepoint) is still open.
+    pub(crate) fn is_active(&self, id: u64) -> bool {
+        self.tx.root.as_ref().is_some_and(|r| {
+            !r.invalid && (r.id == id || r.savepoints.iter().any(|(sid, _)| *sid == id))
+        })
+    }
+
+    /// Whether a transaction is open (SQLAlchemy's `in_transaction()`; `get_transaction()` is
+    /// not `None`).
+    pub fn in_transaction(&self) -> bool {
+        self.tx.root.is_some()
+    }
+
+    /// Whether a SAVEPOINT is open (SQLAlchemy's `in_nested_transaction()`;
+    /// `get_nested_transaction()` is not `None`).
+    pub fn in_nested_transaction(&self) -> bool {
+        self.tx
+            .root
+            .as_ref()
+            .is_some_and(|r| !r.savepoints.is_empty())
+    }
+
+    /// `0` outside a transaction, `1` in a transaction, `1 + n` inside `n` nested SAVEPOINTs.
+    pub fn transaction_depth(&self) -> usize {
+        self.tx.root.as_ref().map_or(0, |r| 1 + r.savepoints.len())
+    }
+
+    /// The row id of the last INSERT on this connection (SQLite's `lastrowid`; `None` on
+    /// PostgreSQL, where `RETURNING` gives generated keys).
+    pub fn last_insert_id(&self) -> Option<i64> {
+        self.conn
+            .as_ref()
+            .and_then(|c| c.get_ref().last_insert_id())
+    }
+
+    /// Closes the underlying database connection instead of returning it to the pool
+    /// (SQLAlchemy's `Connection.invalidate()`). An open transaction becomes invalid (roll it
+    /// back); the next statement afterwards checks out a new connection.
+    pub fn invalidate(&mut self) {
+        if let Some(c) = self.conn.take() {
+            c.invalidate();
+        }
+        self.invalidate_tx();
+    }
+
+    /// Whether the underlying connection was invalidated (and not yet replaced).
+    pub fn invalidated(&self) -> bool {
+        self.conn.is_none()
+    }
+
+    /// Returns the connection to the pool, rolling back an open transaction (same as dropping).
+    pub fn close(self) {}
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if self.disconnected {
+            if let Some(c) = self.conn.take() {
+                c.invalidate_pool();
+                c.invalidate();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("engine", &self.engine)
+            .field("transaction_depth", &self.transaction_depth())
+            .field("invalidated", &self.invalidated())
+            .finish()
+    }
+}
+
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send::<Connection>();
+    assert_send_sync::<Engine>();
+};

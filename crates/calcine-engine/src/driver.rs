@@ -1,0 +1,149 @@
+//! The one IO seam: a synchronous, PEP-249 shaped driver interface (SQLAlchemy's DBAPI
+//! `connect()` / `Connection` / `Cursor`, as seen by its `Dialect`).
+//!
+//! ```text
+//!   Engine ─ Pool ─ Connection ─┐             (plain sync Rust above this line)
+//!                               │ Box<dyn DriverConnection>
+//!        ┌──────────────────────┴───────────────────────┐
+//!   SqliteConnection (rusqlite, direct)     PostgresConnection (tokio-postgres;
+//!                                             every call through calcine_greenlet::await_)
+//! ```
+//!
+//! Everything above the seam is synchronous; a driver that speaks an async protocol bridges each
+//! call itself. All traits are object safe.
+
+pub(crate) mod postgres;
+pub(crate) mod sqlite;
+
+use std::fmt;
+
+use calcine_sql::{Dialect, Value};
+
+use crate::error::{Error, Result};
+
+/// A database driver: knows its dialect and opens connections (PEP-249's module-level
+/// `connect()`, plus SQLAlchemy's `Dialect.is_disconnect`).
+pub trait Driver: Send + Sync + fmt::Debug {
+    /// The driver's name for messages (`"sqlite"`, `"postgresql"`).
+    fn name(&self) -> &'static str;
+
+    /// The SQL dialect statements are compiled for.
+    fn dialect(&self) -> Dialect;
+
+    /// Opens a new connection.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Operational`](crate::ErrorKind::Operational) when the database cannot be
+    /// reached or opened.
+    fn connect(&self) -> Result<Box<dyn DriverConnection>>;
+
+    /// Whether `err` means the connection is unusable (SQLAlchemy's `is_disconnect`). The default
+    /// trusts the flag the driver set when it built the error.
+    fn is_disconnect(&self, err: &Error) -> bool {
+        err.is_disconnect()
+    }
+}
+
+/// One open database connection (PEP-249 `Connection` with its `Cursor` folded in).
+///
+/// Transactions are explicit: the engine calls [`begin`](DriverConnection::begin) before the first
+/// statement of a transaction and [`commit`](DriverConnection::commit) /
+/// [`rollback`](DriverConnection::rollback) to end it; there is no driver-level autobegin.
+pub trait DriverConnection: Send {
+    /// Executes one statement with bound parameters, discarding any rows; returns the number of
+    /// rows changed.
+    ///
+    /// # Errors
+    /// The database's error, classified by [`ErrorKind`](crate::ErrorKind).
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
+
+    /// Executes one statement with bound parameters and returns a cursor over its rows. The
+    /// statement has run (at least up to its first row) when this returns, so DML takes effect
+    /// even if the cursor is never read. The cursor borrows the connection until dropped.
+    ///
+    /// # Errors
+    /// The database's error, classified by [`ErrorKind`](crate::ErrorKind).
+    fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>>;
+
+    /// Starts a transaction (`BEGIN`).
+    ///
+    /// # Errors
+    /// The database's error.
+    fn begin(&mut self) -> Result<()>;
+
+    /// Commits the current transaction.
+    ///
+    /// # Errors
+    /// The database's error (e.g. a deferred constraint failing).
+    fn commit(&mut self) -> Result<()>;
+
+    /// Rolls back the current transaction; does nothing when none is open.
+    ///
+    /// # Errors
+    /// The database's error.
+    fn rollback(&mut self) -> Result<()>;
+
+    /// `SAVEPOINT name`.
+    ///
+    /// # Errors
+    /// The database's error.
+    fn savepoint(&mut self, name: &str) -> Result<()> {
+        self.execute(&format!("SAVEPOINT {name}"), &[]).map(drop)
+    }
+
+    /// `RELEASE SAVEPOINT name`.
+    ///
+    /// # Errors
+    /// The database's error.
+    fn release_savepoint(&mut self, name: &str) -> Result<()> {
+        self.execute(&format!("RELEASE SAVEPOINT {name}"), &[])
+            .map(drop)
+    }
+
+    /// `ROLLBACK TO SAVEPOINT name`.
+    ///
+    /// # Errors
+    /// The database's error.
+    fn rollback_to_savepoint(&mut self, name: &str) -> Result<()> {
+        self.execute(&format!("ROLLBACK TO SAVEPOINT {name}"), &[])
+            .map(drop)
+    }
+
+    /// Whether a transaction is open on the server side.
+    fn in_transaction(&self) -> bool;
+
+    /// The row id of the most recent successful INSERT (SQLite's `last_insert_rowid`); `None`
+    /// where the database has no such notion (PostgreSQL: use `RETURNING`).
+    fn last_insert_id(&self) -> Option<i64>;
+
+    /// Checks that the connection is alive with a round trip (SQLAlchemy's `pool_pre_ping`).
+    ///
+    /// # Errors
+    /// An error (normally a disconnect) when it is not.
+    fn ping(&mut self) -> Result<()>;
+
+    /// Closes the connection.
+    ///
+    /// # Errors
+    /// The driver's error while closing; the connection is gone either way.
+    fn close(self: Box<Self>) -> Result<()>;
+}
+
+/// A cursor over the rows of one executed statement (PEP-249 `Cursor.fetchmany`), read in chunks
+/// so a large result never has to be in memory at once.
+pub trait DriverCursor {
+    /// The names of the result columns, in order (empty for statements that return no rows).
+    fn columns(&self) -> &[String];
+
+    /// Appends up to `max` rows (each with one value per column) to `out`; returns how many were
+    /// appended. `0` means the cursor is exhausted.
+    ///
+    /// # Errors
+    /// The database's error, or a [`Decode`](crate::ErrorKind::Decode) error naming the column
+    /// whose stored value does not match its declared type.
+    fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize>;
+
+    /// Rows changed by the statement, once known (after the cursor is exhausted, for statements
+    /// that change rows); `None` for queries.
+    fn rows_affected(&self) -> Option<u64>;
+}

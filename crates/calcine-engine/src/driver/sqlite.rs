@@ -1,0 +1,560 @@
+//! The SQLite driver, on rusqlite (SQLAlchemy's `pysqlite` dialect).
+//!
+//! Statements go through rusqlite's prepared-statement cache (`prepare_cached`, capacity raised to
+//! [`STATEMENT_CACHE_CAPACITY`]), so re-executing a statement of the same shape does not re-parse
+//! SQL. Connections open with `PRAGMA foreign_keys = ON` and a busy timeout (default 5 s, URL
+//! option `?timeout=<seconds>`, like pysqlite's `timeout`).
+//!
+//! # Storage of values
+//! SQLite has five storage classes; calcine's [`Value`]s are stored as follows and decoded back
+//! using the column's *declared* type (case-insensitive substring match, checked in this order):
+//!
+//! | `Value` | stored as | decoded back when the declared type contains |
+//! |---|---|---|
+//! | `Bool` | INTEGER 0/1 | `BOOL` (any integer → `n != 0`) |
+//! | `TimestampTz` | TEXT `YYYY-MM-DD HH:MM:SS[.ffffff]+00:00` (UTC) | `TIMESTAMPTZ`, or `TIMESTAMP`+`TIME ZONE` |
+//! | `Timestamp` | TEXT `YYYY-MM-DD HH:MM:SS[.ffffff]` (SQLAlchemy's format) | `TIMESTAMP`, `DATETIME` |
+//! | `Date` | TEXT `YYYY-MM-DD` | `DATE` |
+//! | `Time` | TEXT `HH:MM:SS[.ffffff]` | `TIME` |
+//! | `Uuid` | TEXT, hyphenated lower case (a 16-byte BLOB or 32 hex digits also decode) | `UUID`, `GUID` |
+//! | `Json` | TEXT, serialized JSON | `JSON` |
+//! | `Numeric` | TEXT, exact decimal (a `NUMERIC` column's affinity may turn it into REAL) | `NUMERIC`, `DECIMAL` |
+//! | `Float` | REAL (integers in the column decode as `Float`) | `REAL`, `FLOA`, `DOUB` |
+//! | `Int`, `Text`, `Bytes`, `Null` | INTEGER, TEXT, BLOB, NULL | (storage class) |
+//!
+//! A stored value that does not parse as its declared type (e.g. `'abc'` in a `DATE` column) is
+//! returned as its storage class, so reading it as the declared Rust type fails with a
+//! [`Decode`](crate::ErrorKind::Decode) error naming the column; other columns of the row stay
+//! readable.
+//!
+//! # Streaming
+//! A cursor steps the statement lazily: [`DriverCursor::fetch`] steps at most `max` rows, so a
+//! million-row query never sits in memory at once. The cursor borrows the connection.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use calcine_sql::{Dialect, Value};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+
+use crate::driver::{Driver, DriverConnection, DriverCursor};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Prepared statements kept per connection (rusqlite's default is 16).
+pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 256;
+
+const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+const TIME_FORMAT: &str = "%H:%M:%S%.f";
+const DATE_FORMAT: &str = "%Y-%m-%d";
+
+/// Where a SQLite database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SqlitePath {
+    /// A private in-memory database (`sqlite://`).
+    Memory,
+    /// A database file.
+    File(PathBuf),
+}
+
+/// Opens rusqlite connections.
+#[derive(Debug)]
+pub(crate) struct SqliteDriver {
+    path: SqlitePath,
+    busy_timeout: Duration,
+}
+
+impl SqliteDriver {
+    pub(crate) fn new(path: SqlitePath, busy_timeout: Duration) -> Self {
+        SqliteDriver { path, busy_timeout }
+    }
+}
+
+impl Driver for SqliteDriver {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn connect(&self) -> Result<Box<dyn DriverConnection>> {
+        let conn = match &self.path {
+            SqlitePath::Memory => rusqlite::Connection::open_in_memory(),
+            SqlitePath::File(p) => rusqlite::Connection::open(p),
+        }
+        .map_err(|e| {
+            let what = match &self.path {
+                SqlitePath::Memory => "an in-memory database".to_owned(),
+                SqlitePath::File(p) => format!("{}", p.display()),
+            };
+            let e = map_error(e);
+            Error::new(
+                e.kind(),
+                format!("unable to open SQLite database {what}: {}; check that the directory exists and is writable", e.message()),
+            )
+        })?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        conn.busy_timeout(self.busy_timeout).map_err(map_error)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON")
+            .map_err(map_error)?;
+        Ok(Box::new(SqliteConnection { conn }))
+    }
+}
+
+/// One rusqlite connection.
+struct SqliteConnection {
+    conn: rusqlite::Connection,
+}
+
+impl SqliteConnection {
+    fn prepare(&self, sql: &str, params: &[Value]) -> Result<rusqlite::CachedStatement<'_>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_error)?;
+        let expected = stmt.parameter_count();
+        if expected != params.len() {
+            return Err(Error::programming(format!(
+                "Incorrect number of bindings supplied. The current statement uses {expected}, and there are {} supplied.",
+                params.len()
+            )));
+        }
+        for (i, p) in params.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 1, Param(p))
+                .map_err(map_error)?;
+        }
+        Ok(stmt)
+    }
+
+    fn simple(&self, sql: &str) -> Result<()> {
+        self.conn
+            .prepare_cached(sql)
+            .and_then(|mut s| s.raw_execute())
+            .map(drop)
+            .map_err(map_error)
+    }
+}
+
+impl DriverConnection for SqliteConnection {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let mut stmt = self.prepare(sql, params)?;
+        let mut rows = stmt.raw_query();
+        while rows.next().map_err(map_error)?.is_some() {}
+        drop(rows);
+        Ok(self.conn.changes())
+    }
+
+    fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
+        let stmt = self.prepare(sql, params)?;
+        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let decls = stmt.columns().map(|c| Decl::of(c.decl_type())).collect();
+        let readonly = stmt.readonly();
+        let mut cursor = SqliteCursor {
+            conn: &self.conn,
+            stmt,
+            columns,
+            decls,
+            buffered: Vec::new(),
+            done: false,
+            readonly,
+        };
+        // Step once now, so the statement has run (DML takes effect, errors surface here) even
+        // if the cursor is never read, as with PEP-249's `cursor.execute`.
+        let mut first = Vec::with_capacity(1);
+        cursor.step(1, &mut first)?;
+        cursor.buffered = first;
+        Ok(Box::new(cursor))
+    }
+
+    fn begin(&mut self) -> Result<()> {
+        self.simple("BEGIN")
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        self.simple("COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<()> {
+        if self.conn.is_autocommit() {
+            Ok(())
+        } else {
+            self.simple("ROLLBACK")
+        }
+    }
+
+    fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    fn last_insert_id(&self) -> Option<i64> {
+        Some(self.conn.last_insert_rowid())
+    }
+
+    fn ping(&mut self) -> Result<()> {
+        self.conn
+            .prepare_cached("SELECT 1")
+            .and_then(|mut s| s.query_row([], |_| Ok(())))
+            .map_err(map_error)
+    }
+
+    fn close(self: Box<Self>) -> Result<()> {
+        self.conn.close().map_err(|(_, e)| map_error(e))
+    }
+}
+
+/// A lazily stepped statement.
+struct SqliteCursor<'c> {
+    conn: &'c rusqlite::Connection,
+    stmt: rusqlite::CachedStatement<'c>,
+    columns: Vec<String>,
+    decls: Vec<Decl>,
+    /// The row stepped at execution time, handed out by the first `fetch`.
+    buffered: Vec<Vec<Value>>,
+    done: bool,
+    readonly: bool,
+}
+
+impl SqliteCursor<'_> {
+    /// Steps up to `max` rows into `out`.
+    ///
+    /// rusqlite's `Rows` resets the statement when dropped; between fetches the position must be
+    /// kept, so a `Rows` that has not reached the end is `mem::forget`-ed (it owns no heap memory;
+    /// forgetting it only skips the reset) and the next `raw_query()` continues stepping where it
+    /// stopped. `Drop` for the cursor resets the statement before it goes back to the cache.
+    fn step(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        let SqliteCursor {
+            stmt,
+            columns,
+            decls,
+            ..
+        } = self;
+        let mut rows = stmt.raw_query();
+        let mut n = 0;
+        while n < max {
+            match rows.next() {
+                Ok(Some(row)) => {
+                    let mut values = Vec::with_capacity(decls.len());
+                    for (i, decl) in decls.iter().enumerate() {
+                        let v = row.get_ref(i).map_err(map_error)?;
+                        values.push(decl.decode(v, &columns[i])?);
+                    }
+                    out.push(values);
+                    n += 1;
+                }
+                Ok(None) => {
+                    self.done = true;
+                    return Ok(n);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(map_error(e));
+                }
+            }
+        }
+        std::mem::forget(rows);
+        Ok(n)
+    }
+}
+
+impl DriverCursor for SqliteCursor<'_> {
+    fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+        let mut n = 0;
+        if !self.buffered.is_empty() && max > 0 {
+            out.append(&mut self.buffered);
+            n = 1;
+        }
+        Ok(n + self.step(max - n, out)?)
+    }
+
+    fn rows_affected(&self) -> Option<u64> {
+        (self.done && !self.readonly).then(|| self.conn.changes())
+    }
+}
+
+impl Drop for SqliteCursor<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            // A fresh `Rows` resets the statement when dropped (see `step`).
+            drop(self.stmt.raw_query());
+        }
+    }
+}
+
+/// A [`Value`] bound as a rusqlite parameter (storage per the module docs).
+struct Param<'a>(&'a Value);
+
+impl rusqlite::ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use rusqlite::types::Value as Owned;
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Float(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
+            Value::Numeric(s) | Value::Text(s) => {
+                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+            }
+            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Value::Date(d) => ToSqlOutput::Owned(Owned::Text(d.format(DATE_FORMAT).to_string())),
+            Value::Time(t) => ToSqlOutput::Owned(Owned::Text(t.format(TIME_FORMAT).to_string())),
+            Value::Timestamp(t) => {
+                ToSqlOutput::Owned(Owned::Text(t.format(TIMESTAMP_FORMAT).to_string()))
+            }
+            Value::TimestampTz(t) => ToSqlOutput::Owned(Owned::Text(format!(
+                "{}+00:00",
+                t.naive_utc().format(TIMESTAMP_FORMAT)
+            ))),
+            Value::Uuid(u) => ToSqlOutput::Owned(Owned::Text(u.hyphenated().to_string())),
+            Value::Json(j) => ToSqlOutput::Owned(Owned::Text(j.to_string())),
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!(
+                        "calcine's SQLite driver cannot bind a {} value",
+                        other.kind_name()
+                    )
+                    .into(),
+                ));
+            }
+        })
+    }
+}
+
+/// What a column's declared type asks the decoder to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decl {
+    Bool,
+    Float,
+    Numeric,
+    Date,
+    Time,
+    Timestamp,
+    TimestampTz,
+    Uuid,
+    Json,
+    /// Decode by storage class.
+    Storage,
+}
+
+impl Decl {
+    fn of(decl: Option<&str>) -> Decl {
+        let Some(decl) = decl else {
+            return Decl::Storage;
+        };
+        let t = decl.to_ascii_uppercase();
+        let has = |s: &str| t.contains(s);
+        if has("BOOL") {
+            Decl::Bool
+        } else if has("TIMESTAMPTZ") || (has("TIMESTAMP") && has("TIME ZONE") && !has("WITHOUT")) {
+            Decl::TimestampTz
+        } else if has("TIMESTAMP") || has("DATETIME") {
+            Decl::Timestamp
+        } else if has("DATE") {
+            Decl::Date
+        } else if has("TIME") {
+            Decl::Time
+        } else if has("UUID") || has("GUID") {
+            Decl::Uuid
+        } else if has("JSON") {
+            Decl::Json
+        } else if has("NUMERIC") || has("DECIMAL") {
+            Decl::Numeric
+        } else if has("INT") {
+            Decl::Storage
+        } else if has("REAL") || has("FLOA") || has("DOUB") {
+            Decl::Float
+        } else {
+            Decl::Storage
+        }
+    }
+
+    fn decode(self, v: ValueRef<'_>, column: &str) -> Result<Value> {
+        let text = |b: &[u8]| -> Result<String> {
+            std::str::from_utf8(b).map(str::to_owned).map_err(|e| {
+                Error::data(format!(
+                    "column {column:?} holds text that is not valid UTF-8: {e}"
+                ))
+            })
+        };
+        let storage = |v: ValueRef<'_>| -> Result<Value> {
+            Ok(match v {
+                ValueRef::Null => Value::Null,
+                ValueRef::Integer(i) => Value::Int(i),
+                ValueRef::Real(f) => Value::Float(f),
+                ValueRef::Text(b) => Value::Text(text(b)?),
+                ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+            })
+        };
+        let parsed = match (self, v) {
+            (_, ValueRef::Null) => Some(Value::Null),
+            (Decl::Bool, ValueRef::Integer(i)) => Some(Value::Bool(i != 0)),
+            (Decl::Float, ValueRef::Integer(i)) => Some(Value::Float(i as f64)),
+            (Decl::Numeric, ValueRef::Integer(i)) => Some(Value::Numeric(i.to_string())),
+            (Decl::Numeric, ValueRef::Real(f)) => Some(Value::Numeric(f.to_string())),
+            (Decl::Numeric, ValueRef::Text(b)) => Some(Value::Numeric(text(b)?)),
+            (Decl::Date, ValueRef::Text(b)) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| chrono::NaiveDate::parse_from_str(s, DATE_FORMAT).ok())
+                .map(Value::Date),
+            (Decl::Time, ValueRef::Text(b)) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| chrono::NaiveTime::parse_from_str(s, TIME_FORMAT).ok())
+                .map(Value::Time),
+            (Decl::Timestamp, ValueRef::Text(b)) => std::str::from_utf8(b)
+                .ok()
+                .and_then(parse_timestamp)
+                .map(Value::Timestamp),
+            (Decl::TimestampTz, ValueRef::Text(b)) => std::str::from_utf8(b)
+                .ok()
+                .and_then(parse_timestamptz)
+                .map(Value::TimestampTz),
+            (Decl::Uuid, ValueRef::Text(b)) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| uuid::Uuid::try_parse(s).ok())
+                .map(Value::Uuid),
+            (Decl::Uuid, ValueRef::Blob(b)) => uuid::Uuid::from_slice(b).ok().map(Value::Uuid),
+            (Decl::Json, ValueRef::Text(b)) => serde_json::from_slice::<serde_json::Value>(b)
+                .ok()
+                .map(Value::Json),
+            _ => None,
+        };
+        match parsed {
+            Some(v) => Ok(v),
+            None => storage(v),
+        }
+    }
+}
+
+fn parse_timestamp(s: &str) -> Option<chrono::NaiveDateTime> {
+    chrono::NaiveDateTime::parse_from_str(s, TIMESTAMP_FORMAT)
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f"))
+        .ok()
+}
+
+fn parse_timestamptz(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z")
+        .or_else(|_| chrono::DateTime::parse_from_rfc3339(s))
+        .map(|d| d.with_timezone(&chrono::Utc))
+        .ok()
+}
+
+/// The name of a SQLite (extended) result code, used as [`Error::sqlstate`].
+fn code_name(extended: i32) -> String {
+    let name = match extended {
+        275 => "SQLITE_CONSTRAINT_CHECK",
+        787 => "SQLITE_CONSTRAINT_FOREIGNKEY",
+        1299 => "SQLITE_CONSTRAINT_NOTNULL",
+        1555 => "SQLITE_CONSTRAINT_PRIMARYKEY",
+        2067 => "SQLITE_CONSTRAINT_UNIQUE",
+        _ => match extended & 0xff {
+            1 => "SQLITE_ERROR",
+            2 => "SQLITE_INTERNAL",
+            3 => "SQLITE_PERM",
+            4 => "SQLITE_ABORT",
+            5 => "SQLITE_BUSY",
+            6 => "SQLITE_LOCKED",
+            7 => "SQLITE_NOMEM",
+            8 => "SQLITE_READONLY",
+            9 => "SQLITE_INTERRUPT",
+            10 => "SQLITE_IOERR",
+            11 => "SQLITE_CORRUPT",
+            13 => "SQLITE_FULL",
+            14 => "SQLITE_CANTOPEN",
+            17 => "SQLITE_SCHEMA",
+            18 => "SQLITE_TOOBIG",
+            19 => "SQLITE_CONSTRAINT",
+            20 => "SQLITE_MISMATCH",
+            21 => "SQLITE_MISUSE",
+            23 => "SQLITE_AUTH",
+            25 => "SQLITE_RANGE",
+            26 => "SQLITE_NOTADB",
+            _ => return format!("SQLITE_{extended}"),
+        },
+    };
+    name.to_owned()
+}
+
+/// Classifies a rusqlite error (pysqlite's mapping of result codes to PEP-249 classes).
+pub(crate) fn map_error(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode as C;
+    match e {
+        rusqlite::Error::SqliteFailure(ffi, msg) => {
+            let kind = match ffi.code {
+                C::ConstraintViolation | C::TypeMismatch => ErrorKind::Integrity,
+                C::TooBig => ErrorKind::Data,
+                C::InternalMalfunction | C::NotFound => ErrorKind::Internal,
+                C::ApiMisuse | C::ParameterOutOfRange => ErrorKind::Programming,
+                _ => ErrorKind::Operational,
+            };
+            let message = msg.unwrap_or_else(|| ffi.to_string());
+            let constraint = message
+                .split_once("constraint failed: ")
+                .map(|(_, c)| c.trim().to_owned());
+            let mut err = Error::new(kind, message)
+                .with_sqlstate(code_name(ffi.extended_code))
+                .with_source(ffi);
+            if let Some(c) = constraint {
+                err = err.with_constraint(c);
+            }
+            err
+        }
+        rusqlite::Error::MultipleStatement => Error::programming(
+            "You can only execute one statement at a time; split the SQL into separate calls",
+        ),
+        rusqlite::Error::InvalidParameterCount(given, expected) => Error::programming(format!(
+            "Incorrect number of bindings supplied. The current statement uses {expected}, and there are {given} supplied."
+        )),
+        rusqlite::Error::ToSqlConversionFailure(e) => {
+            Error::new(ErrorKind::Programming, e.to_string())
+        }
+        rusqlite::Error::Utf8Error(col, e) => Error::data(format!(
+            "column {col} holds text that is not valid UTF-8: {e}"
+        )),
+        rusqlite::Error::NulError(e) => Error::data(format!("text contains a NUL byte: {e}")),
+        other => Error::interface(other.to_string()).with_source(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_types_pick_decoders() {
+        assert_eq!(
+            Decl::of(Some("TIMESTAMP WITH TIME ZONE")),
+            Decl::TimestampTz
+        );
+        assert_eq!(
+            Decl::of(Some("timestamp without time zone")),
+            Decl::Timestamp
+        );
+        assert_eq!(Decl::of(Some("DATETIME")), Decl::Timestamp);
+        assert_eq!(Decl::of(Some("DATE")), Decl::Date);
+        assert_eq!(Decl::of(Some("TIME")), Decl::Time);
+        assert_eq!(Decl::of(Some("BOOLEAN")), Decl::Bool);
+        assert_eq!(Decl::of(Some("NUMERIC(10, 2)")), Decl::Numeric);
+        assert_eq!(Decl::of(Some("BIGINT")), Decl::Storage);
+        assert_eq!(Decl::of(Some("DOUBLE PRECISION")), Decl::Float);
+        assert_eq!(Decl::of(None), Decl::Storage);
+    }
+
+    #[test]
+    fn unparseable_declared_value_falls_back_to_storage() {
+        let v = Decl::Date
+            .decode(ValueRef::Text(b"not a date"), "d")
+            .unwrap();
+        assert_eq!(v, Value::Text("not a date".into()));
+        let err = Decl::Storage
+            .decode(ValueRef::Text(&[0xff, 0xfe]), "name")
+            .unwrap_err();
+        assert!(
+            err.is_data() && err.to_string().contains("\"name\""),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,306 @@
+//! [`Pool`]: SQLAlchemy's `QueuePool` (and, with one connection, its `StaticPool`).
+//!
+//! At most `pool_size` idle connections are kept; up to `max_overflow` more may be open while
+//! checked out and are closed when returned. A checkout that finds every slot taken waits up to
+//! `pool_timeout` for one to be returned, then fails with [`ErrorKind::Timeout`]. Returned
+//! connections are reset with a rollback ("reset on return"); one whose rollback fails is closed.
+//! `pool_recycle` closes connections older than the limit at checkout, `pool_pre_ping` tests an
+//! idle connection with a round trip before handing it out, and [`Pool::invalidate_all`] (called on
+//! a disconnect-class error) makes every connection opened before it be replaced.
+//!
+//! Waiting blocks the calling thread (a `Condvar`), as the synchronous core does everywhere.
+//!
+//! [`ErrorKind::Timeout`]: crate::ErrorKind::Timeout
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use crate::driver::{Driver, DriverConnection};
+use crate::error::{Error, Result};
+
+/// Pool sizing and checkout policy (SQLAlchemy's `create_engine(pool_size=..., ...)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolConfig {
+    pub(crate) size: usize,
+    /// `None`: no limit (SQLAlchemy's `max_overflow=-1`).
+    pub(crate) max_overflow: Option<usize>,
+    pub(crate) timeout: Duration,
+    pub(crate) pre_ping: bool,
+    pub(crate) recycle: Option<Duration>,
+}
+
+/// A point-in-time view of a pool's counters (SQLAlchemy's `pool.status()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// The configured number of connections kept open (`pool_size`).
+    pub size: usize,
+    /// Connections currently checked out.
+    pub checked_out: usize,
+    /// Idle connections in the pool.
+    pub checked_in: usize,
+    /// Open connections beyond `pool_size` (negative while fewer than `pool_size` are open).
+    pub overflow: isize,
+}
+
+/// A pool of driver connections (SQLAlchemy's `QueuePool`). Shared by an [`Engine`] and every
+/// connection checked out of it.
+///
+/// [`Engine`]: crate::Engine
+pub(crate) struct Pool {
+    driver: Arc<dyn Driver>,
+    config: PoolConfig,
+    state: Mutex<State>,
+    returned: Condvar,
+}
+
+struct State {
+    idle: VecDeque<Idle>,
+    /// Connections open (idle or checked out).
+    open: usize,
+    checked_out: usize,
+    disposed: bool,
+    /// Connections created before this instant are replaced (set on a disconnect).
+    invalidated_at: Option<Instant>,
+}
+
+struct Idle {
+    conn: Box<dyn DriverConnection>,
+    created: Instant,
+}
+
+impl Pool {
+    pub(crate) fn new(driver: Arc<dyn Driver>, config: PoolConfig) -> Arc<Pool> {
+        Arc::new(Pool {
+            driver,
+            config,
+            state: Mutex::new(State {
+                idle: VecDeque::new(),
+                open: 0,
+                checked_out: 0,
+                disposed: false,
+                invalidated_at: None,
+            }),
+            returned: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is consistent between statements; a panic elsewhere cannot corrupt it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn limit(&self) -> Option<usize> {
+        self.config.max_overflow.map(|o| self.config.size + o)
+    }
+
+    /// Checks out a connection, waiting up to `pool_timeout` for one.
+    pub(crate) fn checkout(self: &Arc<Self>) -> Result<PooledConnection> {
+        let deadline = Instant::now() + self.config.timeout;
+        let mut st = self.lock();
+        loop {
+            if st.disposed {
+                return Err(Error::resource_closed("this pool was disposed"));
+            }
+            if let Some(idle) = st.idle.pop_front() {
+                st.checked_out += 1;
+                let invalidated_at = st.invalidated_at;
+                drop(st);
+                return self.prepare_idle(idle, invalidated_at);
+            }
+            if self.limit().is_none_or(|limit| st.open < limit) {
+                st.open += 1;
+                st.checked_out += 1;
+                drop(st);
+                return self.open_new();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::timeout(format!(
+                    "QueuePool limit of size {} overflow {} reached, connection timed out, timeout {:.2}s; \
+                     drop or close Connections sooner (each one holds a pooled connection until dropped), \
+                     or raise pool_size, max_overflow or pool_timeout",
+                    self.config.size,
+                    self.config.max_overflow.unwrap_or(0),
+                    self.config.timeout.as_secs_f64()
+                )));
+            }
+            st = self
+                .returned
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Opens a connection for a slot already counted in `open` and `checked_out`.
+    fn open_new(self: &Arc<Self>) -> Result<PooledConnection> {
+        match self.driver.connect() {
+            Ok(conn) => Ok(PooledConnection {
+                conn: Some(conn),
+                created: Instant::now(),
+                pool: Arc::clone(self),
+            }),
+            Err(e) => {
+                self.release_slot();
+                Err(e)
+            }
+        }
+    }
+
+    /// Recycles, pre-pings and hands out an idle connection; replaces it when stale or dead.
+    fn prepare_idle(
+        self: &Arc<Self>,
+        idle: Idle,
+        invalidated_at: Option<Instant>,
+    ) -> Result<PooledConnection> {
+        let Idle { mut conn, created } = idle;
+        let stale = invalidated_at.is_some_and(|t| created <= t)
+            || self.config.recycle.is_some_and(|r| created.elapsed() >= r);
+        if stale {
+            tracing::debug!(target: "calcine::pool", "recycling a connection past pool_recycle or invalidated");
+            close_quietly(conn);
+            return self.open_new();
+        }
+        if self.config.pre_ping {
+            if let Err(e) = conn.ping() {
+                tracing::info!(target: "calcine::pool", error = %e, "pool_pre_ping found a dead connection; replacing it");
+                close_quietly(conn);
+                if self.driver.is_disconnect(&e) {
+                    self.invalidate_all();
+                }
+                return self.open_new();
+            }
+        }
+        Ok(PooledConnection {
+            conn: Some(conn),
+            created,
+            pool: Arc::clone(self),
+        })
+    }
+
+    /// Frees a checked-out slot whose connection is gone.
+    fn release_slot(&self) {
+        let mut st = self.lock();
+        st.open -= 1;
+        st.checked_out -= 1;
+        drop(st);
+        self.returned.notify_one();
+    }
+
+    fn checkin(&self, mut conn: Box<dyn DriverConnection>, created: Instant) {
+        // Reset on return: whatever the borrower left open is rolled back.
+        if conn.in_transaction() {
+            if let Err(e) = conn.rollback() {
+                tracing::warn!(target: "calcine::pool", error = %e, "rollback on return failed; closing the connection");
+                close_quietly(conn);
+                self.release_slot();
+                return;
+            }
+        }
+        let mut st = self.lock();
+        st.checked_out -= 1;
+        let invalid = st.invalidated_at.is_some_and(|t| created <= t);
+        if st.disposed || invalid || st.idle.len() >= self.config.size {
+            st.open -= 1;
+            drop(st);
+            close_quietly(conn);
+        } else {
+            st.idle.push_back(Idle { conn, created });
+            drop(st);
+        }
+        self.returned.notify_one();
+    }
+
+    /// Marks every connection opened so far as invalid: idle ones are replaced at checkout,
+    /// checked-out ones are closed when returned (SQLAlchemy's pool `_invalidate`).
+    pub(crate) fn invalidate_all(&self) {
+        self.lock().invalidated_at = Some(Instant::now());
+    }
+
+    /// Closes the idle connections and refuses further checkouts; connections still checked out
+    /// are closed when returned.
+    pub(crate) fn dispose(&self) {
+        let mut st = self.lock();
+        st.disposed = true;
+        let idle: Vec<Idle> = st.idle.drain(..).collect();
+        st.open -= idle.len();
+        drop(st);
+        self.returned.notify_all();
+        for i in idle {
+            close_quietly(i.conn);
+        }
+    }
+
+    pub(crate) fn status(&self) -> PoolStatus {
+        let st = self.lock();
+        PoolStatus {
+            size: self.config.size,
+            checked_out: st.checked_out,
+            checked_in: st.idle.len(),
+            overflow: st.open as isize - self.config.size as isize,
+        }
+    }
+}
+
+fn close_quietly(conn: Box<dyn DriverConnection>) {
+    if let Err(e) = conn.close() {
+        tracing::debug!(target: "calcine::pool", error = %e, "error while closing a connection");
+    }
+}
+
+/// A driver connection checked out of a [`Pool`] (SQLAlchemy's `_ConnectionFairy`): returned to
+/// the pool when dropped; closed instead when dropped during a panic or unwinding, or when
+/// [invalidated](PooledConnection::invalidate).
+pub(crate) struct PooledConnection {
+    conn: Option<Box<dyn DriverConnection>>,
+    created: Instant,
+    pool: Arc<Pool>,
+}
+
+impl PooledConnection {
+    pub(crate) fn get(&mut self) -> &mut dyn DriverConnection {
+        // `conn` is only `None` inside `invalidate`/`drop`, which consume or end `self`.
+        match self.conn.as_deref_mut() {
+            Some(c) => c,
+            None => unreachable!("PooledConnection used after invalidation"),
+        }
+    }
+
+    pub(crate) fn get_ref(&self) -> &dyn DriverConnection {
+        match self.conn.as_deref() {
+            Some(c) => c,
+            None => unreachable!("PooledConnection used after invalidation"),
+        }
+    }
+
+    /// Marks every connection of this connection's pool opened so far for replacement.
+    pub(crate) fn invalidate_pool(&self) {
+        self.pool.invalidate_all();
+    }
+
+    /// Closes the connection and frees its slot instead of returning it.
+    pub(crate) fn invalidate(mut self) {
+        if let Some(c) = self.conn.take() {
+            close_quietly(c);
+            self.pool.release_slot();
+        }
+    }
+}
+
+impl Drop for PooledConnection {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if std::thread::panicking() {
+            tracing::warn!(
+                target: "calcine::pool",
+                "a connection was dropped while unwinding (panic or cancellation mid-operation); \
+                 closing it instead of returning it to the pool"
+            );
+            close_quietly(conn);
+            self.pool.release_slot();
+        } else {
+            self.pool.checkin(conn, self.created);
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! [`CursorResult`]: the rows of one executed statement (SQLAlchemy's `CursorResult`), with its
+//! `ScalarResult`, `MappingResult` and `partitions` views.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use calcine_sql::{FromValue, Value};
+
+use crate::driver::{Driver, DriverCursor};
+use crate::error::{Error, Result};
+use crate::row::{Columns, Row, RowMapping};
+
+/// Rows fetched from the driver per round when no `yield_per` was set.
+const DEFAULT_CHUNK: usize = 100;
+
+/// The result of executing a statement (SQLAlchemy's `CursorResult`): an iterator of
+/// `Result<Row>` over a live driver cursor, fetched in chunks of [`yield_per`](Self::yield_per)
+/// rows, plus the usual consumers (`all`, `first`, `one`, `one_or_none`, `scalar`, `scalars`,
+/// `mappings`, `partitions`).
+///
+/// The result borrows its [`Connection`](crate::Connection): drop it (or consume it) before using
+/// the connection again. Dropping it early discards the unread rows.
+///
+/// # Example
+/// ```
+/// let engine = calcine_engine::create_engine("sqlite://")?;
+/// let mut conn = engine.connect()?;
+/// conn.exec_driver_sql("CREATE TABLE t (n INTEGER)", &[])?;
+/// for n in 0..10i64 {
+///     conn.exec_driver_sql("INSERT INTO t VALUES (?)", &[n.into()])?;
+/// }
+/// let mut seen = 0;
+/// for part in conn.exec_driver_sql("SELECT n FROM t ORDER BY n", &[])?.partitions(4) {
+///     let part = part?;
+///     assert!(part.len() <= 4);
+///     seen += part.len();
+/// }
+/// assert_eq!(seen, 10);
+/// # Ok::<(), calcine_engine::Error>(())
+/// ```
+pub struct CursorResult<'c> {
+    cursor: Box<dyn DriverCursor + 'c>,
+    columns: Arc<Columns>,
+    buffer: VecDeque<Vec<Value>>,
+    scratch: Vec<Vec<Value>>,
+    chunk: usize,
+    exhausted: bool,
+    driver: &'c dyn Driver,
+    disconnected: &'c mut bool,
+}
+
+impl<'c> CursorResult<'c> {
+    pub(crate) fn new(
+        cursor: Box<dyn DriverCursor + 'c>,
+        driver: &'c dyn Driver,
+        disconnected: &'c mut bool,
+    ) -> Self {
+        let columns = Columns::new(cursor.columns());
+        CursorResult {
+            cursor,
+            columns,
+            buffer: VecDeque::new(),
+            scratch: Vec::new(),
+            chunk: DEFAULT_CHUNK,
+            exhausted: false,
+            driver,
+            disconnected,
+        }
+    }
+
+    /// The column names (SQLAlchemy's `keys()`).
+    pub fn columns(&self) -> &[String] {
+        self.columns.names()
+    }
+
+    /// Whether the statement returns rows (SQLAlchemy's `returns_rows`).
+    pub fn returns_rows(&self) -> bool {
+        !self.columns.names().is_empty()
+    }
+
+    /// Rows changed by an INSERT/UPDATE/DELETE (SQLAlchemy's `rowcount`); `None` for queries,
+    /// and for DML with `RETURNING` until its rows were read.
+    pub fn rows_affected(&self) -> Option<u64> {
+        self.cursor.rows_affected()
+    }
+
+    /// Fetches `n` rows per round trip from now on (SQLAlchemy's `yield_per`): at most about `n`
+    /// rows are held in memory at once.
+    #[must_use]
+    pub fn yield_per(mut self, n: usize) -> Self {
+        self.chunk = n.max(1);
+        self
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        if self.exhausted {
+            return Ok(());
+        }
+        self.scratch.clear();
+        match self.cursor.fetch(self.chunk, &mut self.scratch) {
+            Ok(0) => self.exhausted = true,
+            Ok(_) => self.buffer.extend(self.scratch.drain(..)),
+            Err(e) => {
+                self.exhausted = true;
+                if self.driver.is_disconnect(&e) {
+                    *self.disconnected = true;
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next row, `None` at the end.
+    ///
+    /// # Errors
+    /// The driver's error while fetching.
+    pub fn next_row(&mut self) -> Result<Option<Row>> {
+        if self.buffer.is_empty() {
+            self.fill()?;
+        }
+        Ok(self
+            .buffer
+            .pop_front()
+            .map(|v| Row::new(Arc::clone(&self.columns), v)))
+    }
+
+    /// All remaining rows.
+    ///
+    /// # Errors
+    /// The driver's error while fetching.
+    pub fn all(mut self) -> Result<Vec<Row>> {
+        let mut out = Vec::new();
+        while let Some(r) = self.next_row()? {
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// The first row, discarding the rest (SQLAlchemy's `first()`).
+    ///
+    /// # Errors
+    /// The driver's error while fetching.
+    pub fn first(mut self) -> Result<Option<Row>> {
+        self.chunk = 1;
+        self.next_row()
+    }
+
+    /// Exactly one row.
+    ///
+    /// # Errors
+    /// [`NoResultFound`](crate::ErrorKind::NoResultFound) for no rows,
+    /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound) for more than one.
+    pub fn one(self) -> Result<Row> {
+        self.one_or_none()?.ok_or_else(no_result)
+    }
+
+    /// At most one row.
+    ///
+    /// # Errors
+    /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound) for more than one row.
+    pub fn one_or_none(mut self) -> Result<Option<Row>> {
+        self.chunk = 2;
+        let first = self.next_row()?;
+        if first.is_some() && self.next_row()?.is_some() {
+            return Err(Error::multiple_results_found(
+                "Multiple rows were found when one or none was required; \
+                 add a WHERE clause or LIMIT, or use first()/all()",
+            ));
+        }
+        Ok(first)
+    }
+
+    /// The first column of the first row, decoded as `T` (SQLAlchemy's `scalar()`); with no rows,
+    /// `NULL` is decoded (so `Option<T>` gives `None`).
+    ///
+    /// # Errors
+    /// [`NoResultFound`](crate::ErrorKind::NoResultFound) for no rows when `T` is not an
+    /// `Option`; [`Decode`](crate::ErrorKind::Decode) naming the column for a wrong type.
+    pub fn scalar<T: FromValue>(self) -> Result<T> {
+        let column = self.columns.names().first().cloned().unwrap_or_default();
+        match self.first()? {
+            Some(mut row) => row.take(0),
+            None => T::from_value(Value::Null).map_err(|_| {
+                Error::no_result_found(format!(
+                    "scalar() found no row for column {column:?}; read it as Option<T> to accept no result"
+                ))
+            }),
+        }
+    }
+
+    /// The first column of exactly one row.
+    ///
+    /// # Errors
+    /// As [`one`](Self::one), and [`Decode`](crate::ErrorKind::Decode) for a wrong type.
+    pub fn scalar_one<T: FromValue>(self) -> Result<T> {
+        self.one()?.take(0)
+    }
+
+    /// The first column of every row, decoded as `T` (SQLAlchemy's `scalars()`).
+    pub fn scalars<T: FromValue>(self) -> ScalarResult<'c, T> {
+        ScalarResult {
+            inner: self,
+            _t: PhantomData,
+        }
+    }
+
+    /// Rows as name → value mappings (SQLAlchemy's `mappings()`).
+    pub fn mappings(self) -> MappingResult<'c> {
+        MappingResult { inner: self }
+    }
+
+    /// Chunks of up to `n` rows, fetched `n` at a time (SQLAlchemy's `partitions(n)`).
+    pub fn partitions(self, n: usize) -> Partitions<'c> {
+        let n = n.max(1);
+        Partitions {
+            inner: self.yield_per(n),
+            size: n,
+            done: false,
+        }
+    }
+}
+
+fn no_result() -> Error {
+    Error::no_result_found(
+        "No row was found when one was required; use one_or_none() or first() if none is acceptable",
+    )
+}
+
+impl Iterator for CursorResult<'_> {
+    type Item = Result<Row>;
+
+    fn next(&mut self) -> Option<Result<Row>> {
+        self.next_row().transpose()
+    }
+}
+
+impl std::fmt::Debug for CursorResult<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CursorResult")
+            .field("columns", &self.columns.names())
+            .field("exhausted", &self.exhausted)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Chunks of rows from a [`CursorResult`] (SQLAlchemy's `Result.partitions`).
+pub struct Partitions<'c> {
+    inner: CursorResult<'c>,
+    size: usize,
+    done: bool,
+}
+
+impl Iterator for Partitions<'_> {
+    type Item = Result<Vec<Row>>;
+
+    fn next(&mut self) -> Option<Result<Vec<Row>>> {
+        if self.done {
+            return None;
+        }
+        let mut part = Vec::with_capacity(self.size);
+        while part.len() < self.size {
+            match self.inner.next_row() {
+                Ok(Some(r)) => part.push(r),
+                Ok(None) => break,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        if part.len() < self.size {
+            self.done = true;
+        }
+        (!part.is_empty()).then_some(Ok(part))
+    }
+}
+
+/// The first column of each row, decoded as `T` (SQLAlchemy's `ScalarResult`).
+pub struct ScalarResult<'c, T> {
+    inner: CursorResult<'c>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: FromValue> ScalarResult<'_, T> {
+    /// All remaining values.
+    ///
+    /// # Errors
+    /// The driver's error, or [`Decode`](crate::ErrorKind::Decode) naming the column.
+    pub fn all(self) -> Result<Vec<T>> {
+        self.collect()
+    }
+
+    /// The first value, if any.
+    ///
+    /// # Errors
+    /// As [`all`](Self::all).
+    pub fn first(self) -> Result<Option<T>> {
+        self.inner.first()?.map(|mut r| r.take(0)).transpose()
+    }
+
+    /// Exactly one value.
+    ///
+    /// # Errors
+    /// [`NoResultFound`](crate::ErrorKind::NoResultFound) /
+    /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound), or a decode error.
+    pub fn one(self) -> Result<T> {
+        self.inner.one()?.take(0)
+    }
+
+    /// At most one value.
+    ///
+    /// # Errors
+    /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound), or a decode error.
+    pub fn one_or_none(self) -> Result<Option<T>> {
+        self.inner.one_or_none()?.map(|mut r| r.take(0)).transpose()
+    }
+}
+
+impl<T: FromValue> Iterator for ScalarResult<'_, T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        Some(
+            self.inner
+                .next_row()
+                .transpose()?
+                .and_then(|mut r| r.take(0)),
+        )
+    }
+}
+
+/// Rows as [`RowMapping`]s (SQLAlchemy's `MappingResult`).
+pub struct MappingResult<'c> {
+    inner: CursorResult<'c>,
+}
+
+impl MappingResult<'_> {
+    /// All remaining rows.
+    ///
+    /// # Errors
+    /// The driver's error while fetching.
+    pub fn all(self) -> Result<Vec<RowMapping>> {
+        self.collect()
+    }
+
+    /// The first row, if any.
+    ///
+    /// # Errors
+    /// The driver's error while fetching.
+    pub fn first(self) -> Result<Option<RowMapping>> {
+        Ok(self.inner.first()?.map(Row::into_mapping))
+    }
+
+    /// Exactly one row.
+    ///
+    /// # Errors
+    /// [`NoResultFound`](crate::ErrorKind::NoResultFound) /
+    /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound).
+    pub fn one(self) -> Result<RowMapping> {
+        Ok(self.inner.one()?.into_mapping())
+    }
+}
+
+impl Iterator for MappingResult<'_> {
+    type Item = Result<RowMapping>;
+
+    fn next(&mut self) -> Option<Result<RowMapping>> {
+        Some(self.inner.next_row().transpose()?.map(Row::into_mapping))
+    }
+}

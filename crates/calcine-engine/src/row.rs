@@ -1,0 +1,242 @@
+//! [`Row`] and [`RowMapping`]: one result row (SQLAlchemy's `Row` and `RowMapping`).
+
+use std::fmt;
+use std::sync::Arc;
+
+use calcine_sql::{FromValue, Value};
+use rustc_hash::FxHashMap;
+
+use crate::error::{Error, Result};
+
+/// The column names of a result, shared by all its rows, with a name → position index.
+#[derive(Debug)]
+pub(crate) struct Columns {
+    names: Box<[String]>,
+    index: FxHashMap<String, usize>,
+}
+
+impl Columns {
+    pub(crate) fn new(names: &[String]) -> Arc<Columns> {
+        let mut index = FxHashMap::default();
+        for (i, n) in names.iter().enumerate() {
+            // With duplicate labels (e.g. `a.id, b.id`) the first one wins; use positions for
+            // the others.
+            index.entry(n.clone()).or_insert(i);
+        }
+        Arc::new(Columns {
+            names: names.into(),
+            index,
+        })
+    }
+
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+}
+
+/// Something that picks a column of a [`Row`]: a position (`usize`) or a name (`&str`).
+pub trait RowIndex: private::Sealed {
+    /// The position of the column in `columns`, or `None`.
+    #[doc(hidden)]
+    fn position(&self, columns: &[String], lookup: &dyn Fn(&str) -> Option<usize>)
+    -> Option<usize>;
+    /// How to name this index in an error.
+    #[doc(hidden)]
+    fn describe(&self) -> String;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for usize {}
+    impl Sealed for &str {}
+    impl Sealed for &String {}
+}
+
+impl RowIndex for usize {
+    fn position(&self, columns: &[String], _: &dyn Fn(&str) -> Option<usize>) -> Option<usize> {
+        (*self < columns.len()).then_some(*self)
+    }
+    fn describe(&self) -> String {
+        format!("at position {self}")
+    }
+}
+
+impl RowIndex for &str {
+    fn position(&self, _: &[String], lookup: &dyn Fn(&str) -> Option<usize>) -> Option<usize> {
+        lookup(self)
+    }
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+impl RowIndex for &String {
+    fn position(&self, _: &[String], lookup: &dyn Fn(&str) -> Option<usize>) -> Option<usize> {
+        lookup(self)
+    }
+    fn describe(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// One row of a result (SQLAlchemy's `Row`): values by position or by column name, decoded into
+/// Rust types with [`get`](Row::get). Owns its values; the column names are shared.
+///
+/// # Example
+/// ```
+/// let engine = calcine_engine::create_engine("sqlite://")?;
+/// let mut conn = engine.connect()?;
+/// let row = conn.exec_driver_sql("SELECT 1 AS id, 'ann' AS name", &[])?.one()?;
+/// assert_eq!(row.get::<i64>("id")?, 1);
+/// assert_eq!(row.get::<String>(1)?, "ann");
+/// assert!(row.get::<i64>("name").unwrap_err().is_decode());
+/// # Ok::<(), calcine_engine::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Row {
+    columns: Arc<Columns>,
+    values: Box<[Value]>,
+}
+
+impl Row {
+    pub(crate) fn new(columns: Arc<Columns>, values: Vec<Value>) -> Row {
+        Row {
+            columns,
+            values: values.into_boxed_slice(),
+        }
+    }
+
+    fn position(&self, idx: &impl RowIndex) -> Result<usize> {
+        let lookup = |name: &str| self.columns.index.get(name).copied();
+        idx.position(&self.columns.names, &lookup).ok_or_else(|| {
+            Error::invalid_request(format!(
+                "Could not locate column in row for column {}; the row has columns {:?}",
+                idx.describe(),
+                self.columns.names
+            ))
+        })
+    }
+
+    /// The value of a column, decoded as `T`.
+    ///
+    /// # Errors
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) for an unknown column;
+    /// [`Decode`](crate::ErrorKind::Decode), naming the column, when the value is not a `T`
+    /// (wrong type, `NULL` into a non-`Option`, integer overflow).
+    pub fn get<T: FromValue>(&self, idx: impl RowIndex) -> Result<T> {
+        let i = self.position(&idx)?;
+        T::from_value(self.values[i].clone())
+            .map_err(|e| Error::decode(self.columns.names[i].clone(), e))
+    }
+
+    /// Like [`get`](Row::get), moving the value out (it is left `NULL` in the row) instead of
+    /// cloning it.
+    ///
+    /// # Errors
+    /// As [`get`](Row::get).
+    pub fn take<T: FromValue>(&mut self, idx: impl RowIndex) -> Result<T> {
+        let i = self.position(&idx)?;
+        let v = std::mem::replace(&mut self.values[i], Value::Null);
+        T::from_value(v).map_err(|e| Error::decode(self.columns.names[i].clone(), e))
+    }
+
+    /// The raw value of a column.
+    ///
+    /// # Errors
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) for an unknown column.
+    pub fn value(&self, idx: impl RowIndex) -> Result<&Value> {
+        let i = self.position(&idx)?;
+        Ok(&self.values[i])
+    }
+
+    /// The column names (SQLAlchemy's `Row._fields`).
+    pub fn columns(&self) -> &[String] {
+        &self.columns.names
+    }
+
+    /// The values, in column order.
+    pub fn values(&self) -> &[Value] {
+        &self.values
+    }
+
+    /// The values, moved out.
+    pub fn into_values(self) -> Vec<Value> {
+        self.values.into_vec()
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the row has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// This row as a name → value mapping (SQLAlchemy's `Row._mapping`).
+    pub fn into_mapping(self) -> RowMapping {
+        RowMapping(self)
+    }
+}
+
+impl fmt::Debug for Row {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.columns.names.iter().zip(self.values.iter()))
+            .finish()
+    }
+}
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Row) -> bool {
+        self.columns.names == other.columns.names && self.values == other.values
+    }
+}
+
+/// A row viewed as a mapping from column name to value (SQLAlchemy's `RowMapping`).
+#[derive(Clone, PartialEq)]
+pub struct RowMapping(Row);
+
+impl RowMapping {
+    /// The value for `column`, or `None` if the row has no such column.
+    pub fn get(&self, column: &str) -> Option<&Value> {
+        self.0.columns.index.get(column).map(|&i| &self.0.values[i])
+    }
+
+    /// The column names.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.0.columns.names.iter().map(String::as_str)
+    }
+
+    /// `(name, value)` pairs in column order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> {
+        self.0
+            .columns
+            .names
+            .iter()
+            .map(String::as_str)
+            .zip(self.0.values.iter())
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the mapping has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The underlying row.
+    pub fn into_row(self) -> Row {
+        self.0
+    }
+}
+
+impl fmt::Debug for RowMapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
