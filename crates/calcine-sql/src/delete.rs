@@ -54,10 +54,7 @@ impl Walk for Delete {
     fn walk<S: Sink>(&self, s: &mut S) {
         let src = [Source::Table(self.table.clone())];
         let froms = [FromRef::Source(&src[0])];
-        let scope = Scope {
-            froms: &froms,
-            parent: None,
-        };
+        let scope = Scope::new(&froms, None);
         let cx = Cx {
             qualify: true,
             scope: Some(&scope),

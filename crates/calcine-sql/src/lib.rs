@@ -50,6 +50,8 @@ pub mod dialect;
 mod dml;
 mod error;
 mod expression;
+#[cfg(test)]
+mod fixtures;
 pub mod func;
 mod insert;
 mod query;

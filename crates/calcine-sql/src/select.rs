@@ -349,33 +349,45 @@ impl Select {
 
     pub(crate) fn walk_in<S: Sink>(&self, s: &mut S, outer: Option<&Scope<'_>>) {
         let froms = self.from_refs(outer);
-        let scope = Scope {
-            froms: &froms,
-            parent: outer,
-        };
-        let cx = Cx {
-            qualify: true,
-            scope: Some(&scope),
-        };
-        // WITH: the CTEs among the FROM elements.
+        // WITH: the CTEs among the FROM elements not already defined by an enclosing WITH.
         let mut ctes: Vec<&Subquery> = Vec::new();
         for f in &froms {
             f.for_each_source(&mut |src| {
                 if let Source::Derived(d) = src {
-                    if d.is_cte() && !ctes.iter().any(|c| c.name() == d.name()) {
+                    if d.is_cte()
+                        && !ctes.iter().any(|c| c.name() == d.name())
+                        && !outer.is_some_and(|o| o.cte_defined(d.name()))
+                    {
                         ctes.push(d);
                     }
                 }
             });
         }
+        let names: Vec<&str> = ctes.iter().map(|c| c.name()).collect();
+        let scope = Scope {
+            froms: &froms,
+            parent: outer,
+            ctes: &names,
+            barrier: false,
+        };
+        let cx = Cx {
+            qualify: true,
+            scope: Some(&scope),
+        };
         if !ctes.is_empty() {
+            let body_scope = Scope {
+                froms: &[],
+                parent: Some(&scope),
+                ctes: &[],
+                barrier: true,
+            };
             let recursive = ctes.iter().any(|c| c.0.cte == Some(true));
             s.kw(if recursive { Kw::WithRecursive } else { Kw::With });
             for (i, c) in ctes.iter().enumerate() {
                 if i > 0 {
                     s.kw(Kw::Comma);
                 }
-                c.walk_cte(s);
+                c.walk_cte(s, &body_scope);
             }
             s.kw(Kw::Space);
         }
@@ -500,5 +512,357 @@ impl Executable for Select {
 
     fn result_columns(&self) -> Vec<Arc<str>> {
         Select::result_columns(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::compiled::Dialect::{Postgresql as Pg, Sqlite};
+    use crate::fixtures::{both, compile, schema, sql};
+    use crate::*;
+
+    #[test]
+    fn whole_table_and_columns() {
+        let s = schema();
+        let q = select(&s.users);
+        assert_eq!(sql(&q, Sqlite), "SELECT users.id, users.name, users.email FROM users");
+        let q = select((s.users.c("name").unwrap(), s.posts.c("title").unwrap()));
+        assert_eq!(sql(&q, Pg), "SELECT users.name, posts.title FROM users, posts");
+        assert_eq!(q.result_columns().len(), 2);
+    }
+
+    #[test]
+    fn where_and_or_not_with_params_in_order() {
+        let s = schema();
+        let id = s.users.c("id").unwrap();
+        let name = s.users.c("name").unwrap();
+        let q = select(&id)
+            .where_(id.clone().gt(5))
+            .where_(or_([name.clone().eq("a"), name.clone().eq("b")]))
+            .where_(not_(name.clone().like("x%")));
+        let (lite, pg) = both(&q);
+        assert_eq!(
+            lite,
+            "SELECT users.id FROM users WHERE users.id > ?1 AND (users.name = ?2 OR users.name = ?3) \
+             AND users.name NOT LIKE ?4"
+        );
+        assert_eq!(
+            pg,
+            "SELECT users.id FROM users WHERE users.id > $1 AND (users.name = $2 OR users.name = $3) \
+             AND users.name NOT LIKE $4"
+        );
+        let c = compile(&q, Sqlite);
+        assert_eq!(c.params, vec![Value::Int(5), "a".into(), "b".into(), "x%".into()]);
+        let q = select(&id).where_(not_(and_([id.clone().eq(1), name.clone().eq("z")])));
+        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE NOT (users.id = ?1 AND users.name = ?2)");
+        let q = select(&id).where_(not_(id.clone().lt(3)).and(id.clone().ne(Value::Null)));
+        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.id >= $1 AND users.id IS NOT NULL");
+    }
+
+    #[test]
+    fn comparison_operators() {
+        let s = schema();
+        let id = || s.users.c("id").unwrap();
+        let q = select(id()).where_(and_([id().eq(1), id().ne(2), id().lt(3), id().le(4), id().gt(5), id().ge(6)]));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.id = $1 AND users.id != $2 AND users.id < $3 \
+             AND users.id <= $4 AND users.id > $5 AND users.id >= $6"
+        );
+    }
+
+    #[test]
+    fn in_between_like_null() {
+        let s = schema();
+        let id = || s.users.c("id").unwrap();
+        let name = || s.users.c("name").unwrap();
+        let q = select(id()).where_(id().in_([1, 2, 3]));
+        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE users.id IN (?1, ?2, ?3)");
+        let q = select(id()).where_(id().not_in([1]));
+        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.id NOT IN ($1)");
+        let empty: [i64; 0] = [];
+        let q = select(id()).where_(id().in_(empty));
+        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE 1 != 1");
+        let q = select(id()).where_(id().not_in(empty));
+        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE 1 = 1");
+        let q = select(id()).where_(id().between(1, 9));
+        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.id BETWEEN $1 AND $2");
+        let q = select(id()).where_(not_(id().between(1, 9)));
+        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.id NOT BETWEEN $1 AND $2");
+        let q = select(id()).where_(name().ilike("%A%"));
+        let (lite, pg) = both(&q);
+        assert_eq!(lite, "SELECT users.id FROM users WHERE lower(users.name) LIKE lower(?1)");
+        assert_eq!(pg, "SELECT users.id FROM users WHERE users.name ILIKE $1");
+        let q = select(id()).where_(name().not_ilike("a"));
+        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.name NOT ILIKE $1");
+        let q = select(id()).where_(s.users.c("email").unwrap().is_null().or(name().eq(None::<String>)));
+        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE users.email IS NULL OR users.name IS NULL");
+        let q = select(id()).where_(not_(name().is_not_null()));
+        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE users.name IS NULL");
+    }
+
+    #[test]
+    fn arithmetic_and_precedence() {
+        let s = schema();
+        let score = || s.posts.c("score").unwrap();
+        let q = select((score() + 1).label("next")).where_(((score() - 2) * 3).gt(score() / (score() - 1)));
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT posts.score + ?1 AS next FROM posts WHERE (posts.score - ?2) * ?3 > posts.score / (posts.score - ?4)"
+        );
+        let q = select(-score() % 7);
+        assert_eq!(sql(&q, Pg), "SELECT -posts.score % $1 AS anon_1 FROM posts");
+        let q = select(s.users.c("name").unwrap().concat(" ").concat(s.users.c("email").unwrap()));
+        assert_eq!(sql(&q, Pg), "SELECT (users.name || $1) || users.email AS anon_1 FROM users");
+    }
+
+    #[test]
+    fn functions_labels_case_cast_distinct() {
+        let s = schema();
+        let name = || s.users.c("name").unwrap();
+        let id = || s.users.c("id").unwrap();
+        let q = select(vec![
+            func::count_star(),
+            func::count(id().distinct()),
+            func::sum(id()),
+            func::avg(id()),
+            func::min(id()),
+            func::max(id()).label("top"),
+            func::coalesce([s.users.c("email").unwrap().expr(), lit("none")]),
+            func::lower(name()),
+            func::upper(name()),
+            func::length(name()),
+            func::count(id()),
+        ]);
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT count(*) AS count_1, count(DISTINCT users.id) AS count_2, sum(users.id) AS sum_1, \
+             avg(users.id) AS avg_1, min(users.id) AS min_1, max(users.id) AS top, \
+             coalesce(users.email, ?1) AS coalesce_1, lower(users.name) AS lower_1, \
+             upper(users.name) AS upper_1, length(users.name) AS length_1, count(users.id) AS count_3 FROM users"
+        );
+        assert_eq!(
+            q.result_columns().iter().map(|c| &**c).collect::<Vec<_>>(),
+            [
+                "count_1", "count_2", "sum_1", "avg_1", "min_1", "top", "coalesce_1", "lower_1", "upper_1",
+                "length_1", "count_3"
+            ]
+        );
+        let q = select(func::now());
+        assert_eq!(both(&q), ("SELECT CURRENT_TIMESTAMP AS now_1".into(), "SELECT now() AS now_1".into()));
+        let q = select(func::call("json_extract", [name().expr(), lit("$.a")]).label("j"));
+        assert_eq!(sql(&q, Sqlite), "SELECT json_extract(users.name, ?1) AS j FROM users");
+        let q = select(func::call("My Func", [id()]));
+        assert_eq!(sql(&q, Pg), "SELECT \"My Func\"(users.id) AS anon_1 FROM users");
+        let q = select(case().when(id().lt(10), "small").when(id().lt(100), "mid").else_("big").label("size"));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT CASE WHEN users.id < $1 THEN $2 WHEN users.id < $3 THEN $4 ELSE $5 END AS size FROM users"
+        );
+        let q = select(Expr::from(case().when(id().eq(1), "one")));
+        assert_eq!(sql(&q, Sqlite), "SELECT CASE WHEN users.id = ?1 THEN ?2 END AS anon_1 FROM users");
+        let q = select(cast(id(), SqlType::Text).label("t")).distinct();
+        assert_eq!(sql(&q, Sqlite), "SELECT DISTINCT CAST(users.id AS TEXT) AS t FROM users");
+        let q = select(distinct(name()));
+        assert_eq!(sql(&q, Pg), "SELECT DISTINCT users.name AS anon_1 FROM users");
+    }
+
+    #[test]
+    fn group_having_order_limit_offset() {
+        let s = schema();
+        let uid = || s.posts.c("user_id").unwrap();
+        let n = func::count_star().label("n");
+        let q = select((uid(), n.clone()))
+            .group_by([uid()])
+            .having(func::count_star().gt(2))
+            .order_by([n.desc(), uid().asc().nulls_last()])
+            .limit(10)
+            .offset(20);
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT posts.user_id, count(*) AS n FROM posts GROUP BY posts.user_id HAVING count(*) > ?1 \
+             ORDER BY n DESC, posts.user_id ASC NULLS LAST LIMIT ?2 OFFSET ?3"
+        );
+        let c = compile(&q, Pg);
+        assert_eq!(c.params, vec![Value::Int(2), Value::Int(10), Value::Int(20)]);
+        let q = select(uid()).order_by([uid()]).offset(5);
+        assert_eq!(
+            both(&q),
+            (
+                "SELECT posts.user_id FROM posts ORDER BY posts.user_id LIMIT -1 OFFSET ?1".into(),
+                "SELECT posts.user_id FROM posts ORDER BY posts.user_id OFFSET $1".into()
+            )
+        );
+        let q = select(uid()).order_by([desc(uid()).nulls_first()]).limit(1);
+        assert_eq!(sql(&q, Pg), "SELECT posts.user_id FROM posts ORDER BY posts.user_id DESC NULLS FIRST LIMIT $1");
+    }
+
+    #[test]
+    fn joins_explicit_inferred_outer_full() {
+        let s = schema();
+        let on = s.users.c("id").unwrap().eq(s.posts.c("user_id").unwrap());
+        let q = select((s.users.c("name").unwrap(), s.posts.c("title").unwrap()))
+            .join(&s.posts, on.clone())
+            .unwrap();
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.name, posts.title FROM users JOIN posts ON users.id = posts.user_id"
+        );
+        let q = select((s.users.c("name").unwrap(), s.posts.c("title").unwrap()))
+            .join_fk(&s.posts)
+            .unwrap();
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.name, posts.title FROM users JOIN posts ON posts.user_id = users.id"
+        );
+        let q = select(&s.users).outerjoin_fk(&s.posts).unwrap().where_(s.posts.c("id").unwrap().is_null());
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id, users.name, users.email FROM users LEFT OUTER JOIN posts ON \
+             posts.user_id = users.id WHERE posts.id IS NULL"
+        );
+        let q = select(&s.users).full_join(&s.posts, on.clone()).unwrap();
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id, users.name, users.email FROM users FULL OUTER JOIN posts ON users.id = posts.user_id"
+        );
+        let q = select(s.posts.c("title").unwrap()).select_from(s.users.join(&s.posts, on));
+        assert_eq!(sql(&q, Sqlite), "SELECT posts.title FROM users JOIN posts ON users.id = posts.user_id");
+        let q = select(s.users.c("id").unwrap()).outerjoin(&s.posts, true_()).unwrap();
+        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users LEFT OUTER JOIN posts ON 1 = 1");
+    }
+
+    #[test]
+    fn join_inference_errors() {
+        let s = schema();
+        let lonely = Table::new("lonely").column(Column::new("id", SqlType::Integer).primary_key());
+        let e = select(&s.users).join_fk(&lonely).unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::NoJoinCondition);
+        assert!(e.to_string().contains("lonely"), "{e}");
+        let edits = Table::new("edits")
+            .column(Column::new("id", SqlType::Integer).primary_key())
+            .column(Column::new("author_id", SqlType::Integer).foreign_key(ForeignKey::new("users", "id")))
+            .column(Column::new("editor_id", SqlType::Integer).foreign_key(ForeignKey::new("users", "id")));
+        let e = select(&s.users).join_fk(&edits).unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::AmbiguousJoin);
+        let e = Select::default().join(&s.users, true_()).unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::InvalidStatement);
+        assert_eq!(s.users.c("nope").unwrap_err().kind(), SqlErrorKind::UnknownColumn);
+    }
+
+    #[test]
+    fn alias_self_join() {
+        let s = schema();
+        let u2 = s.users.alias("u2");
+        let q = select((s.users.c("name").unwrap(), u2.c("name").unwrap().label("other")))
+            .join(&u2, s.users.c("email").unwrap().eq(u2.c("email").unwrap()))
+            .unwrap()
+            .where_(s.users.c("id").unwrap().ne(u2.c("id").unwrap()));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.name, u2.name AS other FROM users JOIN users AS u2 ON users.email = u2.email \
+             WHERE users.id != u2.id"
+        );
+        assert!(u2.c("zzz").is_err());
+    }
+
+    #[test]
+    fn subqueries_exists_scalar_in() {
+        let s = schema();
+        let sub = select((s.posts.c("user_id").unwrap(), func::count_star().label("n")))
+            .group_by([s.posts.c("user_id").unwrap()])
+            .subquery("counts");
+        assert_eq!(sub.columns().iter().map(|c| &**c).collect::<Vec<_>>(), ["user_id", "n"]);
+        let q = select((s.users.c("name").unwrap(), sub.c("n").unwrap()))
+            .join(&sub, s.users.c("id").unwrap().eq(sub.c("user_id").unwrap()))
+            .unwrap()
+            .where_(sub.c("n").unwrap().gt(1));
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.name, counts.n FROM users JOIN (SELECT posts.user_id, count(*) AS n FROM posts \
+             GROUP BY posts.user_id) AS counts ON users.id = counts.user_id WHERE counts.n > ?1"
+        );
+        // Correlated scalar subquery: `users` comes from the enclosing statement.
+        let post_count = select(func::count_star())
+            .where_(s.posts.c("user_id").unwrap().eq(s.users.c("id").unwrap()))
+            .scalar_subquery()
+            .label("posts");
+        let q = select((s.users.c("name").unwrap(), post_count));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.name, (SELECT count(*) AS count_1 FROM posts WHERE posts.user_id = users.id) AS posts FROM users"
+        );
+        let q = select(s.users.c("id").unwrap()).where_(exists(
+            select(s.posts.c("id").unwrap()).where_(s.posts.c("user_id").unwrap().eq(s.users.c("id").unwrap())),
+        ));
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.id FROM users WHERE EXISTS (SELECT posts.id FROM posts WHERE posts.user_id = users.id)"
+        );
+        let q = select(s.users.c("id").unwrap())
+            .where_(not_(select(s.posts.c("id").unwrap()).where_(s.posts.c("score").unwrap().gt(3)).exists()));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE NOT EXISTS (SELECT posts.id FROM posts WHERE posts.score > $1)"
+        );
+        let q = select(s.users.c("name").unwrap()).where_(
+            s.users.c("id").unwrap().in_select(select(s.posts.c("user_id").unwrap()).where_(s.posts.c("score").unwrap().ge(10))),
+        );
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.name FROM users WHERE users.id IN (SELECT posts.user_id FROM posts WHERE posts.score >= ?1)"
+        );
+    }
+
+    #[test]
+    fn ctes_plain_and_recursive() {
+        let s = schema();
+        let top = select((s.posts.c("user_id").unwrap(), func::max(s.posts.c("score").unwrap()).label("best")))
+            .group_by([s.posts.c("user_id").unwrap()])
+            .cte("top");
+        let q = select((s.users.c("name").unwrap(), top.c("best").unwrap()))
+            .join(&top, top.c("user_id").unwrap().eq(s.users.c("id").unwrap()))
+            .unwrap();
+        assert_eq!(
+            sql(&q, Pg),
+            "WITH top AS (SELECT posts.user_id, max(posts.score) AS best FROM posts GROUP BY posts.user_id) \
+             SELECT users.name, top.best FROM users JOIN top ON top.user_id = users.id"
+        );
+        let anchor = select(lit(1).label("n")).cte_recursive("nums");
+        let nums = anchor.union_all(select((anchor.c("n").unwrap() + 1).label("n")).where_(anchor.c("n").unwrap().lt(5)));
+        let q = select(nums.c("n").unwrap());
+        assert_eq!(
+            sql(&q, Sqlite),
+            "WITH RECURSIVE nums(n) AS (SELECT ?1 AS n UNION ALL SELECT nums.n + ?2 AS n FROM nums WHERE nums.n < ?3) \
+             SELECT nums.n FROM nums"
+        );
+        assert_eq!(compile(&q, Pg).params, vec![Value::Int(1), Value::Int(1), Value::Int(5)]);
+    }
+
+    #[test]
+    fn nasty_identifiers_are_quoted_and_values_stay_params() {
+        let t = Table::new("user")
+            .column(Column::new("order", SqlType::Integer))
+            .column(Column::new("first name", SqlType::Text))
+            .column(Column::new("we\"ird", SqlType::Text))
+            .column(Column::new("Camel", SqlType::Text));
+        let evil = "x'); DROP TABLE users; --\0\"";
+        let q = select(&t).where_(t.c("first name").unwrap().eq(evil)).order_by([t.c("order").unwrap()]);
+        let (lite, pg) = both(&q);
+        assert_eq!(
+            lite,
+            "SELECT user.\"order\", user.\"first name\", user.\"we\"\"ird\", user.\"Camel\" FROM user \
+             WHERE user.\"first name\" = ?1 ORDER BY user.\"order\""
+        );
+        assert_eq!(
+            pg,
+            "SELECT \"user\".\"order\", \"user\".\"first name\", \"user\".\"we\"\"ird\", \"user\".\"Camel\" FROM \"user\" \
+             WHERE \"user\".\"first name\" = $1 ORDER BY \"user\".\"order\""
+        );
+        let c = compile(&q, Pg);
+        assert_eq!(c.params, vec![Value::Text(evil.into())]);
+        assert!(!c.sql.contains("DROP"));
+        let q = select(t.c("order").unwrap().label("select"));
+        assert_eq!(sql(&q, Sqlite), "SELECT user.\"order\" AS \"select\" FROM user");
     }
 }

@@ -179,7 +179,7 @@ impl Subquery {
     }
 
     /// Walks `name [(cols)] AS (body)` for a `WITH` clause.
-    pub(crate) fn walk_cte<S: Sink>(&self, s: &mut S) {
+    pub(crate) fn walk_cte<S: Sink>(&self, s: &mut S, scope: &Scope<'_>) {
         s.ident(&self.0.name);
         if self.0.cte == Some(true) {
             s.kw(Kw::Open);
@@ -188,7 +188,7 @@ impl Subquery {
         }
         s.kw(Kw::As);
         s.kw(Kw::Open);
-        self.0.query.walk(s, None);
+        self.0.query.walk(s, Some(scope));
         s.kw(Kw::Close);
     }
 }
@@ -442,10 +442,28 @@ impl FromRef<'_> {
 pub(crate) struct Scope<'a> {
     pub(crate) froms: &'a [FromRef<'a>],
     pub(crate) parent: Option<&'a Scope<'a>>,
+    /// Names of the CTEs a `WITH` at this level defines (not to be defined again below).
+    pub(crate) ctes: &'a [&'a str],
+    /// A CTE body: correlation does not reach past it.
+    pub(crate) barrier: bool,
 }
 
-impl Scope<'_> {
+impl<'a> Scope<'a> {
+    pub(crate) fn new(froms: &'a [FromRef<'a>], parent: Option<&'a Scope<'a>>) -> Self {
+        Scope {
+            froms,
+            parent,
+            ctes: &[],
+            barrier: false,
+        }
+    }
+
     pub(crate) fn covers(&self, qualifier: &str) -> bool {
-        self.froms.iter().any(|f| f.covers(qualifier)) || self.parent.is_some_and(|p| p.covers(qualifier))
+        self.froms.iter().any(|f| f.covers(qualifier))
+            || (!self.barrier && self.parent.is_some_and(|p| p.covers(qualifier)))
+    }
+
+    pub(crate) fn cte_defined(&self, name: &str) -> bool {
+        self.ctes.contains(&name) || self.parent.is_some_and(|p| p.cte_defined(name))
     }
 }

@@ -109,10 +109,7 @@ impl Walk for Update {
     fn walk<S: Sink>(&self, s: &mut S) {
         let src = [Source::Table(self.table.clone())];
         let froms = [FromRef::Source(&src[0])];
-        let scope = Scope {
-            froms: &froms,
-            parent: None,
-        };
+        let scope = Scope::new(&froms, None);
         let cx = Cx {
             qualify: true,
             scope: Some(&scope),
