@@ -155,3 +155,49 @@ impl Executable for CompoundSelect {
         CompoundSelect::result_columns(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compiled::Dialect::{Postgresql as Pg, Sqlite};
+    use crate::fixtures::{both, compile, schema, sql};
+    use crate::*;
+
+    #[test]
+    fn union_family() {
+        let s = schema();
+        let a = select(s.users.c("name").unwrap()).where_(s.users.c("id").unwrap().lt(3));
+        let b = select(s.posts.c("title").unwrap());
+        let q = a.clone().union(b.clone());
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.name FROM users WHERE users.id < ?1 UNION SELECT posts.title FROM posts"
+        );
+        assert_eq!(q.result_columns().iter().map(|c| &**c).collect::<Vec<_>>(), ["name"]);
+        let q = a.clone().union_all(b.clone()).union_all(b.clone()).order_by([s.users.c("name").unwrap()]).limit(5);
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.name FROM users WHERE users.id < $1 UNION ALL SELECT posts.title FROM posts \
+             UNION ALL SELECT posts.title FROM posts ORDER BY name LIMIT $2"
+        );
+        assert_eq!(compile(&q, Pg).params, vec![Value::Int(3), Value::Int(5)]);
+        let q = b.clone().intersect(b.clone());
+        assert_eq!(sql(&q, Sqlite), "SELECT posts.title FROM posts INTERSECT SELECT posts.title FROM posts");
+        let q = b.clone().except_(b.clone().limit(1));
+        assert_eq!(
+            both(&q),
+            (
+                "SELECT posts.title FROM posts EXCEPT SELECT * FROM (SELECT posts.title FROM posts LIMIT ?1)".into(),
+                "SELECT posts.title FROM posts EXCEPT (SELECT posts.title FROM posts LIMIT $1)".into()
+            )
+        );
+        let q = b.clone().union(b.clone()).intersect(b.clone());
+        assert_eq!(
+            sql(&q, Pg),
+            "(SELECT posts.title FROM posts UNION SELECT posts.title FROM posts) INTERSECT SELECT posts.title FROM posts"
+        );
+        let q = b.clone().intersect_all(b.clone()).except_(b.clone());
+        assert!(sql(&q, Pg).contains("INTERSECT ALL"));
+        let q = b.clone().except_all(b);
+        assert!(sql(&q, Pg).contains(" EXCEPT ALL "));
+    }
+}

@@ -78,3 +78,23 @@ impl Executable for Delete {
         Delete::result_columns(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compiled::Dialect::{Postgresql as Pg, Sqlite};
+    use crate::fixtures::{compile, schema, sql};
+    use crate::*;
+
+    #[test]
+    fn where_and_returning() {
+        let s = schema();
+        let q = delete(&s.posts)
+            .where_(s.posts.c("score").unwrap().lt(0))
+            .where_(s.posts.c("title").unwrap().like("%spam%"))
+            .returning(s.posts.c("id").unwrap());
+        assert_eq!(sql(&q, Sqlite), "DELETE FROM posts WHERE posts.score < ?1 AND posts.title LIKE ?2 RETURNING id");
+        assert_eq!(sql(&q, Pg), "DELETE FROM posts WHERE posts.score < $1 AND posts.title LIKE $2 RETURNING id");
+        assert_eq!(compile(&q, Pg).params, vec![Value::Int(0), "%spam%".into()]);
+        assert_eq!(sql(&delete(&s.users), Pg), "DELETE FROM users");
+    }
+}

@@ -4,8 +4,6 @@ use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
 use crate::schema::{Column, ForeignKey, MetaData, ReferentialAction, Table};
 use crate::sql_type::SqlType;
 
-pub(crate) const D: [Dialect; 2] = [Dialect::Sqlite, Dialect::Postgresql];
-
 pub(crate) struct Schema {
     pub(crate) md: MetaData,
     pub(crate) users: Table,
@@ -41,10 +39,8 @@ pub(crate) fn schema() -> Schema {
 /// Compiles with a fresh cache and checks the placeholder count matches the parameters.
 pub(crate) fn compile<E: Executable>(stmt: &E, dialect: Dialect) -> Compiled {
     let c = stmt.compile(dialect, &StatementCache::new(0));
-    let n = match dialect {
-        Dialect::Sqlite => c.sql.matches('?').count(),
-        _ => c.sql.matches('$').count(),
-    };
+    let mark = if dialect == Dialect::Sqlite { b'?' } else { b'$' };
+    let n = c.sql.as_bytes().windows(2).filter(|w| w[0] == mark && w[1].is_ascii_digit()).count();
     assert_eq!(n, c.params.len(), "placeholders vs params in {}", c.sql);
     c
 }

@@ -343,3 +343,125 @@ impl Executable for Insert {
         Insert::result_columns(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compiled::Dialect::{Postgresql as Pg, Sqlite};
+    use crate::fixtures::{both, compile, schema, sql};
+    use crate::*;
+
+    #[test]
+    fn single_row_in_table_order_with_defaults() {
+        let s = schema();
+        // `score` has a client-side default of 0; columns come out in table order.
+        let q = insert(&s.posts).values([("title", Value::from("hi")), ("user_id", Value::from(7))]).unwrap();
+        assert_eq!(
+            both(&q),
+            (
+                "INSERT INTO posts (user_id, title, score) VALUES (?1, ?2, ?3)".into(),
+                "INSERT INTO posts (user_id, title, score) VALUES ($1, $2, $3)".into()
+            )
+        );
+        assert_eq!(compile(&q, Sqlite).params, vec![Value::Int(7), "hi".into(), Value::Int(0)]);
+        let name = s.users.c("name").unwrap();
+        let q = insert(&s.users).values([(name, "o'brien\0; DROP TABLE users")]).unwrap().returning(&s.users);
+        assert_eq!(sql(&q, Pg), "INSERT INTO users (name) VALUES ($1) RETURNING id, name, email");
+        assert_eq!(compile(&q, Pg).params, vec![Value::from("o'brien\0; DROP TABLE users")]);
+        assert_eq!(q.result_columns().len(), 3);
+        let q = insert(&s.users);
+        assert_eq!(sql(&q, Sqlite), "INSERT INTO users DEFAULT VALUES");
+        let q = insert(&s.posts);
+        assert_eq!(sql(&q, Sqlite), "INSERT INTO posts (score) VALUES (?1)");
+        let q = insert(&s.users).values([("name", func::upper("x"))]).unwrap();
+        assert_eq!(sql(&q, Sqlite), "INSERT INTO users (name) VALUES (upper(?1))");
+    }
+
+    #[test]
+    fn multi_row() {
+        let s = schema();
+        let q = insert(&s.users)
+            .values_many([[("name", "a"), ("email", "a@x")], [("email", "b@x"), ("name", "b")]])
+            .unwrap()
+            .returning(s.users.c("id").unwrap());
+        assert_eq!(sql(&q, Pg), "INSERT INTO users (name, email) VALUES ($1, $2), ($3, $4) RETURNING id");
+        assert_eq!(compile(&q, Pg).params, vec!["a".into(), "a@x".into(), "b".into(), "b@x".into()]);
+    }
+
+    #[test]
+    fn misuse_is_a_typed_error() {
+        let s = schema();
+        let none: [(&str, Value); 0] = [];
+        assert_eq!(insert(&s.users).values(none).unwrap_err().kind(), SqlErrorKind::EmptyValues);
+        let rows: Vec<Vec<(&str, Value)>> = vec![];
+        assert_eq!(insert(&s.users).values_many(rows).unwrap_err().kind(), SqlErrorKind::EmptyValues);
+        assert_eq!(insert(&s.users).values([("nope", 1)]).unwrap_err().kind(), SqlErrorKind::UnknownColumn);
+        assert_eq!(
+            insert(&s.users).values([("name", 1), ("name", 2)]).unwrap_err().kind(),
+            SqlErrorKind::Duplicate
+        );
+        let e = insert(&s.users).values([("name", "a")]).unwrap().values([("email", "b")]).unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+        let e = insert(&s.users).values([(s.posts.c("title").unwrap(), "a")]).unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::UnknownColumn);
+        let e = insert(&s.users).from_select(["name", "email"], select(s.posts.c("title").unwrap())).unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+        let no_set: [(&str, Value); 0] = [];
+        let e = insert(&s.users).on_conflict_do_update(["id"], no_set).unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::EmptyValues);
+    }
+
+    #[test]
+    fn upserts() {
+        let s = schema();
+        let q = insert(&s.users).values([("id", Value::from(1)), ("name", "a".into())]).unwrap();
+        let nothing = q.clone().on_conflict_do_nothing(["id"]).unwrap();
+        assert_eq!(
+            both(&nothing),
+            (
+                "INSERT INTO users (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING".into(),
+                "INSERT INTO users (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING".into()
+            )
+        );
+        let any: [&str; 0] = [];
+        let nothing = q.clone().on_conflict_do_nothing(any).unwrap();
+        assert_eq!(sql(&nothing, Pg), "INSERT INTO users (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+        let name = s.users.c("name").unwrap();
+        let upd = q
+            .on_conflict_do_update(["id"], [("name", name.excluded().concat(name.clone()))])
+            .unwrap()
+            .on_conflict_where(name.clone().ne("keep"))
+            .returning(s.users.c("id").unwrap());
+        assert_eq!(
+            sql(&upd, Sqlite),
+            "INSERT INTO users (id, name) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET name = \
+             excluded.name || users.name WHERE users.name != ?3 RETURNING id"
+        );
+        assert_eq!(
+            sql(&upd, Pg),
+            "INSERT INTO users (id, name) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET name = \
+             excluded.name || users.name WHERE users.name != $3 RETURNING id"
+        );
+    }
+
+    #[test]
+    fn from_select() {
+        let s = schema();
+        let archive = Table::new("archive")
+            .column(Column::new("id", SqlType::Integer).primary_key())
+            .column(Column::new("title", SqlType::Text));
+        let q = insert(&archive)
+            .from_select(
+                ["title"],
+                select(s.posts.c("title").unwrap()).where_(s.posts.c("score").unwrap().lt(0)),
+            )
+            .unwrap();
+        assert_eq!(
+            sql(&q, Pg),
+            "INSERT INTO archive (title) SELECT posts.title FROM posts WHERE posts.score < $1"
+        );
+        assert_eq!(
+            q.values([("title", "x")]).unwrap_err().kind(),
+            SqlErrorKind::InvalidStatement
+        );
+    }
+}

@@ -394,6 +394,96 @@ mod tests {
         assert_eq!(n, 3);
     }
 
+    use crate::compiled::Dialect::{Postgresql as Pg, Sqlite};
+    use crate::fixtures::schema;
+    use crate::*;
+
+    #[test]
+    fn same_shape_new_values_does_not_rerender() {
+        let s = schema();
+        let cache = StatementCache::new(100);
+        let q = |id: i64, name: &str| {
+            select(&s.users)
+                .where_(s.users.c("id").unwrap().eq(id))
+                .where_(s.users.c("name").unwrap().ne(name))
+                .limit(10)
+        };
+        let first = q(1, "a").compile(Pg, &cache);
+        let second = q(2, "it's; DROP").compile(Pg, &cache);
+        assert!(Arc::ptr_eq(&first.sql, &second.sql));
+        assert_eq!(second.params, vec![Value::Int(2), "it's; DROP".into(), Value::Int(10)]);
+        assert_eq!(cache.stats(), (1, 1));
+        let third = q(3, "c").compile(Sqlite, &cache);
+        assert_eq!(cache.stats(), (1, 2));
+        assert!(third.sql.contains("?1"));
+        for i in 0..10 {
+            let c = insert(&s.users).values([("name", format!("n{i}"))]).unwrap().compile(Sqlite, &cache);
+            assert_eq!(c.params, vec![Value::Text(format!("n{i}"))]);
+        }
+        assert_eq!(cache.stats(), (10, 3));
+        for i in 0..5 {
+            update(&s.posts).set("score", i).unwrap().where_(s.posts.c("id").unwrap().eq(i)).compile(Pg, &cache);
+            delete(&s.posts).where_(s.posts.c("id").unwrap().eq(i)).compile(Pg, &cache);
+            text("SELECT ?").bind(i).compile(Pg, &cache);
+        }
+        assert_eq!(cache.stats(), (22, 6));
+    }
+
+    #[test]
+    fn different_shapes_have_different_keys() {
+        let s = schema();
+        let id = || s.users.c("id").unwrap();
+        let name = || s.users.c("name").unwrap();
+        let base = || select(&s.users);
+        let variants: Vec<(&str, Vec<u8>)> = vec![
+            ("in2", shape_key(&base().where_(id().in_([1, 2])), Sqlite)),
+            ("in3", shape_key(&base().where_(id().in_([1, 2, 3])), Sqlite)),
+            ("in0", shape_key(&base().where_(id().in_(Vec::<i64>::new())), Sqlite)),
+            ("limit", shape_key(&base().limit(1), Sqlite)),
+            ("nolimit", shape_key(&base(), Sqlite)),
+            ("offset", shape_key(&base().offset(1), Sqlite)),
+            ("cols", shape_key(&select(id()), Sqlite)),
+            ("cols2", shape_key(&select(name()), Sqlite)),
+            ("eq", shape_key(&base().where_(id().eq(1)), Sqlite)),
+            ("ne", shape_key(&base().where_(id().ne(1)), Sqlite)),
+            ("isnull", shape_key(&base().where_(id().eq(Value::Null)), Sqlite)),
+            ("asc", shape_key(&base().order_by([id().asc()]), Sqlite)),
+            ("desc", shape_key(&base().order_by([id().desc()]), Sqlite)),
+            ("plain", shape_key(&base().order_by([id()]), Sqlite)),
+            ("label", shape_key(&select(id().label("a")), Sqlite)),
+            ("label2", shape_key(&select(id().label("b")), Sqlite)),
+            ("alias", shape_key(&select(s.users.alias("u1").c("id").unwrap()), Sqlite)),
+            ("alias2", shape_key(&select(s.users.alias("u2").c("id").unwrap()), Sqlite)),
+            ("distinct", shape_key(&base().distinct(), Sqlite)),
+            ("ins1", shape_key(&insert(&s.users).values([("name", "a")]).unwrap(), Sqlite)),
+            ("ins2", shape_key(&insert(&s.users).values([("email", "a")]).unwrap(), Sqlite)),
+            (
+                "insmulti",
+                shape_key(&insert(&s.users).values_many([[("name", "a")], [("name", "b")]]).unwrap(), Sqlite),
+            ),
+            ("text1", shape_key(&text("SELECT 1"), Sqlite)),
+            ("text2", shape_key(&text("SELECT 2"), Sqlite)),
+            ("join", shape_key(&base().join_fk(&s.posts).unwrap(), Sqlite)),
+            ("outer", shape_key(&base().outerjoin_fk(&s.posts).unwrap(), Sqlite)),
+            ("func", shape_key(&select(func::lower(name())), Sqlite)),
+            ("func2", shape_key(&select(func::upper(name())), Sqlite)),
+        ];
+        for (i, (a, ka)) in variants.iter().enumerate() {
+            for (b, kb) in &variants[i + 1..] {
+                assert_ne!(ka, kb, "{a} and {b} share a key");
+            }
+        }
+        // ...while only values differ: same key.
+        assert_eq!(
+            shape_key(&base().where_(id().in_([1, 2])), Sqlite),
+            shape_key(&base().where_(id().in_([8, 9])), Sqlite)
+        );
+        assert_eq!(
+            shape_key(&text("SELECT ?").bind(1), Pg),
+            shape_key(&text("SELECT ?").bind("x"), Pg)
+        );
+    }
+
     #[test]
     fn keyword_count_leaves_room_for_tags() {
         assert!((Kw::TyJsonb as u8) < TAG_IDENT);

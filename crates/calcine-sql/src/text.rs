@@ -86,3 +86,23 @@ impl Executable for TextClause {
         self.columns.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compiled::Dialect::{Postgresql as Pg, Sqlite};
+    use crate::fixtures::{compile, sql};
+    use crate::*;
+
+    #[test]
+    fn positional_binds_are_renumbered() {
+        let t = text("SELECT * FROM t WHERE a = ? AND b = '?' AND c = ?").bind(1).bind("x");
+        assert_eq!(sql(&t, Sqlite), "SELECT * FROM t WHERE a = ?1 AND b = '?' AND c = ?2");
+        assert_eq!(sql(&t, Pg), "SELECT * FROM t WHERE a = $1 AND b = '?' AND c = $2");
+        assert_eq!(compile(&t, Pg).params, vec![Value::Int(1), "x".into()]);
+        let e = text("SELECT ?").bindparams([1, 2]).unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::BindCount);
+        let t = text("SELECT ? AS a").bindparams([5]).unwrap().columns(["a"]);
+        assert_eq!(Executable::result_columns(&t), vec![std::sync::Arc::<str>::from("a")]);
+        assert_eq!(t.placeholder_count(), 1);
+    }
+}

@@ -142,3 +142,60 @@ impl Executable for Update {
         Update::result_columns(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compiled::Dialect::{Postgresql as Pg, Sqlite};
+    use crate::fixtures::{both, compile, schema, sql};
+    use crate::*;
+
+    #[test]
+    fn set_where_returning() {
+        let s = schema();
+        let score = s.posts.c("score").unwrap();
+        let q = update(&s.posts)
+            .set("title", "new")
+            .unwrap()
+            .set(score.clone(), score.clone() + 1)
+            .unwrap()
+            .where_(s.posts.c("id").unwrap().eq(3))
+            .where_(s.posts.c("user_id").unwrap().in_([1, 2]))
+            .returning((s.posts.c("id").unwrap(), score.clone().label("new_score")));
+        assert_eq!(
+            both(&q),
+            (
+                "UPDATE posts SET title = ?1, score = posts.score + ?2 WHERE posts.id = ?3 AND posts.user_id IN (?4, ?5) \
+                 RETURNING id, score AS new_score"
+                    .into(),
+                "UPDATE posts SET title = $1, score = posts.score + $2 WHERE posts.id = $3 AND posts.user_id IN ($4, $5) \
+                 RETURNING id, score AS new_score"
+                    .into()
+            )
+        );
+        assert_eq!(
+            compile(&q, Sqlite).params,
+            vec!["new".into(), Value::Int(1), Value::Int(3), Value::Int(1), Value::Int(2)]
+        );
+        assert_eq!(q.result_columns().iter().map(|c| &**c).collect::<Vec<_>>(), ["id", "new_score"]);
+        let q = update(&s.users).values([("email", Value::Null), ("name", "x".into())]).unwrap();
+        assert_eq!(sql(&q, Pg), "UPDATE users SET name = $1, email = $2");
+        let none: [(&str, Value); 0] = [];
+        assert_eq!(update(&s.users).values(none).unwrap_err().kind(), SqlErrorKind::EmptyValues);
+        assert_eq!(update(&s.users).set("zzz", 1).unwrap_err().kind(), SqlErrorKind::UnknownColumn);
+    }
+
+    #[test]
+    fn correlated_subquery_in_where() {
+        let s = schema();
+        let q = update(&s.users).set("name", "busy").unwrap().where_(
+            select(func::count_star())
+                .where_(s.posts.c("user_id").unwrap().eq(s.users.c("id").unwrap()))
+                .scalar_subquery()
+                .gt(10),
+        );
+        assert_eq!(
+            sql(&q, Sqlite),
+            "UPDATE users SET name = ?1 WHERE (SELECT count(*) AS count_1 FROM posts WHERE posts.user_id = users.id) > ?2"
+        );
+    }
+}
