@@ -48,10 +48,13 @@ pub struct StatementCache {
     capacity: usize,
 }
 
+/// Shape key → (last use tick, SQL text).
+type ShapeMap = rustc_hash::FxHashMap<Box<[u8]>, (u64, Arc<str>)>;
+
 #[derive(Debug, Default)]
 struct CacheInner {
     /// One map per dialect, so a lookup borrows the caller's key bytes.
-    maps: [rustc_hash::FxHashMap<Box<[u8]>, (u64, Arc<str>)>; 2],
+    maps: [ShapeMap; 2],
     tick: u64,
     hits: u64,
     misses: u64,
@@ -98,7 +101,11 @@ impl StatementCache {
         let sql: Arc<str> = Arc::from(render());
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if inner.maps.iter().map(|m| m.len()).sum::<usize>() >= self.capacity {
-            let mut ticks: Vec<u64> = inner.maps.iter().flat_map(|m| m.values().map(|v| v.0)).collect();
+            let mut ticks: Vec<u64> = inner
+                .maps
+                .iter()
+                .flat_map(|m| m.values().map(|v| v.0))
+                .collect();
             ticks.sort_unstable();
             let cut = ticks[ticks.len() / 2];
             for m in &mut inner.maps {
@@ -117,7 +124,13 @@ impl StatementCache {
 
     /// Number of cached statements.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).maps.iter().map(|m| m.len()).sum()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .maps
+            .iter()
+            .map(|m| m.len())
+            .sum()
     }
 
     /// Whether nothing is cached.
@@ -125,7 +138,6 @@ impl StatementCache {
         self.len() == 0
     }
 }
-
 
 fn dialect_index(dialect: Dialect) -> usize {
     match dialect {

@@ -46,7 +46,11 @@ impl CompoundSelect {
     }
 
     fn chain(self, op: CompoundOp, other: impl Into<Query>) -> Self {
-        if op == self.op && self.order_by.is_empty() && self.limit.is_none() && self.offset.is_none() {
+        if op == self.op
+            && self.order_by.is_empty()
+            && self.limit.is_none()
+            && self.offset.is_none()
+        {
             let mut this = self;
             this.members.push(other.into());
             this
@@ -105,7 +109,10 @@ impl CompoundSelect {
 
     /// The result column names (those of the first member).
     pub fn result_columns(&self) -> Vec<Arc<str>> {
-        self.members.first().map(Query::column_names).unwrap_or_default()
+        self.members
+            .first()
+            .map(Query::column_names)
+            .unwrap_or_default()
     }
 
     pub(crate) fn walk_in<S: Sink>(&self, s: &mut S, scope: Option<&Scope<'_>>) {
@@ -172,8 +179,16 @@ mod tests {
             sql(&q, Sqlite),
             "SELECT users.name FROM users WHERE users.id < ?1 UNION SELECT posts.title FROM posts"
         );
-        assert_eq!(q.result_columns().iter().map(|c| &**c).collect::<Vec<_>>(), ["name"]);
-        let q = a.clone().union_all(b.clone()).union_all(b.clone()).order_by([s.users.c("name").unwrap()]).limit(5);
+        assert_eq!(
+            q.result_columns().iter().map(|c| &**c).collect::<Vec<_>>(),
+            ["name"]
+        );
+        let q = a
+            .clone()
+            .union_all(b.clone())
+            .union_all(b.clone())
+            .order_by([s.users.c("name").unwrap()])
+            .limit(5);
         assert_eq!(
             sql(&q, Pg),
             "SELECT users.name FROM users WHERE users.id < $1 UNION ALL SELECT posts.title FROM posts \
@@ -181,7 +196,10 @@ mod tests {
         );
         assert_eq!(compile(&q, Pg).params, vec![Value::Int(3), Value::Int(5)]);
         let q = b.clone().intersect(b.clone());
-        assert_eq!(sql(&q, Sqlite), "SELECT posts.title FROM posts INTERSECT SELECT posts.title FROM posts");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT posts.title FROM posts INTERSECT SELECT posts.title FROM posts"
+        );
         let q = b.clone().except_(b.clone().limit(1));
         assert_eq!(
             both(&q),

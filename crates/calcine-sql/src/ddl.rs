@@ -168,7 +168,11 @@ impl Walk for CreateIndex {
         let Some(ix) = self.table.indexes().get(self.index) else {
             return;
         };
-        s.kw(if ix.unique { Kw::CreateUniqueIndex } else { Kw::CreateIndex });
+        s.kw(if ix.unique {
+            Kw::CreateUniqueIndex
+        } else {
+            Kw::CreateIndex
+        });
         if self.if_not_exists {
             s.kw(Kw::IfNotExists);
         }
@@ -267,7 +271,14 @@ macro_rules! executable {
         }
     )*};
 }
-executable!(CreateTable, DropTable, CreateIndex, AddForeignKey, DropForeignKey, Ddl);
+executable!(
+    CreateTable,
+    DropTable,
+    CreateIndex,
+    AddForeignKey,
+    DropForeignKey,
+    Ddl
+);
 
 #[cfg(test)]
 mod tests {
@@ -297,7 +308,10 @@ mod tests {
             "CREATE TABLE IF NOT EXISTS posts (id INTEGER NOT NULL, user_id INTEGER NOT NULL, title TEXT NOT NULL, \
              score INTEGER, PRIMARY KEY (id), FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE CASCADE)"
         );
-        assert_eq!(sql(&DropTable::new(&s.posts).if_exists(), Pg), "DROP TABLE IF EXISTS posts");
+        assert_eq!(
+            sql(&DropTable::new(&s.posts).if_exists(), Pg),
+            "DROP TABLE IF EXISTS posts"
+        );
         assert_eq!(sql(&DropTable::new(&s.posts), Sqlite), "DROP TABLE posts");
     }
 
@@ -309,7 +323,11 @@ mod tests {
             .column(Column::new("b", SqlType::Float))
             .column(Column::new("c", SqlType::Double))
             .column(Column::new("d", SqlType::Numeric(10, 2)))
-            .column(Column::new("e", SqlType::Boolean).server_default("false").not_null())
+            .column(
+                Column::new("e", SqlType::Boolean)
+                    .server_default("false")
+                    .not_null(),
+            )
             .column(Column::new("f", SqlType::Bytes))
             .column(Column::new("g", SqlType::Date))
             .column(Column::new("h", SqlType::Time))
@@ -354,7 +372,10 @@ mod tests {
              PRIMARY KEY (\"order\", line), CONSTRAINT fk_order FOREIGN KEY(\"order\") REFERENCES orders (id) \
              ON DELETE SET NULL ON UPDATE RESTRICT)"
         );
-        let ix: Vec<String> = CreateIndex::for_table(&t).iter().map(|i| sql(i, Sqlite)).collect();
+        let ix: Vec<String> = CreateIndex::for_table(&t)
+            .iter()
+            .map(|i| sql(i, Sqlite))
+            .collect();
         assert_eq!(
             ix,
             [
@@ -363,10 +384,20 @@ mod tests {
             ]
         );
         let ix = CreateIndex::for_table(&t).remove(1).if_not_exists();
-        assert_eq!(sql(&ix, Pg), "CREATE UNIQUE INDEX IF NOT EXISTS uq_line_sku ON \"Order Items\" (line, sku)");
+        assert_eq!(
+            sql(&ix, Pg),
+            "CREATE UNIQUE INDEX IF NOT EXISTS uq_line_sku ON \"Order Items\" (line, sku)"
+        );
         // An explicit autoincrement(false) and a foreign key on the key column both turn it off.
-        let t = Table::new("t").column(Column::new("id", SqlType::Integer).primary_key().autoincrement(false));
-        assert_eq!(sql(&CreateTable::new(&t), Pg), "CREATE TABLE t (id INTEGER NOT NULL, PRIMARY KEY (id))");
+        let t = Table::new("t").column(
+            Column::new("id", SqlType::Integer)
+                .primary_key()
+                .autoincrement(false),
+        );
+        assert_eq!(
+            sql(&CreateTable::new(&t), Pg),
+            "CREATE TABLE t (id INTEGER NOT NULL, PRIMARY KEY (id))"
+        );
     }
 
     #[test]
@@ -376,14 +407,23 @@ mod tests {
         md.add(
             Table::new("comments")
                 .column(Column::new("id", SqlType::Integer).primary_key())
-                .column(Column::new("post_id", SqlType::Integer).foreign_key(ForeignKey::new("posts", "id"))),
+                .column(
+                    Column::new("post_id", SqlType::Integer)
+                        .foreign_key(ForeignKey::new("posts", "id")),
+                ),
         )
         .unwrap();
         md.add(
             Table::new("posts")
                 .column(Column::new("id", SqlType::Integer).primary_key())
-                .column(Column::new("user_id", SqlType::Integer).foreign_key(ForeignKey::new("users", "id")))
-                .column(Column::new("parent_id", SqlType::Integer).foreign_key(ForeignKey::new("posts", "id"))),
+                .column(
+                    Column::new("user_id", SqlType::Integer)
+                        .foreign_key(ForeignKey::new("users", "id")),
+                )
+                .column(
+                    Column::new("parent_id", SqlType::Integer)
+                        .foreign_key(ForeignKey::new("posts", "id")),
+                ),
         )
         .unwrap();
         md.add(
@@ -392,18 +432,30 @@ mod tests {
                 .column(Column::new("name", SqlType::Text).index()),
         )
         .unwrap();
-        let names: Vec<String> = md.sorted_tables().unwrap().iter().map(|t| t.name().to_owned()).collect();
+        let names: Vec<String> = md
+            .sorted_tables()
+            .unwrap()
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect();
         assert_eq!(names, ["users", "posts", "comments"]);
         let create = all_sql(&md.create_all_statements(Sqlite, true).unwrap(), Sqlite);
         assert_eq!(create.len(), 4);
         assert!(create[0].starts_with("CREATE TABLE IF NOT EXISTS users ("));
-        assert_eq!(create[1], "CREATE INDEX IF NOT EXISTS ix_users_name ON users (name)");
+        assert_eq!(
+            create[1],
+            "CREATE INDEX IF NOT EXISTS ix_users_name ON users (name)"
+        );
         assert!(create[2].starts_with("CREATE TABLE IF NOT EXISTS posts ("));
         assert!(create[3].starts_with("CREATE TABLE IF NOT EXISTS comments ("));
         let drop = all_sql(&md.drop_all_statements(Pg, true).unwrap(), Pg);
         assert_eq!(
             drop,
-            ["DROP TABLE IF EXISTS comments", "DROP TABLE IF EXISTS posts", "DROP TABLE IF EXISTS users"]
+            [
+                "DROP TABLE IF EXISTS comments",
+                "DROP TABLE IF EXISTS posts",
+                "DROP TABLE IF EXISTS users"
+            ]
         );
         let drop = all_sql(&md.drop_all_statements(Sqlite, false).unwrap(), Sqlite);
         assert_eq!(drop[0], "DROP TABLE comments");
@@ -415,19 +467,26 @@ mod tests {
         md.add(
             Table::new("a")
                 .column(Column::new("id", SqlType::Integer).primary_key())
-                .column(Column::new("b_id", SqlType::Integer).foreign_key(ForeignKey::new("b", "id"))),
+                .column(
+                    Column::new("b_id", SqlType::Integer).foreign_key(ForeignKey::new("b", "id")),
+                ),
         )
         .unwrap();
         md.add(
             Table::new("b")
                 .column(Column::new("id", SqlType::Integer).primary_key())
-                .column(Column::new("a_id", SqlType::Integer).foreign_key(ForeignKey::new("a", "id").name("b_to_a"))),
+                .column(
+                    Column::new("a_id", SqlType::Integer)
+                        .foreign_key(ForeignKey::new("a", "id").name("b_to_a")),
+                ),
         )
         .unwrap();
         md.add(
             Table::new("c")
                 .column(Column::new("id", SqlType::Integer).primary_key())
-                .column(Column::new("a_id", SqlType::Integer).foreign_key(ForeignKey::new("a", "id"))),
+                .column(
+                    Column::new("a_id", SqlType::Integer).foreign_key(ForeignKey::new("a", "id")),
+                ),
         )
         .unwrap();
         let create = all_sql(&md.create_all_statements(Pg, false).unwrap(), Pg);
@@ -456,24 +515,34 @@ mod tests {
         let e = md.create_all_statements(Sqlite, true).unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::DependencyCycle);
         assert!(e.message().contains("\"a\""), "{e}");
-        assert_eq!(md.drop_all_statements(Sqlite, true).unwrap_err().kind(), SqlErrorKind::DependencyCycle);
+        assert_eq!(
+            md.drop_all_statements(Sqlite, true).unwrap_err().kind(),
+            SqlErrorKind::DependencyCycle
+        );
     }
 
     #[test]
     fn metadata_errors() {
         let s = schema();
         let mut md = s.md.clone();
-        assert_eq!(md.add(s.users.clone()).unwrap_err().kind(), SqlErrorKind::Duplicate);
+        assert_eq!(
+            md.add(s.users.clone()).unwrap_err().kind(),
+            SqlErrorKind::Duplicate
+        );
         let dup = Table::new("d")
             .column(Column::new("x", SqlType::Text))
             .column(Column::new("x", SqlType::Text));
         assert_eq!(md.add(dup).unwrap_err().kind(), SqlErrorKind::Duplicate);
-        let bad_ix = Table::new("e").column(Column::new("x", SqlType::Text)).index(Index::new("ix", ["y"]));
-        assert_eq!(md.add(bad_ix).unwrap_err().kind(), SqlErrorKind::UnknownColumn);
-        md.add(
-            Table::new("orphans")
-                .column(Column::new("ghost_id", SqlType::Integer).foreign_key(ForeignKey::new("ghosts", "id"))),
-        )
+        let bad_ix = Table::new("e")
+            .column(Column::new("x", SqlType::Text))
+            .index(Index::new("ix", ["y"]));
+        assert_eq!(
+            md.add(bad_ix).unwrap_err().kind(),
+            SqlErrorKind::UnknownColumn
+        );
+        md.add(Table::new("orphans").column(
+            Column::new("ghost_id", SqlType::Integer).foreign_key(ForeignKey::new("ghosts", "id")),
+        ))
         .unwrap();
         let e = md.create_all_statements(Pg, false).unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::UnknownTable);

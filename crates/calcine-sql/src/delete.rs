@@ -92,8 +92,14 @@ mod tests {
             .where_(s.posts.c("score").unwrap().lt(0))
             .where_(s.posts.c("title").unwrap().like("%spam%"))
             .returning(s.posts.c("id").unwrap());
-        assert_eq!(sql(&q, Sqlite), "DELETE FROM posts WHERE posts.score < ?1 AND posts.title LIKE ?2 RETURNING id");
-        assert_eq!(sql(&q, Pg), "DELETE FROM posts WHERE posts.score < $1 AND posts.title LIKE $2 RETURNING id");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "DELETE FROM posts WHERE posts.score < ?1 AND posts.title LIKE ?2 RETURNING id"
+        );
+        assert_eq!(
+            sql(&q, Pg),
+            "DELETE FROM posts WHERE posts.score < $1 AND posts.title LIKE $2 RETURNING id"
+        );
         assert_eq!(compile(&q, Pg).params, vec![Value::Int(0), "%spam%".into()]);
         assert_eq!(sql(&delete(&s.users), Pg), "DELETE FROM users");
     }

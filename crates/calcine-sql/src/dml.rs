@@ -67,7 +67,10 @@ pub(crate) fn resolve_pairs<K: ColumnName, V: Into<Expr>>(
         if out.iter().any(|(j, _)| *j == i) {
             return Err(SqlError::new(
                 SqlErrorKind::Duplicate,
-                format!("column {:?} is given twice", table.columns()[i as usize].name()),
+                format!(
+                    "column {:?} is given twice",
+                    table.columns()[i as usize].name()
+                ),
             ));
         }
         out.push((i, v.into()));
@@ -82,5 +85,12 @@ pub(crate) fn walk_returning<S: Sink>(returning: &[Expr], s: &mut S, cx: Cx<'_>)
         return;
     }
     s.kw(Kw::Returning);
-    walk_select_list(returning, s, Cx { qualify: false, ..cx });
+    walk_select_list(
+        returning,
+        s,
+        Cx {
+            qualify: false,
+            ..cx
+        },
+    );
 }

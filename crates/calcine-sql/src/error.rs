@@ -58,7 +58,9 @@ impl SqlError {
     pub(crate) fn unknown_column(owner: &str, column: &str) -> Self {
         SqlError::new(
             SqlErrorKind::UnknownColumn,
-            format!("{owner:?} has no column named {column:?}; check the spelling or add the column"),
+            format!(
+                "{owner:?} has no column named {column:?}; check the spelling or add the column"
+            ),
         )
     }
 }

@@ -147,7 +147,9 @@ fn bool_op<E: Into<Expr>>(op: BoolOp, exprs: impl IntoIterator<Item = E>) -> Exp
     }
     match out.len() {
         0 => Expr(ExprKind::Const(op == BoolOp::And)),
-        1 => out.pop().map_or(Expr(ExprKind::Const(op == BoolOp::And)), |e| e),
+        1 => out
+            .pop()
+            .map_or(Expr(ExprKind::Const(op == BoolOp::And)), |e| e),
         _ => Expr(ExprKind::Bool(op, out)),
     }
 }
@@ -297,17 +299,28 @@ impl Expr {
 
     /// `self IN (SELECT ...)`.
     pub fn in_select(self, select: impl Into<Query>) -> Expr {
-        Expr(ExprKind::InSelect(Box::new(self), Box::new(select.into()), false))
+        Expr(ExprKind::InSelect(
+            Box::new(self),
+            Box::new(select.into()),
+            false,
+        ))
     }
 
     /// `self BETWEEN low AND high`.
     pub fn between(self, low: impl Into<Expr>, high: impl Into<Expr>) -> Expr {
-        Expr(ExprKind::Between(Box::new((self, low.into(), high.into())), false))
+        Expr(ExprKind::Between(
+            Box::new((self, low.into(), high.into())),
+            false,
+        ))
     }
 
     /// `self LIKE pattern`. On SQLite `LIKE` ignores ASCII case; on PostgreSQL it does not.
     pub fn like(self, pattern: impl Into<Expr>) -> Expr {
-        Expr(ExprKind::Like(Box::new((self, pattern.into())), false, false))
+        Expr(ExprKind::Like(
+            Box::new((self, pattern.into())),
+            false,
+            false,
+        ))
     }
 
     /// `self NOT LIKE pattern`.
@@ -318,7 +331,11 @@ impl Expr {
     /// Case-insensitive `LIKE`: `self ILIKE pattern` on PostgreSQL, `lower(self) LIKE
     /// lower(pattern)` on SQLite (as SQLAlchemy renders it there).
     pub fn ilike(self, pattern: impl Into<Expr>) -> Expr {
-        Expr(ExprKind::Like(Box::new((self, pattern.into())), true, false))
+        Expr(ExprKind::Like(
+            Box::new((self, pattern.into())),
+            true,
+            false,
+        ))
     }
 
     /// Negated [`Expr::ilike`].
@@ -424,13 +441,18 @@ impl ColumnRef {
 
     /// The declared type, for columns of tables and table aliases.
     pub fn sql_type(&self) -> Option<SqlType> {
-        self.src.table().and_then(|t| t.columns().get(self.idx as usize)).map(|c| c.ty)
+        self.src
+            .table()
+            .and_then(|t| t.columns().get(self.idx as usize))
+            .map(|c| c.ty)
     }
 
     /// `excluded.<name>`: the row proposed for insertion, inside
     /// [`Insert::on_conflict_do_update`](crate::Insert::on_conflict_do_update).
     pub fn excluded(&self) -> Expr {
-        Expr(ExprKind::Excluded(self.src.column_name_arc(self.idx as usize)))
+        Expr(ExprKind::Excluded(
+            self.src.column_name_arc(self.idx as usize),
+        ))
     }
 
     /// This column as a plain [`Expr`].

@@ -27,7 +27,9 @@ pub(crate) fn schema() -> Schema {
                 .column(
                     Column::new("user_id", SqlType::Integer)
                         .not_null()
-                        .foreign_key(ForeignKey::new("users", "id").on_delete(ReferentialAction::Cascade)),
+                        .foreign_key(
+                            ForeignKey::new("users", "id").on_delete(ReferentialAction::Cascade),
+                        ),
                 )
                 .column(Column::new("title", SqlType::Text).not_null())
                 .column(Column::new("score", SqlType::Integer).default(0)),
@@ -39,8 +41,17 @@ pub(crate) fn schema() -> Schema {
 /// Compiles with a fresh cache and checks the placeholder count matches the parameters.
 pub(crate) fn compile<E: Executable>(stmt: &E, dialect: Dialect) -> Compiled {
     let c = stmt.compile(dialect, &StatementCache::new(0));
-    let mark = if dialect == Dialect::Sqlite { b'?' } else { b'$' };
-    let n = c.sql.as_bytes().windows(2).filter(|w| w[0] == mark && w[1].is_ascii_digit()).count();
+    let mark = if dialect == Dialect::Sqlite {
+        b'?'
+    } else {
+        b'$'
+    };
+    let n = c
+        .sql
+        .as_bytes()
+        .windows(2)
+        .filter(|w| w[0] == mark && w[1].is_ascii_digit())
+        .count();
     assert_eq!(n, c.params.len(), "placeholders vs params in {}", c.sql);
     c
 }

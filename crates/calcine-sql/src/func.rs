@@ -17,7 +17,10 @@ fn make(name: impl Into<Cow<'static, str>>, args: Vec<Expr>, star: bool) -> Expr
 
 /// Any function: `name(args...)`; the name is written as is when it is a plain identifier
 /// (`[A-Za-z_][A-Za-z0-9_.]*`), quoted otherwise.
-pub fn call<E: Into<Expr>>(name: impl Into<Cow<'static, str>>, args: impl IntoIterator<Item = E>) -> Expr {
+pub fn call<E: Into<Expr>>(
+    name: impl Into<Cow<'static, str>>,
+    args: impl IntoIterator<Item = E>,
+) -> Expr {
     make(name, args.into_iter().map(Into::into).collect(), false)
 }
 

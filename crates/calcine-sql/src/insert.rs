@@ -59,7 +59,10 @@ impl Insert {
     /// [`SqlErrorKind::Duplicate`] for a column given twice, [`SqlErrorKind::ColumnMismatch`] if
     /// the row's columns differ from the first row's, [`SqlErrorKind::InvalidStatement`] after
     /// [`Insert::from_select`].
-    pub fn values<K: ColumnName, V: Into<Expr>>(mut self, row: impl IntoIterator<Item = (K, V)>) -> Result<Self> {
+    pub fn values<K: ColumnName, V: Into<Expr>>(
+        mut self,
+        row: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self> {
         if self.from_select.is_some() {
             return Err(SqlError::new(
                 SqlErrorKind::InvalidStatement,
@@ -90,7 +93,9 @@ impl Insert {
             self.columns = cols;
         } else if self.columns != cols {
             let names = |c: &[u32]| -> Vec<&str> {
-                c.iter().map(|&i| self.table.columns()[i as usize].name()).collect()
+                c.iter()
+                    .map(|&i| self.table.columns()[i as usize].name())
+                    .collect()
             };
             return Err(SqlError::new(
                 SqlErrorKind::ColumnMismatch,
@@ -154,7 +159,10 @@ impl Insert {
         if n != cols.len() {
             return Err(SqlError::new(
                 SqlErrorKind::ColumnMismatch,
-                format!("INSERT ... SELECT names {} columns but the SELECT returns {n}", cols.len()),
+                format!(
+                    "INSERT ... SELECT names {} columns but the SELECT returns {n}",
+                    cols.len()
+                ),
             ));
         }
         self.columns = cols;
@@ -174,7 +182,10 @@ impl Insert {
     ///
     /// # Errors
     /// [`SqlErrorKind::UnknownColumn`] for a target column not in the table.
-    pub fn on_conflict_do_nothing<K: ColumnName>(mut self, target: impl IntoIterator<Item = K>) -> Result<Self> {
+    pub fn on_conflict_do_nothing<K: ColumnName>(
+        mut self,
+        target: impl IntoIterator<Item = K>,
+    ) -> Result<Self> {
         self.on_conflict = Some(OnConflict::Nothing(self.target(target)?));
         Ok(self)
     }
@@ -236,7 +247,12 @@ impl Insert {
             if n > 0 {
                 s.kw(Kw::Comma);
             }
-            s.ident(self.table.columns().get(i as usize).map_or("", |c| c.name()));
+            s.ident(
+                self.table
+                    .columns()
+                    .get(i as usize)
+                    .map_or("", |c| c.name()),
+            );
         }
         s.kw(Kw::Close);
     }
@@ -264,7 +280,11 @@ impl Walk for Insert {
                 .columns()
                 .iter()
                 .enumerate()
-                .filter_map(|(i, c)| c.default.as_ref().map(|d| (i as u32, Expr::from(d.clone()))))
+                .filter_map(|(i, c)| {
+                    c.default
+                        .as_ref()
+                        .map(|d| (i as u32, Expr::from(d.clone())))
+                })
                 .collect();
             if defaults.is_empty() {
                 s.kw(Kw::DefaultValues);
@@ -310,17 +330,29 @@ impl Walk for Insert {
                 }
                 s.kw(Kw::DoNothing);
             }
-            Some(OnConflict::Update { target, set, where_ }) => {
+            Some(OnConflict::Update {
+                target,
+                set,
+                where_,
+            }) => {
                 s.kw(Kw::OnConflict);
                 s.kw(Kw::Space);
                 self.col_list(s, target);
                 s.kw(Kw::DoUpdateSet);
-                let qcx = Cx { qualify: true, ..cx };
+                let qcx = Cx {
+                    qualify: true,
+                    ..cx
+                };
                 for (n, (i, e)) in set.iter().enumerate() {
                     if n > 0 {
                         s.kw(Kw::Comma);
                     }
-                    s.ident(self.table.columns().get(*i as usize).map_or("", |c| c.name()));
+                    s.ident(
+                        self.table
+                            .columns()
+                            .get(*i as usize)
+                            .map_or("", |c| c.name()),
+                    );
                     s.kw(Kw::Eq);
                     walk_expr(e, s, qcx);
                 }
@@ -354,7 +386,9 @@ mod tests {
     fn single_row_in_table_order_with_defaults() {
         let s = schema();
         // `score` has a client-side default of 0; columns come out in table order.
-        let q = insert(&s.posts).values([("title", Value::from("hi")), ("user_id", Value::from(7))]).unwrap();
+        let q = insert(&s.posts)
+            .values([("title", Value::from("hi")), ("user_id", Value::from(7))])
+            .unwrap();
         assert_eq!(
             both(&q),
             (
@@ -362,58 +396,108 @@ mod tests {
                 "INSERT INTO posts (user_id, title, score) VALUES ($1, $2, $3)".into()
             )
         );
-        assert_eq!(compile(&q, Sqlite).params, vec![Value::Int(7), "hi".into(), Value::Int(0)]);
+        assert_eq!(
+            compile(&q, Sqlite).params,
+            vec![Value::Int(7), "hi".into(), Value::Int(0)]
+        );
         let name = s.users.c("name").unwrap();
-        let q = insert(&s.users).values([(name, "o'brien\0; DROP TABLE users")]).unwrap().returning(&s.users);
-        assert_eq!(sql(&q, Pg), "INSERT INTO users (name) VALUES ($1) RETURNING id, name, email");
-        assert_eq!(compile(&q, Pg).params, vec![Value::from("o'brien\0; DROP TABLE users")]);
+        let q = insert(&s.users)
+            .values([(name, "o'brien\0; DROP TABLE users")])
+            .unwrap()
+            .returning(&s.users);
+        assert_eq!(
+            sql(&q, Pg),
+            "INSERT INTO users (name) VALUES ($1) RETURNING id, name, email"
+        );
+        assert_eq!(
+            compile(&q, Pg).params,
+            vec![Value::from("o'brien\0; DROP TABLE users")]
+        );
         assert_eq!(q.result_columns().len(), 3);
         let q = insert(&s.users);
         assert_eq!(sql(&q, Sqlite), "INSERT INTO users DEFAULT VALUES");
         let q = insert(&s.posts);
         assert_eq!(sql(&q, Sqlite), "INSERT INTO posts (score) VALUES (?1)");
-        let q = insert(&s.users).values([("name", func::upper("x"))]).unwrap();
-        assert_eq!(sql(&q, Sqlite), "INSERT INTO users (name) VALUES (upper(?1))");
+        let q = insert(&s.users)
+            .values([("name", func::upper("x"))])
+            .unwrap();
+        assert_eq!(
+            sql(&q, Sqlite),
+            "INSERT INTO users (name) VALUES (upper(?1))"
+        );
     }
 
     #[test]
     fn multi_row() {
         let s = schema();
         let q = insert(&s.users)
-            .values_many([[("name", "a"), ("email", "a@x")], [("email", "b@x"), ("name", "b")]])
+            .values_many([
+                [("name", "a"), ("email", "a@x")],
+                [("email", "b@x"), ("name", "b")],
+            ])
             .unwrap()
             .returning(s.users.c("id").unwrap());
-        assert_eq!(sql(&q, Pg), "INSERT INTO users (name, email) VALUES ($1, $2), ($3, $4) RETURNING id");
-        assert_eq!(compile(&q, Pg).params, vec!["a".into(), "a@x".into(), "b".into(), "b@x".into()]);
+        assert_eq!(
+            sql(&q, Pg),
+            "INSERT INTO users (name, email) VALUES ($1, $2), ($3, $4) RETURNING id"
+        );
+        assert_eq!(
+            compile(&q, Pg).params,
+            vec!["a".into(), "a@x".into(), "b".into(), "b@x".into()]
+        );
     }
 
     #[test]
     fn misuse_is_a_typed_error() {
         let s = schema();
         let none: [(&str, Value); 0] = [];
-        assert_eq!(insert(&s.users).values(none).unwrap_err().kind(), SqlErrorKind::EmptyValues);
-        let rows: Vec<Vec<(&str, Value)>> = vec![];
-        assert_eq!(insert(&s.users).values_many(rows).unwrap_err().kind(), SqlErrorKind::EmptyValues);
-        assert_eq!(insert(&s.users).values([("nope", 1)]).unwrap_err().kind(), SqlErrorKind::UnknownColumn);
         assert_eq!(
-            insert(&s.users).values([("name", 1), ("name", 2)]).unwrap_err().kind(),
+            insert(&s.users).values(none).unwrap_err().kind(),
+            SqlErrorKind::EmptyValues
+        );
+        let rows: Vec<Vec<(&str, Value)>> = vec![];
+        assert_eq!(
+            insert(&s.users).values_many(rows).unwrap_err().kind(),
+            SqlErrorKind::EmptyValues
+        );
+        assert_eq!(
+            insert(&s.users).values([("nope", 1)]).unwrap_err().kind(),
+            SqlErrorKind::UnknownColumn
+        );
+        assert_eq!(
+            insert(&s.users)
+                .values([("name", 1), ("name", 2)])
+                .unwrap_err()
+                .kind(),
             SqlErrorKind::Duplicate
         );
-        let e = insert(&s.users).values([("name", "a")]).unwrap().values([("email", "b")]).unwrap_err();
+        let e = insert(&s.users)
+            .values([("name", "a")])
+            .unwrap()
+            .values([("email", "b")])
+            .unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
-        let e = insert(&s.users).values([(s.posts.c("title").unwrap(), "a")]).unwrap_err();
+        let e = insert(&s.users)
+            .values([(s.posts.c("title").unwrap(), "a")])
+            .unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::UnknownColumn);
-        let e = insert(&s.users).from_select(["name", "email"], select(s.posts.c("title").unwrap())).unwrap_err();
+        let e = insert(&s.users)
+            .from_select(["name", "email"], select(s.posts.c("title").unwrap()))
+            .unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
         let no_set: [(&str, Value); 0] = [];
-        let e = insert(&s.users).on_conflict_do_update(["id"], no_set).unwrap_err();
+        let e = insert(&s.users)
+            .on_conflict_do_update(["id"], no_set)
+            .unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::EmptyValues);
     }
 
     #[test]
     fn upserts() {
         let s = schema();
-        let q = insert(&s.users).values([("id", Value::from(1)), ("name", "a".into())]).unwrap();
+        let q = insert(&s.users)
+            .values([("id", Value::from(1)), ("name", "a".into())])
+            .unwrap();
         let nothing = q.clone().on_conflict_do_nothing(["id"]).unwrap();
         assert_eq!(
             both(&nothing),
@@ -424,7 +508,10 @@ mod tests {
         );
         let any: [&str; 0] = [];
         let nothing = q.clone().on_conflict_do_nothing(any).unwrap();
-        assert_eq!(sql(&nothing, Pg), "INSERT INTO users (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING");
+        assert_eq!(
+            sql(&nothing, Pg),
+            "INSERT INTO users (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+        );
         let name = s.users.c("name").unwrap();
         let upd = q
             .on_conflict_do_update(["id"], [("name", name.excluded().concat(name.clone()))])

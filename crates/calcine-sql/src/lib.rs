@@ -71,12 +71,15 @@ pub use delete::{Delete, delete};
 pub use dml::ColumnName;
 pub use error::{Result, SqlError, SqlErrorKind};
 pub use expression::{
-    Case, CaseBuilder, ColumnRef, Expr, Nulls, OrderBy, and_, asc, case, cast, desc, distinct, exists, false_,
-    lit, not_, null, or_, true_,
+    Case, CaseBuilder, ColumnRef, Expr, Nulls, OrderBy, and_, asc, case, cast, desc, distinct,
+    exists, false_, lit, not_, null, or_, true_,
 };
 pub use insert::{Insert, insert};
 pub use query::Query;
-pub use schema::{CheckConstraint, Column, ForeignKey, ForeignKeyConstraint, Index, MetaData, ReferentialAction, Table};
+pub use schema::{
+    CheckConstraint, Column, ForeignKey, ForeignKeyConstraint, Index, MetaData, ReferentialAction,
+    Table,
+};
 pub use select::{IntoSelectList, Select, select};
 pub use selectable::{Alias, FromClause, Subquery};
 pub use sql_type::SqlType;

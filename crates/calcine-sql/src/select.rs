@@ -9,7 +9,9 @@ use crate::expression::walk::{for_each_column, walk_by_item, walk_column, walk_o
 use crate::expression::{ColumnRef, Cx, Expr, ExprKind, OrderBy, and_, anon_prefix, walk_expr};
 use crate::query::Query;
 use crate::schema::Table;
-use crate::selectable::{Alias, FromClause, FromNode, FromRef, JoinKind, Scope, Source, Subquery, infer_on};
+use crate::selectable::{
+    Alias, FromClause, FromNode, FromRef, JoinKind, Scope, Source, Subquery, infer_on,
+};
 use crate::sink::{Kw, Sink, Walk, compile_walk};
 use crate::value::Value;
 
@@ -43,7 +45,9 @@ impl IntoSelectList for &Table {
 impl IntoSelectList for &Alias {
     fn push_into(self, out: &mut Vec<Expr>) {
         let src = Source::Alias(self.clone());
-        out.extend((0..self.table().columns().len()).map(|i| Expr::from(ColumnRef::new(src.clone(), i))));
+        out.extend(
+            (0..self.table().columns().len()).map(|i| Expr::from(ColumnRef::new(src.clone(), i))),
+        );
     }
 }
 impl IntoSelectList for &Subquery {
@@ -312,13 +316,15 @@ impl Select {
     }
 
     /// The FROM elements: explicit ones, then tables inferred from the clauses.
-    fn from_refs<'a>(&'a self, outer: Option<&Scope<'_>>) -> Vec<FromRef<'a>> {
+    fn collect_froms<'a>(&'a self, outer: Option<&Scope<'_>>) -> Vec<FromRef<'a>> {
         let mut froms: Vec<FromRef<'a>> = self.froms.iter().map(FromRef::Clause).collect();
         let explicit = froms.len();
         let mut inferred: Vec<&'a Source> = Vec::new();
         let mut visit = |c: &'a ColumnRef| {
             let q = c.src.qualifier();
-            if !inferred.iter().any(|s| s.qualifier() == q) && !self.froms.iter().any(|f| f.covers(q)) {
+            if !inferred.iter().any(|s| s.qualifier() == q)
+                && !self.froms.iter().any(|f| f.covers(q))
+            {
                 inferred.push(&c.src);
             }
         };
@@ -338,7 +344,10 @@ impl Select {
             for_each_column(&o.expr, &mut visit);
         }
         if let Some(outer) = outer {
-            let uncorrelated = inferred.iter().filter(|s| !outer.covers(s.qualifier())).count();
+            let uncorrelated = inferred
+                .iter()
+                .filter(|s| !outer.covers(s.qualifier()))
+                .count();
             if uncorrelated + explicit > 0 {
                 inferred.retain(|s| !outer.covers(s.qualifier()));
             }
@@ -348,7 +357,7 @@ impl Select {
     }
 
     pub(crate) fn walk_in<S: Sink>(&self, s: &mut S, outer: Option<&Scope<'_>>) {
-        let froms = self.from_refs(outer);
+        let froms = self.collect_froms(outer);
         // WITH: the CTEs among the FROM elements not already defined by an enclosing WITH.
         let mut ctes: Vec<&Subquery> = Vec::new();
         for f in &froms {
@@ -382,7 +391,11 @@ impl Select {
                 barrier: true,
             };
             let recursive = ctes.iter().any(|c| c.0.cte == Some(true));
-            s.kw(if recursive { Kw::WithRecursive } else { Kw::With });
+            s.kw(if recursive {
+                Kw::WithRecursive
+            } else {
+                Kw::With
+            });
             for (i, c) in ctes.iter().enumerate() {
                 if i > 0 {
                     s.kw(Kw::Comma);
@@ -525,9 +538,15 @@ mod tests {
     fn whole_table_and_columns() {
         let s = schema();
         let q = select(&s.users);
-        assert_eq!(sql(&q, Sqlite), "SELECT users.id, users.name, users.email FROM users");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.id, users.name, users.email FROM users"
+        );
         let q = select((s.users.c("name").unwrap(), s.posts.c("title").unwrap()));
-        assert_eq!(sql(&q, Pg), "SELECT users.name, posts.title FROM users, posts");
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.name, posts.title FROM users, posts"
+        );
         assert_eq!(q.result_columns().len(), 2);
     }
 
@@ -552,18 +571,34 @@ mod tests {
              AND users.name NOT LIKE $4"
         );
         let c = compile(&q, Sqlite);
-        assert_eq!(c.params, vec![Value::Int(5), "a".into(), "b".into(), "x%".into()]);
+        assert_eq!(
+            c.params,
+            vec![Value::Int(5), "a".into(), "b".into(), "x%".into()]
+        );
         let q = select(&id).where_(not_(and_([id.clone().eq(1), name.clone().eq("z")])));
-        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE NOT (users.id = ?1 AND users.name = ?2)");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.id FROM users WHERE NOT (users.id = ?1 AND users.name = ?2)"
+        );
         let q = select(&id).where_(not_(id.clone().lt(3)).and(id.clone().ne(Value::Null)));
-        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.id >= $1 AND users.id IS NOT NULL");
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.id >= $1 AND users.id IS NOT NULL"
+        );
     }
 
     #[test]
     fn comparison_operators() {
         let s = schema();
         let id = || s.users.c("id").unwrap();
-        let q = select(id()).where_(and_([id().eq(1), id().ne(2), id().lt(3), id().le(4), id().gt(5), id().ge(6)]));
+        let q = select(id()).where_(and_([
+            id().eq(1),
+            id().ne(2),
+            id().lt(3),
+            id().le(4),
+            id().gt(5),
+            id().ge(6),
+        ]));
         assert_eq!(
             sql(&q, Pg),
             "SELECT users.id FROM users WHERE users.id = $1 AND users.id != $2 AND users.id < $3 \
@@ -577,43 +612,83 @@ mod tests {
         let id = || s.users.c("id").unwrap();
         let name = || s.users.c("name").unwrap();
         let q = select(id()).where_(id().in_([1, 2, 3]));
-        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE users.id IN (?1, ?2, ?3)");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.id FROM users WHERE users.id IN (?1, ?2, ?3)"
+        );
         let q = select(id()).where_(id().not_in([1]));
-        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.id NOT IN ($1)");
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.id NOT IN ($1)"
+        );
         let empty: [i64; 0] = [];
         let q = select(id()).where_(id().in_(empty));
         assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE 1 != 1");
         let q = select(id()).where_(id().not_in(empty));
         assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE 1 = 1");
         let q = select(id()).where_(id().between(1, 9));
-        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.id BETWEEN $1 AND $2");
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.id BETWEEN $1 AND $2"
+        );
         let q = select(id()).where_(not_(id().between(1, 9)));
-        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.id NOT BETWEEN $1 AND $2");
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.id NOT BETWEEN $1 AND $2"
+        );
         let q = select(id()).where_(name().ilike("%A%"));
         let (lite, pg) = both(&q);
-        assert_eq!(lite, "SELECT users.id FROM users WHERE lower(users.name) LIKE lower(?1)");
+        assert_eq!(
+            lite,
+            "SELECT users.id FROM users WHERE lower(users.name) LIKE lower(?1)"
+        );
         assert_eq!(pg, "SELECT users.id FROM users WHERE users.name ILIKE $1");
         let q = select(id()).where_(name().not_ilike("a"));
-        assert_eq!(sql(&q, Pg), "SELECT users.id FROM users WHERE users.name NOT ILIKE $1");
-        let q = select(id()).where_(s.users.c("email").unwrap().is_null().or(name().eq(None::<String>)));
-        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE users.email IS NULL OR users.name IS NULL");
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.name NOT ILIKE $1"
+        );
+        let q = select(id()).where_(
+            s.users
+                .c("email")
+                .unwrap()
+                .is_null()
+                .or(name().eq(None::<String>)),
+        );
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.id FROM users WHERE users.email IS NULL OR users.name IS NULL"
+        );
         let q = select(id()).where_(not_(name().is_not_null()));
-        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users WHERE users.name IS NULL");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.id FROM users WHERE users.name IS NULL"
+        );
     }
 
     #[test]
     fn arithmetic_and_precedence() {
         let s = schema();
         let score = || s.posts.c("score").unwrap();
-        let q = select((score() + 1).label("next")).where_(((score() - 2) * 3).gt(score() / (score() - 1)));
+        let q = select((score() + 1).label("next"))
+            .where_(((score() - 2) * 3).gt(score() / (score() - 1)));
         assert_eq!(
             sql(&q, Sqlite),
             "SELECT posts.score + ?1 AS next FROM posts WHERE (posts.score - ?2) * ?3 > posts.score / (posts.score - ?4)"
         );
         let q = select(-score() % 7);
         assert_eq!(sql(&q, Pg), "SELECT -posts.score % $1 AS anon_1 FROM posts");
-        let q = select(s.users.c("name").unwrap().concat(" ").concat(s.users.c("email").unwrap()));
-        assert_eq!(sql(&q, Pg), "SELECT (users.name || $1) || users.email AS anon_1 FROM users");
+        let q = select(
+            s.users
+                .c("name")
+                .unwrap()
+                .concat(" ")
+                .concat(s.users.c("email").unwrap()),
+        );
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT (users.name || $1) || users.email AS anon_1 FROM users"
+        );
     }
 
     #[test]
@@ -644,27 +719,63 @@ mod tests {
         assert_eq!(
             q.result_columns().iter().map(|c| &**c).collect::<Vec<_>>(),
             [
-                "count_1", "count_2", "sum_1", "avg_1", "min_1", "top", "coalesce_1", "lower_1", "upper_1",
-                "length_1", "count_3"
+                "count_1",
+                "count_2",
+                "sum_1",
+                "avg_1",
+                "min_1",
+                "top",
+                "coalesce_1",
+                "lower_1",
+                "upper_1",
+                "length_1",
+                "count_3"
             ]
         );
         let q = select(func::now());
-        assert_eq!(both(&q), ("SELECT CURRENT_TIMESTAMP AS now_1".into(), "SELECT now() AS now_1".into()));
+        assert_eq!(
+            both(&q),
+            (
+                "SELECT CURRENT_TIMESTAMP AS now_1".into(),
+                "SELECT now() AS now_1".into()
+            )
+        );
         let q = select(func::call("json_extract", [name().expr(), lit("$.a")]).label("j"));
-        assert_eq!(sql(&q, Sqlite), "SELECT json_extract(users.name, ?1) AS j FROM users");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT json_extract(users.name, ?1) AS j FROM users"
+        );
         let q = select(func::call("My Func", [id()]));
-        assert_eq!(sql(&q, Pg), "SELECT \"My Func\"(users.id) AS anon_1 FROM users");
-        let q = select(case().when(id().lt(10), "small").when(id().lt(100), "mid").else_("big").label("size"));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT \"My Func\"(users.id) AS anon_1 FROM users"
+        );
+        let q = select(
+            case()
+                .when(id().lt(10), "small")
+                .when(id().lt(100), "mid")
+                .else_("big")
+                .label("size"),
+        );
         assert_eq!(
             sql(&q, Pg),
             "SELECT CASE WHEN users.id < $1 THEN $2 WHEN users.id < $3 THEN $4 ELSE $5 END AS size FROM users"
         );
         let q = select(Expr::from(case().when(id().eq(1), "one")));
-        assert_eq!(sql(&q, Sqlite), "SELECT CASE WHEN users.id = ?1 THEN ?2 END AS anon_1 FROM users");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT CASE WHEN users.id = ?1 THEN ?2 END AS anon_1 FROM users"
+        );
         let q = select(cast(id(), SqlType::Text).label("t")).distinct();
-        assert_eq!(sql(&q, Sqlite), "SELECT DISTINCT CAST(users.id AS TEXT) AS t FROM users");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT DISTINCT CAST(users.id AS TEXT) AS t FROM users"
+        );
         let q = select(distinct(name()));
-        assert_eq!(sql(&q, Pg), "SELECT DISTINCT users.name AS anon_1 FROM users");
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT DISTINCT users.name AS anon_1 FROM users"
+        );
     }
 
     #[test]
@@ -684,7 +795,10 @@ mod tests {
              ORDER BY n DESC, posts.user_id ASC NULLS LAST LIMIT ?2 OFFSET ?3"
         );
         let c = compile(&q, Pg);
-        assert_eq!(c.params, vec![Value::Int(2), Value::Int(10), Value::Int(20)]);
+        assert_eq!(
+            c.params,
+            vec![Value::Int(2), Value::Int(10), Value::Int(20)]
+        );
         let q = select(uid()).order_by([uid()]).offset(5);
         assert_eq!(
             both(&q),
@@ -694,7 +808,10 @@ mod tests {
             )
         );
         let q = select(uid()).order_by([desc(uid()).nulls_first()]).limit(1);
-        assert_eq!(sql(&q, Pg), "SELECT posts.user_id FROM posts ORDER BY posts.user_id DESC NULLS FIRST LIMIT $1");
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT posts.user_id FROM posts ORDER BY posts.user_id DESC NULLS FIRST LIMIT $1"
+        );
     }
 
     #[test]
@@ -715,7 +832,10 @@ mod tests {
             sql(&q, Pg),
             "SELECT users.name, posts.title FROM users JOIN posts ON posts.user_id = users.id"
         );
-        let q = select(&s.users).outerjoin_fk(&s.posts).unwrap().where_(s.posts.c("id").unwrap().is_null());
+        let q = select(&s.users)
+            .outerjoin_fk(&s.posts)
+            .unwrap()
+            .where_(s.posts.c("id").unwrap().is_null());
         assert_eq!(
             sql(&q, Pg),
             "SELECT users.id, users.name, users.email FROM users LEFT OUTER JOIN posts ON \
@@ -727,9 +847,17 @@ mod tests {
             "SELECT users.id, users.name, users.email FROM users FULL OUTER JOIN posts ON users.id = posts.user_id"
         );
         let q = select(s.posts.c("title").unwrap()).select_from(s.users.join(&s.posts, on));
-        assert_eq!(sql(&q, Sqlite), "SELECT posts.title FROM users JOIN posts ON users.id = posts.user_id");
-        let q = select(s.users.c("id").unwrap()).outerjoin(&s.posts, true_()).unwrap();
-        assert_eq!(sql(&q, Sqlite), "SELECT users.id FROM users LEFT OUTER JOIN posts ON 1 = 1");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT posts.title FROM users JOIN posts ON users.id = posts.user_id"
+        );
+        let q = select(s.users.c("id").unwrap())
+            .outerjoin(&s.posts, true_())
+            .unwrap();
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.id FROM users LEFT OUTER JOIN posts ON 1 = 1"
+        );
     }
 
     #[test]
@@ -741,23 +869,35 @@ mod tests {
         assert!(e.to_string().contains("lonely"), "{e}");
         let edits = Table::new("edits")
             .column(Column::new("id", SqlType::Integer).primary_key())
-            .column(Column::new("author_id", SqlType::Integer).foreign_key(ForeignKey::new("users", "id")))
-            .column(Column::new("editor_id", SqlType::Integer).foreign_key(ForeignKey::new("users", "id")));
+            .column(
+                Column::new("author_id", SqlType::Integer)
+                    .foreign_key(ForeignKey::new("users", "id")),
+            )
+            .column(
+                Column::new("editor_id", SqlType::Integer)
+                    .foreign_key(ForeignKey::new("users", "id")),
+            );
         let e = select(&s.users).join_fk(&edits).unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::AmbiguousJoin);
         let e = Select::default().join(&s.users, true_()).unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::InvalidStatement);
-        assert_eq!(s.users.c("nope").unwrap_err().kind(), SqlErrorKind::UnknownColumn);
+        assert_eq!(
+            s.users.c("nope").unwrap_err().kind(),
+            SqlErrorKind::UnknownColumn
+        );
     }
 
     #[test]
     fn alias_self_join() {
         let s = schema();
         let u2 = s.users.alias("u2");
-        let q = select((s.users.c("name").unwrap(), u2.c("name").unwrap().label("other")))
-            .join(&u2, s.users.c("email").unwrap().eq(u2.c("email").unwrap()))
-            .unwrap()
-            .where_(s.users.c("id").unwrap().ne(u2.c("id").unwrap()));
+        let q = select((
+            s.users.c("name").unwrap(),
+            u2.c("name").unwrap().label("other"),
+        ))
+        .join(&u2, s.users.c("email").unwrap().eq(u2.c("email").unwrap()))
+        .unwrap()
+        .where_(s.users.c("id").unwrap().ne(u2.c("id").unwrap()));
         assert_eq!(
             sql(&q, Pg),
             "SELECT users.name, u2.name AS other FROM users JOIN users AS u2 ON users.email = u2.email \
@@ -772,7 +912,10 @@ mod tests {
         let sub = select((s.posts.c("user_id").unwrap(), func::count_star().label("n")))
             .group_by([s.posts.c("user_id").unwrap()])
             .subquery("counts");
-        assert_eq!(sub.columns().iter().map(|c| &**c).collect::<Vec<_>>(), ["user_id", "n"]);
+        assert_eq!(
+            sub.columns().iter().map(|c| &**c).collect::<Vec<_>>(),
+            ["user_id", "n"]
+        );
         let q = select((s.users.c("name").unwrap(), sub.c("n").unwrap()))
             .join(&sub, s.users.c("id").unwrap().eq(sub.c("user_id").unwrap()))
             .unwrap()
@@ -792,22 +935,26 @@ mod tests {
             sql(&q, Pg),
             "SELECT users.name, (SELECT count(*) AS count_1 FROM posts WHERE posts.user_id = users.id) AS posts FROM users"
         );
-        let q = select(s.users.c("id").unwrap()).where_(exists(
-            select(s.posts.c("id").unwrap()).where_(s.posts.c("user_id").unwrap().eq(s.users.c("id").unwrap())),
-        ));
+        let q = select(s.users.c("id").unwrap())
+            .where_(exists(select(s.posts.c("id").unwrap()).where_(
+                s.posts.c("user_id").unwrap().eq(s.users.c("id").unwrap()),
+            )));
         assert_eq!(
             sql(&q, Sqlite),
             "SELECT users.id FROM users WHERE EXISTS (SELECT posts.id FROM posts WHERE posts.user_id = users.id)"
         );
-        let q = select(s.users.c("id").unwrap())
-            .where_(not_(select(s.posts.c("id").unwrap()).where_(s.posts.c("score").unwrap().gt(3)).exists()));
+        let q = select(s.users.c("id").unwrap()).where_(not_(
+            select(s.posts.c("id").unwrap())
+                .where_(s.posts.c("score").unwrap().gt(3))
+                .exists(),
+        ));
         assert_eq!(
             sql(&q, Pg),
             "SELECT users.id FROM users WHERE NOT EXISTS (SELECT posts.id FROM posts WHERE posts.score > $1)"
         );
-        let q = select(s.users.c("name").unwrap()).where_(
-            s.users.c("id").unwrap().in_select(select(s.posts.c("user_id").unwrap()).where_(s.posts.c("score").unwrap().ge(10))),
-        );
+        let q = select(s.users.c("name").unwrap()).where_(s.users.c("id").unwrap().in_select(
+            select(s.posts.c("user_id").unwrap()).where_(s.posts.c("score").unwrap().ge(10)),
+        ));
         assert_eq!(
             sql(&q, Sqlite),
             "SELECT users.name FROM users WHERE users.id IN (SELECT posts.user_id FROM posts WHERE posts.score >= ?1)"
@@ -817,9 +964,12 @@ mod tests {
     #[test]
     fn ctes_plain_and_recursive() {
         let s = schema();
-        let top = select((s.posts.c("user_id").unwrap(), func::max(s.posts.c("score").unwrap()).label("best")))
-            .group_by([s.posts.c("user_id").unwrap()])
-            .cte("top");
+        let top = select((
+            s.posts.c("user_id").unwrap(),
+            func::max(s.posts.c("score").unwrap()).label("best"),
+        ))
+        .group_by([s.posts.c("user_id").unwrap()])
+        .cte("top");
         let q = select((s.users.c("name").unwrap(), top.c("best").unwrap()))
             .join(&top, top.c("user_id").unwrap().eq(s.users.c("id").unwrap()))
             .unwrap();
@@ -829,14 +979,19 @@ mod tests {
              SELECT users.name, top.best FROM users JOIN top ON top.user_id = users.id"
         );
         let anchor = select(lit(1).label("n")).cte_recursive("nums");
-        let nums = anchor.union_all(select((anchor.c("n").unwrap() + 1).label("n")).where_(anchor.c("n").unwrap().lt(5)));
+        let nums = anchor.union_all(
+            select((anchor.c("n").unwrap() + 1).label("n")).where_(anchor.c("n").unwrap().lt(5)),
+        );
         let q = select(nums.c("n").unwrap());
         assert_eq!(
             sql(&q, Sqlite),
             "WITH RECURSIVE nums(n) AS (SELECT ?1 AS n UNION ALL SELECT nums.n + ?2 AS n FROM nums WHERE nums.n < ?3) \
              SELECT nums.n FROM nums"
         );
-        assert_eq!(compile(&q, Pg).params, vec![Value::Int(1), Value::Int(1), Value::Int(5)]);
+        assert_eq!(
+            compile(&q, Pg).params,
+            vec![Value::Int(1), Value::Int(1), Value::Int(5)]
+        );
     }
 
     #[test]
@@ -847,7 +1002,9 @@ mod tests {
             .column(Column::new("we\"ird", SqlType::Text))
             .column(Column::new("Camel", SqlType::Text));
         let evil = "x'); DROP TABLE users; --\0\"";
-        let q = select(&t).where_(t.c("first name").unwrap().eq(evil)).order_by([t.c("order").unwrap()]);
+        let q = select(&t)
+            .where_(t.c("first name").unwrap().eq(evil))
+            .order_by([t.c("order").unwrap()]);
         let (lite, pg) = both(&q);
         assert_eq!(
             lite,
@@ -863,6 +1020,9 @@ mod tests {
         assert_eq!(c.params, vec![Value::Text(evil.into())]);
         assert!(!c.sql.contains("DROP"));
         let q = select(t.c("order").unwrap().label("select"));
-        assert_eq!(sql(&q, Sqlite), "SELECT user.\"order\" AS \"select\" FROM user");
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT user.\"order\" AS \"select\" FROM user"
+        );
     }
 }

@@ -36,9 +36,22 @@ impl Source {
 
     pub(crate) fn column_name_arc(&self, idx: usize) -> Arc<str> {
         match self {
-            Source::Table(t) => t.columns().get(idx).map_or_else(|| Arc::from(""), |c| c.name.clone()),
-            Source::Alias(a) => a.0.table.columns().get(idx).map_or_else(|| Arc::from(""), |c| c.name.clone()),
-            Source::Derived(d) => d.0.columns.get(idx).cloned().unwrap_or_else(|| Arc::from("")),
+            Source::Table(t) => t
+                .columns()
+                .get(idx)
+                .map_or_else(|| Arc::from(""), |c| c.name.clone()),
+            Source::Alias(a) => {
+                a.0.table
+                    .columns()
+                    .get(idx)
+                    .map_or_else(|| Arc::from(""), |c| c.name.clone())
+            }
+            Source::Derived(d) => {
+                d.0.columns
+                    .get(idx)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(""))
+            }
         }
     }
 
@@ -355,7 +368,10 @@ pub(crate) fn infer_on(left: &FromClause, right: &FromClause) -> Result<Expr> {
     let Some(rt) = r.table() else {
         return Err(SqlError::new(
             SqlErrorKind::NoJoinCondition,
-            format!("cannot infer the ON clause to subquery {:?}; pass it explicitly", r.qualifier()),
+            format!(
+                "cannot infer the ON clause to subquery {:?}; pass it explicitly",
+                r.qualifier()
+            ),
         ));
     };
     let mut found: Vec<Expr> = Vec::new();

@@ -355,7 +355,11 @@ pub(crate) trait Walk {
 }
 
 /// Compiles `stmt`: the key walk always, the render walk only on a cache miss.
-pub(crate) fn compile_walk<W: Walk>(stmt: &W, dialect: Dialect, cache: &StatementCache) -> Compiled {
+pub(crate) fn compile_walk<W: Walk>(
+    stmt: &W,
+    dialect: Dialect,
+    cache: &StatementCache,
+) -> Compiled {
     let mut keys = KeySink::new(dialect);
     stmt.walk(&mut keys);
     let sql: Arc<str> = cache.get_or_render(dialect, &keys.key, || render(stmt, dialect));
@@ -387,9 +391,10 @@ mod tests {
     #[test]
     fn placeholders_skip_strings_and_comments() {
         let mut out = Vec::new();
-        for_each_placeholder("a = ? AND b = '?' AND \"c?\" = ? -- ?\n/* ? */ ?", |c, p| {
-            out.push((c.to_owned(), p))
-        });
+        for_each_placeholder(
+            "a = ? AND b = '?' AND \"c?\" = ? -- ?\n/* ? */ ?",
+            |c, p| out.push((c.to_owned(), p)),
+        );
         let n = out.iter().filter(|(_, p)| *p).count();
         assert_eq!(n, 3);
     }
@@ -411,19 +416,31 @@ mod tests {
         let first = q(1, "a").compile(Pg, &cache);
         let second = q(2, "it's; DROP").compile(Pg, &cache);
         assert!(Arc::ptr_eq(&first.sql, &second.sql));
-        assert_eq!(second.params, vec![Value::Int(2), "it's; DROP".into(), Value::Int(10)]);
+        assert_eq!(
+            second.params,
+            vec![Value::Int(2), "it's; DROP".into(), Value::Int(10)]
+        );
         assert_eq!(cache.stats(), (1, 1));
         let third = q(3, "c").compile(Sqlite, &cache);
         assert_eq!(cache.stats(), (1, 2));
         assert!(third.sql.contains("?1"));
         for i in 0..10 {
-            let c = insert(&s.users).values([("name", format!("n{i}"))]).unwrap().compile(Sqlite, &cache);
+            let c = insert(&s.users)
+                .values([("name", format!("n{i}"))])
+                .unwrap()
+                .compile(Sqlite, &cache);
             assert_eq!(c.params, vec![Value::Text(format!("n{i}"))]);
         }
         assert_eq!(cache.stats(), (10, 3));
         for i in 0..5 {
-            update(&s.posts).set("score", i).unwrap().where_(s.posts.c("id").unwrap().eq(i)).compile(Pg, &cache);
-            delete(&s.posts).where_(s.posts.c("id").unwrap().eq(i)).compile(Pg, &cache);
+            update(&s.posts)
+                .set("score", i)
+                .unwrap()
+                .where_(s.posts.c("id").unwrap().eq(i))
+                .compile(Pg, &cache);
+            delete(&s.posts)
+                .where_(s.posts.c("id").unwrap().eq(i))
+                .compile(Pg, &cache);
             text("SELECT ?").bind(i).compile(Pg, &cache);
         }
         assert_eq!(cache.stats(), (22, 6));
@@ -437,8 +454,14 @@ mod tests {
         let base = || select(&s.users);
         let variants: Vec<(&str, Vec<u8>)> = vec![
             ("in2", shape_key(&base().where_(id().in_([1, 2])), Sqlite)),
-            ("in3", shape_key(&base().where_(id().in_([1, 2, 3])), Sqlite)),
-            ("in0", shape_key(&base().where_(id().in_(Vec::<i64>::new())), Sqlite)),
+            (
+                "in3",
+                shape_key(&base().where_(id().in_([1, 2, 3])), Sqlite),
+            ),
+            (
+                "in0",
+                shape_key(&base().where_(id().in_(Vec::<i64>::new())), Sqlite),
+            ),
             ("limit", shape_key(&base().limit(1), Sqlite)),
             ("nolimit", shape_key(&base(), Sqlite)),
             ("offset", shape_key(&base().offset(1), Sqlite)),
@@ -446,25 +469,51 @@ mod tests {
             ("cols2", shape_key(&select(name()), Sqlite)),
             ("eq", shape_key(&base().where_(id().eq(1)), Sqlite)),
             ("ne", shape_key(&base().where_(id().ne(1)), Sqlite)),
-            ("isnull", shape_key(&base().where_(id().eq(Value::Null)), Sqlite)),
+            (
+                "isnull",
+                shape_key(&base().where_(id().eq(Value::Null)), Sqlite),
+            ),
             ("asc", shape_key(&base().order_by([id().asc()]), Sqlite)),
             ("desc", shape_key(&base().order_by([id().desc()]), Sqlite)),
             ("plain", shape_key(&base().order_by([id()]), Sqlite)),
             ("label", shape_key(&select(id().label("a")), Sqlite)),
             ("label2", shape_key(&select(id().label("b")), Sqlite)),
-            ("alias", shape_key(&select(s.users.alias("u1").c("id").unwrap()), Sqlite)),
-            ("alias2", shape_key(&select(s.users.alias("u2").c("id").unwrap()), Sqlite)),
+            (
+                "alias",
+                shape_key(&select(s.users.alias("u1").c("id").unwrap()), Sqlite),
+            ),
+            (
+                "alias2",
+                shape_key(&select(s.users.alias("u2").c("id").unwrap()), Sqlite),
+            ),
             ("distinct", shape_key(&base().distinct(), Sqlite)),
-            ("ins1", shape_key(&insert(&s.users).values([("name", "a")]).unwrap(), Sqlite)),
-            ("ins2", shape_key(&insert(&s.users).values([("email", "a")]).unwrap(), Sqlite)),
+            (
+                "ins1",
+                shape_key(&insert(&s.users).values([("name", "a")]).unwrap(), Sqlite),
+            ),
+            (
+                "ins2",
+                shape_key(&insert(&s.users).values([("email", "a")]).unwrap(), Sqlite),
+            ),
             (
                 "insmulti",
-                shape_key(&insert(&s.users).values_many([[("name", "a")], [("name", "b")]]).unwrap(), Sqlite),
+                shape_key(
+                    &insert(&s.users)
+                        .values_many([[("name", "a")], [("name", "b")]])
+                        .unwrap(),
+                    Sqlite,
+                ),
             ),
             ("text1", shape_key(&text("SELECT 1"), Sqlite)),
             ("text2", shape_key(&text("SELECT 2"), Sqlite)),
-            ("join", shape_key(&base().join_fk(&s.posts).unwrap(), Sqlite)),
-            ("outer", shape_key(&base().outerjoin_fk(&s.posts).unwrap(), Sqlite)),
+            (
+                "join",
+                shape_key(&base().join_fk(&s.posts).unwrap(), Sqlite),
+            ),
+            (
+                "outer",
+                shape_key(&base().outerjoin_fk(&s.posts).unwrap(), Sqlite),
+            ),
             ("func", shape_key(&select(func::lower(name())), Sqlite)),
             ("func2", shape_key(&select(func::upper(name())), Sqlite)),
         ];

@@ -43,7 +43,10 @@ impl TextClause {
     ///
     /// # Errors
     /// [`SqlErrorKind::BindCount`] if the number of values differs from the number of `?`.
-    pub fn bindparams<V: Into<Value>>(mut self, values: impl IntoIterator<Item = V>) -> Result<Self> {
+    pub fn bindparams<V: Into<Value>>(
+        mut self,
+        values: impl IntoIterator<Item = V>,
+    ) -> Result<Self> {
         self.params = values.into_iter().map(Into::into).collect();
         if self.params.len() != self.placeholders {
             return Err(SqlError::new(
@@ -95,14 +98,28 @@ mod tests {
 
     #[test]
     fn positional_binds_are_renumbered() {
-        let t = text("SELECT * FROM t WHERE a = ? AND b = '?' AND c = ?").bind(1).bind("x");
-        assert_eq!(sql(&t, Sqlite), "SELECT * FROM t WHERE a = ?1 AND b = '?' AND c = ?2");
-        assert_eq!(sql(&t, Pg), "SELECT * FROM t WHERE a = $1 AND b = '?' AND c = $2");
+        let t = text("SELECT * FROM t WHERE a = ? AND b = '?' AND c = ?")
+            .bind(1)
+            .bind("x");
+        assert_eq!(
+            sql(&t, Sqlite),
+            "SELECT * FROM t WHERE a = ?1 AND b = '?' AND c = ?2"
+        );
+        assert_eq!(
+            sql(&t, Pg),
+            "SELECT * FROM t WHERE a = $1 AND b = '?' AND c = $2"
+        );
         assert_eq!(compile(&t, Pg).params, vec![Value::Int(1), "x".into()]);
         let e = text("SELECT ?").bindparams([1, 2]).unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::BindCount);
-        let t = text("SELECT ? AS a").bindparams([5]).unwrap().columns(["a"]);
-        assert_eq!(Executable::result_columns(&t), vec![std::sync::Arc::<str>::from("a")]);
+        let t = text("SELECT ? AS a")
+            .bindparams([5])
+            .unwrap()
+            .columns(["a"]);
+        assert_eq!(
+            Executable::result_columns(&t),
+            vec![std::sync::Arc::<str>::from("a")]
+        );
         assert_eq!(t.placeholder_count(), 1);
     }
 }

@@ -31,7 +31,9 @@ pub struct Update {
 
 /// `UPDATE table` (SQLAlchemy's `update()`).
 pub fn update(table: &Table) -> UpdateBuilder {
-    UpdateBuilder { table: table.clone() }
+    UpdateBuilder {
+        table: table.clone(),
+    }
 }
 
 impl UpdateBuilder {
@@ -48,12 +50,18 @@ impl UpdateBuilder {
     /// # Errors
     /// [`SqlErrorKind::EmptyValues`] for no pairs, [`SqlErrorKind::UnknownColumn`],
     /// [`SqlErrorKind::Duplicate`].
-    pub fn values<K: ColumnName, V: Into<Expr>>(self, pairs: impl IntoIterator<Item = (K, V)>) -> Result<Update> {
+    pub fn values<K: ColumnName, V: Into<Expr>>(
+        self,
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Update> {
         let set = resolve_pairs(&self.table, pairs)?;
         if set.is_empty() {
             return Err(SqlError::new(
                 SqlErrorKind::EmptyValues,
-                format!("UPDATE {:?} needs at least one SET column", self.table.name()),
+                format!(
+                    "UPDATE {:?} needs at least one SET column",
+                    self.table.name()
+                ),
             ));
         }
         Ok(Update {
@@ -121,7 +129,12 @@ impl Walk for Update {
             if n > 0 {
                 s.kw(Kw::Comma);
             }
-            s.ident(self.table.columns().get(*i as usize).map_or("", |c| c.name()));
+            s.ident(
+                self.table
+                    .columns()
+                    .get(*i as usize)
+                    .map_or("", |c| c.name()),
+            );
             s.kw(Kw::Eq);
             walk_expr(e, s, cx);
         }
@@ -174,14 +187,31 @@ mod tests {
         );
         assert_eq!(
             compile(&q, Sqlite).params,
-            vec!["new".into(), Value::Int(1), Value::Int(3), Value::Int(1), Value::Int(2)]
+            vec![
+                "new".into(),
+                Value::Int(1),
+                Value::Int(3),
+                Value::Int(1),
+                Value::Int(2)
+            ]
         );
-        assert_eq!(q.result_columns().iter().map(|c| &**c).collect::<Vec<_>>(), ["id", "new_score"]);
-        let q = update(&s.users).values([("email", Value::Null), ("name", "x".into())]).unwrap();
+        assert_eq!(
+            q.result_columns().iter().map(|c| &**c).collect::<Vec<_>>(),
+            ["id", "new_score"]
+        );
+        let q = update(&s.users)
+            .values([("email", Value::Null), ("name", "x".into())])
+            .unwrap();
         assert_eq!(sql(&q, Pg), "UPDATE users SET name = $1, email = $2");
         let none: [(&str, Value); 0] = [];
-        assert_eq!(update(&s.users).values(none).unwrap_err().kind(), SqlErrorKind::EmptyValues);
-        assert_eq!(update(&s.users).set("zzz", 1).unwrap_err().kind(), SqlErrorKind::UnknownColumn);
+        assert_eq!(
+            update(&s.users).values(none).unwrap_err().kind(),
+            SqlErrorKind::EmptyValues
+        );
+        assert_eq!(
+            update(&s.users).set("zzz", 1).unwrap_err().kind(),
+            SqlErrorKind::UnknownColumn
+        );
     }
 
     #[test]

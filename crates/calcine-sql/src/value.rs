@@ -104,8 +104,16 @@ impl ValueError {
 impl fmt::Display for ValueError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.detail {
-            Some(d) => write!(f, "cannot convert {} value to {}: {}", self.found, self.expected, d),
-            None => write!(f, "cannot convert {} value to {}", self.found, self.expected),
+            Some(d) => write!(
+                f,
+                "cannot convert {} value to {}: {}",
+                self.found, self.expected, d
+            ),
+            None => write!(
+                f,
+                "cannot convert {} value to {}",
+                self.found, self.expected
+            ),
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Walking an [`Expr`] into a [`Sink`]: precedence-aware parentheses, dialect spellings.
 
 use crate::compiled::Dialect;
-use crate::expression::{BinOp, BoolOp, ColumnRef, Expr, ExprKind, OrderBy};
 use crate::expression::Nulls;
+use crate::expression::{BinOp, BoolOp, ColumnRef, Expr, ExprKind, OrderBy};
 use crate::selectable::Scope;
 use crate::sink::{Kw, Sink};
 
@@ -30,7 +30,12 @@ fn prec(e: &Expr) -> u8 {
             BinOp::Mul | BinOp::Div | BinOp::Mod => 7,
             _ => CMP,
         },
-        K::IsNull(..) | K::In(..) | K::InSelect(..) | K::Between(..) | K::Like(..) | K::Const(_) => CMP,
+        K::IsNull(..)
+        | K::In(..)
+        | K::InSelect(..)
+        | K::Between(..)
+        | K::Like(..)
+        | K::Const(_) => CMP,
         K::Neg(_) => 8,
         K::Label(inner, _) => prec(inner),
         _ => ATOM,
@@ -137,7 +142,11 @@ pub(crate) fn walk_expr<S: Sink>(e: &Expr, s: &mut S, cx: Cx<'_>) {
         }
         K::Between(b, negated) => {
             child(&b.0, s, cx, CMP, true);
-            s.kw(if *negated { Kw::NotBetween } else { Kw::Between });
+            s.kw(if *negated {
+                Kw::NotBetween
+            } else {
+                Kw::Between
+            });
             child(&b.1, s, cx, CMP, true);
             s.kw(Kw::And);
             child(&b.2, s, cx, CMP, true);
@@ -260,7 +269,9 @@ pub(crate) fn anon_prefix(e: &Expr) -> Option<&str> {
     match &e.0 {
         ExprKind::Column(_) | ExprKind::Label(..) => None,
         ExprKind::Func(f)
-            if f.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            if f.name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
                 && f.name.starts_with(|c: char| c.is_ascii_lowercase()) =>
         {
             Some(&f.name)
@@ -279,9 +290,12 @@ pub(crate) fn for_each_column<'a>(e: &'a Expr, f: &mut impl FnMut(&'a ColumnRef)
             for_each_column(&b.0, f);
             for_each_column(&b.1, f);
         }
-        K::Not(x) | K::Neg(x) | K::IsNull(x, _) | K::Distinct(x) | K::Cast(x, _) | K::Label(x, _) => {
-            for_each_column(x, f)
-        }
+        K::Not(x)
+        | K::Neg(x)
+        | K::IsNull(x, _)
+        | K::Distinct(x)
+        | K::Cast(x, _)
+        | K::Label(x, _) => for_each_column(x, f),
         K::InSelect(x, _, _) => for_each_column(x, f),
         K::Bool(_, items) => items.iter().for_each(|i| for_each_column(i, f)),
         K::In(x, list, _) => {

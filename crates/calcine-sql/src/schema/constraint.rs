@@ -197,7 +197,10 @@ pub struct Index {
 
 impl Index {
     /// An index named `name` on `columns`.
-    pub fn new<A: Into<Arc<str>>>(name: impl Into<Arc<str>>, columns: impl IntoIterator<Item = A>) -> Self {
+    pub fn new<A: Into<Arc<str>>>(
+        name: impl Into<Arc<str>>,
+        columns: impl IntoIterator<Item = A>,
+    ) -> Self {
         Index {
             name: name.into(),
             columns: columns.into_iter().map(Into::into).collect(),

@@ -34,7 +34,10 @@ impl MetaData {
         if self.table(table.name()).is_some() {
             return Err(SqlError::new(
                 SqlErrorKind::Duplicate,
-                format!("table {:?} is already defined in this MetaData", table.name()),
+                format!(
+                    "table {:?} is already defined in this MetaData",
+                    table.name()
+                ),
             ));
         }
         self.tables.push(table.clone());
@@ -77,7 +80,12 @@ impl MetaData {
         let mut out = Vec::new();
         for &i in &plan.order {
             let t = &self.tables[i];
-            let omit = plan.deferred.iter().filter(|d| d.0 == i).map(|d| d.1).collect();
+            let omit = plan
+                .deferred
+                .iter()
+                .filter(|d| d.0 == i)
+                .map(|d| d.1)
+                .collect();
             out.push(Ddl::CreateTable(CreateTable {
                 table: t.clone(),
                 if_not_exists: checkfirst,
@@ -127,7 +135,11 @@ impl MetaData {
 
     fn check_cycles(&self, dialect: Dialect, plan: &Plan) -> Result<()> {
         if dialect == Dialect::Sqlite && !plan.deferred.is_empty() {
-            let mut names: Vec<&str> = plan.deferred.iter().map(|d| self.tables[d.0].name()).collect();
+            let mut names: Vec<&str> = plan
+                .deferred
+                .iter()
+                .map(|d| self.tables[d.0].name())
+                .collect();
             names.dedup();
             return Err(SqlError::new(
                 SqlErrorKind::DependencyCycle,
@@ -147,7 +159,11 @@ impl MetaData {
         for t in &self.tables {
             let mut d = Vec::new();
             for (k, fk) in t.foreign_keys().iter().enumerate() {
-                let Some(target) = self.tables.iter().position(|o| o.name() == fk.referred_table()) else {
+                let Some(target) = self
+                    .tables
+                    .iter()
+                    .position(|o| o.name() == fk.referred_table())
+                else {
                     return Err(SqlError::new(
                         SqlErrorKind::UnknownTable,
                         format!(
@@ -174,10 +190,14 @@ impl MetaData {
                 deferred: Vec::new(),
             });
         }
-        let mut stuck: Vec<usize> = (0..self.tables.len()).filter(|i| !order.contains(i)).collect();
+        let mut stuck: Vec<usize> = (0..self.tables.len())
+            .filter(|i| !order.contains(i))
+            .collect();
         // Tables that merely depend on a cycle are not part of it: peel them off.
         while let Some(pos) = stuck.iter().position(|&i| {
-            !stuck.iter().any(|&j| j != i && deps[j].iter().any(|&(t, _)| t == i))
+            !stuck
+                .iter()
+                .any(|&j| j != i && deps[j].iter().any(|&(t, _)| t == i))
         }) {
             stuck.remove(pos);
         }
@@ -201,7 +221,10 @@ fn kahn(deps: &[Vec<(usize, usize)>], skip: &[(usize, usize)]) -> Vec<usize> {
     let mut order = Vec::with_capacity(n);
     loop {
         let next = (0..n).find(|&i| {
-            !placed[i] && deps[i].iter().all(|&(t, k)| placed[t] || skip.contains(&(i, k)))
+            !placed[i]
+                && deps[i]
+                    .iter()
+                    .all(|&(t, k)| placed[t] || skip.contains(&(i, k)))
         });
         match next {
             Some(i) => {

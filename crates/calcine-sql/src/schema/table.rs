@@ -35,7 +35,10 @@ impl fmt::Debug for Table {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Table")
             .field("name", &self.0.name)
-            .field("columns", &self.0.columns.iter().map(|c| &*c.name).collect::<Vec<_>>())
+            .field(
+                "columns",
+                &self.0.columns.iter().map(|c| &*c.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -162,7 +165,11 @@ impl Table {
         let pk = self.primary_key();
         if let [i] = pk[..] {
             let c = &self.0.columns[i];
-            let has_fk = self.0.foreign_keys.iter().any(|fk| fk.columns.iter().any(|n| *n == c.name));
+            let has_fk = self
+                .0
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.columns.contains(&c.name));
             let auto = match c.autoincrement {
                 Some(on) => on,
                 None => !has_fk,
@@ -185,7 +192,11 @@ impl Table {
     }
 
     /// `self LEFT OUTER JOIN right ON on` as a FROM clause.
-    pub fn outerjoin(&self, right: impl Into<FromClause>, on: impl Into<crate::Expr>) -> FromClause {
+    pub fn outerjoin(
+        &self,
+        right: impl Into<FromClause>,
+        on: impl Into<crate::Expr>,
+    ) -> FromClause {
         FromClause::from(self).outerjoin(right, on)
     }
 
