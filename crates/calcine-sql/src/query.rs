@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
+use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
 use crate::compound::{CompoundOp, CompoundSelect};
 use crate::select::Select;
 use crate::selectable::Scope;
-use crate::sink::Sink;
+use crate::sink::{Sink, Walk, compile_walk};
 
 /// A `SELECT` or compound `SELECT` (SQLAlchemy's `SelectBase`); built from either by `into()`.
 #[derive(Debug, Clone)]
@@ -61,5 +62,21 @@ impl Query {
 
     pub(crate) fn union_all(self, other: impl Into<Query>) -> CompoundSelect {
         CompoundSelect::new(self, CompoundOp::UnionAll, other.into())
+    }
+}
+
+impl Walk for Query {
+    fn walk<S: Sink>(&self, s: &mut S) {
+        Query::walk(self, s, None);
+    }
+}
+
+impl Executable for Query {
+    fn compile(&self, dialect: Dialect, cache: &StatementCache) -> Compiled {
+        compile_walk(self, dialect, cache)
+    }
+
+    fn result_columns(&self) -> Vec<Arc<str>> {
+        self.column_names()
     }
 }

@@ -319,13 +319,10 @@ impl Select {
     fn collect_froms<'a>(&'a self, outer: Option<&Scope<'_>>) -> Vec<FromRef<'a>> {
         let mut froms: Vec<FromRef<'a>> = self.froms.iter().map(FromRef::Clause).collect();
         let explicit = froms.len();
-        let mut inferred: Vec<&'a Source> = Vec::new();
         let mut visit = |c: &'a ColumnRef| {
             let q = c.src.qualifier();
-            if !inferred.iter().any(|s| s.qualifier() == q)
-                && !self.froms.iter().any(|f| f.covers(q))
-            {
-                inferred.push(&c.src);
+            if !froms.iter().any(|f| f.covers(q)) {
+                froms.push(FromRef::Source(&c.src));
             }
         };
         for e in &self.columns {
@@ -344,15 +341,24 @@ impl Select {
             for_each_column(&o.expr, &mut visit);
         }
         if let Some(outer) = outer {
-            let uncorrelated = inferred
+            // Correlate: leave out inferred FROMs the enclosing statement provides, unless
+            // nothing would remain.
+            let remaining = froms[explicit..]
                 .iter()
-                .filter(|s| !outer.covers(s.qualifier()))
+                .filter(|f| matches!(f, FromRef::Source(s) if !outer.covers(s.qualifier())))
                 .count();
-            if uncorrelated + explicit > 0 {
-                inferred.retain(|s| !outer.covers(s.qualifier()));
+            if remaining + explicit > 0 {
+                let mut i = explicit;
+                while i < froms.len() {
+                    match froms[i] {
+                        FromRef::Source(s) if outer.covers(s.qualifier()) => {
+                            froms.remove(i);
+                        }
+                        _ => i += 1,
+                    }
+                }
             }
         }
-        froms.extend(inferred.into_iter().map(FromRef::Source));
         froms
     }
 

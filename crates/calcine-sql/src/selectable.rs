@@ -432,7 +432,7 @@ pub(crate) enum FromRef<'a> {
 }
 
 impl FromRef<'_> {
-    fn covers(&self, qualifier: &str) -> bool {
+    pub(crate) fn covers(&self, qualifier: &str) -> bool {
         match self {
             FromRef::Clause(c) => c.covers(qualifier),
             FromRef::Source(s) => s.qualifier() == qualifier,

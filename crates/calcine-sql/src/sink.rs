@@ -542,11 +542,15 @@ mod tests {
         let n = 200_000;
         let t = std::time::Instant::now();
         for i in 0..n {
-            let q = select(&s.users).where_(s.users.c("id").unwrap().eq(i)).limit(1);
+            let q = select(&s.users)
+                .where_(s.users.c("id").unwrap().eq(i))
+                .limit(1);
             std::hint::black_box(q.compile(Pg, &cache));
         }
         let build_and_hit = t.elapsed() / n as u32;
-        let q = select(&s.users).where_(s.users.c("id").unwrap().eq(1)).limit(1);
+        let q = select(&s.users)
+            .where_(s.users.c("id").unwrap().eq(1))
+            .limit(1);
         let t = std::time::Instant::now();
         for _ in 0..n {
             std::hint::black_box(q.compile(Pg, &cache));
@@ -557,7 +561,9 @@ mod tests {
             std::hint::black_box(render(&q, Pg));
         }
         let render_only = t.elapsed() / n as u32;
-        let ins = insert(&s.posts).values([("user_id", Value::from(1)), ("title", "x".into())]).unwrap();
+        let ins = insert(&s.posts)
+            .values([("user_id", Value::from(1)), ("title", "x".into())])
+            .unwrap();
         let t = std::time::Instant::now();
         for _ in 0..n {
             std::hint::black_box(ins.compile(Sqlite, &cache));
@@ -566,6 +572,31 @@ mod tests {
         println!(
             "build+compile(hit) {build_and_hit:?}, compile(hit) {hit:?}, render {render_only:?}, insert compile(hit) {ins_hit:?}"
         );
+    }
+
+    #[test]
+    fn executable_is_object_safe_and_reports_columns() {
+        let s = schema();
+        let stmts: Vec<Box<dyn Executable>> = vec![
+            Box::new(select(&s.users)),
+            Box::new(Query::from(
+                select(s.users.c("id").unwrap()).union(select(s.posts.c("id").unwrap())),
+            )),
+            Box::new(
+                insert(&s.users)
+                    .values([("name", "a")])
+                    .unwrap()
+                    .returning(s.users.c("id").unwrap()),
+            ),
+            Box::new(delete(&s.users)),
+            Box::new(CreateTable::new(&s.users)),
+        ];
+        let cols: Vec<usize> = stmts.iter().map(|e| e.result_columns().len()).collect();
+        assert_eq!(cols, [3, 1, 1, 0, 0]);
+        let cache = StatementCache::default();
+        for e in &stmts {
+            assert!(!e.compile(Pg, &cache).sql.is_empty());
+        }
     }
 
     #[test]
