@@ -167,7 +167,18 @@ impl Insert {
         }
         self.columns = cols;
         self.from_select = Some(Box::new(select));
+        self.fix_select_for_upsert();
         Ok(self)
+    }
+
+    /// `INSERT ... SELECT ... ON CONFLICT` needs a `WHERE` in the select on SQLite (see
+    /// <https://sqlite.org/lang_upsert.html>, "parsing ambiguity"); add `WHERE 1 = 1` if missing.
+    fn fix_select_for_upsert(&mut self) {
+        if let (Some(_), Some(q)) = (&self.on_conflict, &mut self.from_select) {
+            if let Query::Select(sel) = &mut **q {
+                sel.ensure_where();
+            }
+        }
     }
 
     fn target<K: ColumnName>(&self, target: impl IntoIterator<Item = K>) -> Result<Vec<u32>> {
@@ -187,6 +198,7 @@ impl Insert {
         target: impl IntoIterator<Item = K>,
     ) -> Result<Self> {
         self.on_conflict = Some(OnConflict::Nothing(self.target(target)?));
+        self.fix_select_for_upsert();
         Ok(self)
     }
 
@@ -219,6 +231,7 @@ impl Insert {
             set,
             where_: None,
         });
+        self.fix_select_for_upsert();
         Ok(self)
     }
 
@@ -545,6 +558,20 @@ mod tests {
         assert_eq!(
             sql(&q, Pg),
             "INSERT INTO archive (title) SELECT posts.title FROM posts WHERE posts.score < $1"
+        );
+        let up = q.clone().on_conflict_do_nothing(["id"]).unwrap();
+        let up2 = insert(&archive)
+            .on_conflict_do_nothing(["id"])
+            .unwrap()
+            .from_select(["title"], select(s.posts.c("title").unwrap()))
+            .unwrap();
+        assert_eq!(
+            sql(&up2, Sqlite),
+            "INSERT INTO archive (title) SELECT posts.title FROM posts WHERE 1 = 1 ON CONFLICT (id) DO NOTHING"
+        );
+        assert_eq!(
+            sql(&up, Pg),
+            "INSERT INTO archive (title) SELECT posts.title FROM posts WHERE posts.score < $1 ON CONFLICT (id) DO NOTHING"
         );
         assert_eq!(
             q.values([("title", "x")]).unwrap_err().kind(),

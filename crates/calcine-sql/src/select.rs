@@ -92,7 +92,8 @@ tuple_list!(A, B, C, D, E, F, G, H);
 /// tables of the enclosing statement are correlated (left out) unless nothing would remain.
 ///
 /// Result column names ([`Select::result_columns`]): a column's name, a label, or for other
-/// expressions an anonymous label `<function>_<n>` / `anon_<n>` rendered with `AS`.
+/// expressions an anonymous label `<function>_<n>` / `anon_<n>` rendered with `AS`; a column
+/// whose name appeared earlier in the list is labelled `<name>_<n>` (`users.id, posts.id AS id_1`).
 #[derive(Debug, Clone, Default)]
 pub struct Select {
     columns: Vec<Expr>,
@@ -311,6 +312,14 @@ impl Select {
         result_names(&self.columns)
     }
 
+    /// Adds `WHERE 1 = 1` when there is no `WHERE`: SQLite cannot otherwise parse
+    /// `INSERT ... SELECT ... FROM a JOIN b ON ... ON CONFLICT`.
+    pub(crate) fn ensure_where(&mut self) {
+        if self.where_.is_none() {
+            self.where_ = Some(crate::expression::true_());
+        }
+    }
+
     pub(crate) fn is_simple_member(&self) -> bool {
         self.order_by.is_empty() && self.limit.is_none() && self.offset.is_none()
     }
@@ -469,7 +478,14 @@ pub(crate) fn walk_select_list<S: Sink>(columns: &[Expr], s: &mut S, cx: Cx<'_>)
             s.kw(Kw::Comma);
         }
         match &c.0 {
-            ExprKind::Column(col) => walk_column(col, s, cx.qualify),
+            ExprKind::Column(col) => {
+                walk_column(col, s, cx.qualify);
+                let dup = same_name_before(columns, i, col);
+                if dup > 0 {
+                    s.kw(Kw::As);
+                    s.ident(&format!("{}_{dup}", col.name()));
+                }
+            }
             ExprKind::Label(inner, name) => {
                 walk_expr(inner, s, cx);
                 s.kw(Kw::As);
@@ -486,6 +502,15 @@ pub(crate) fn walk_select_list<S: Sink>(columns: &[Expr], s: &mut S, cx: Cx<'_>)
             }
         }
     }
+}
+
+/// How many plain columns before position `i` have the same name as `col` (SQLAlchemy's
+/// `LABEL_STYLE_DISAMBIGUATE_ONLY`: the second `id` is labelled `id_1`).
+fn same_name_before(columns: &[Expr], i: usize, col: &ColumnRef) -> usize {
+    columns[..i]
+        .iter()
+        .filter(|e| matches!(&e.0, ExprKind::Column(c) if c.name() == col.name()))
+        .count()
 }
 
 fn bump<'a>(counters: &mut Vec<(&'a str, u64)>, prefix: &'a str) -> u64 {
@@ -506,8 +531,12 @@ pub(crate) fn result_names(columns: &[Expr]) -> Vec<Arc<str>> {
     let mut counters: Vec<(&str, u64)> = Vec::new();
     columns
         .iter()
-        .map(|c| match &c.0 {
-            ExprKind::Column(col) => col.src.column_name_arc(col.idx as usize),
+        .enumerate()
+        .map(|(i, c)| match &c.0 {
+            ExprKind::Column(col) => match same_name_before(columns, i, col) {
+                0 => col.src.column_name_arc(col.idx as usize),
+                dup => Arc::from(format!("{}_{dup}", col.name())),
+            },
             ExprKind::Label(_, name) => name.clone(),
             _ => {
                 let prefix = anon_prefix(c).unwrap_or("anon");
