@@ -299,6 +299,7 @@ impl EngineBuilder {
             timeout: self.pool_timeout,
             pre_ping: self.pool_pre_ping,
             recycle: self.pool_recycle,
+            static_pool: false,
         };
         let driver: Arc<dyn Driver> = match url.backend() {
             Backend::Sqlite => {
@@ -326,6 +327,7 @@ impl EngineBuilder {
                         pool_config.size = 1;
                         pool_config.max_overflow = Some(0);
                         pool_config.recycle = None;
+                        pool_config.static_pool = true;
                         SqlitePath::Memory
                     }
                     Some(p) => SqlitePath::File(p.into()),

@@ -28,6 +28,9 @@ pub(crate) struct PoolConfig {
     pub(crate) timeout: Duration,
     pub(crate) pre_ping: bool,
     pub(crate) recycle: Option<Duration>,
+    /// SQLAlchemy's `StaticPool`: the one connection *is* the database (in-memory SQLite), so
+    /// it is rolled back and kept rather than closed when dropped during unwinding.
+    pub(crate) static_pool: bool,
 }
 
 /// A point-in-time view of a pool's counters (SQLAlchemy's `pool.status()`).
@@ -291,7 +294,14 @@ impl PooledConnection {
 impl Drop for PooledConnection {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if std::thread::panicking() {
+        if std::thread::panicking() && self.pool.config.static_pool {
+            tracing::warn!(
+                target: "calcine::pool",
+                "a connection was dropped while unwinding (panic or cancellation mid-operation); \
+                 rolling back the shared in-memory connection (closing it would discard the database)"
+            );
+            self.pool.checkin(conn, self.created);
+        } else if std::thread::panicking() {
             tracing::warn!(
                 target: "calcine::pool",
                 "a connection was dropped while unwinding (panic or cancellation mid-operation); \

@@ -502,6 +502,17 @@ pub(crate) fn map_error(e: rusqlite::Error) -> Error {
             }
             err
         }
+        rusqlite::Error::SqlInputError {
+            error, msg, offset, ..
+        } => {
+            let e = map_error(rusqlite::Error::SqliteFailure(error, Some(msg)));
+            let message = format!("{} (at byte {offset} of the statement)", e.message());
+            let mut out = Error::new(e.kind(), message);
+            if let Some(s) = e.sqlstate() {
+                out = out.with_sqlstate(s);
+            }
+            out
+        }
         rusqlite::Error::MultipleStatement => Error::programming(
             "You can only execute one statement at a time; split the SQL into separate calls",
         ),

@@ -1,0 +1,341 @@
+//! The pool (acceptance B21–B23, reset on return, recycle, pre-ping, disconnects) and use of one
+//! engine from several threads (B24).
+
+#[path = "support/backends.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+#[test]
+fn exhausted_pool_times_out_with_a_typed_error() {
+    let mut dbs = support::pooled();
+    dbs.push(support::sqlite_memory());
+    for db in dbs {
+        let engine = db
+            .builder()
+            .pool_size(1)
+            .max_overflow(0)
+            .pool_timeout(Duration::from_millis(150))
+            .build()
+            .unwrap();
+        let held = engine.connect().unwrap();
+        let start = Instant::now();
+        let e = engine.connect().unwrap_err();
+        assert!(e.is_timeout(), "{}: {e:?}", db.name);
+        assert!(start.elapsed() >= Duration::from_millis(150));
+        assert!(
+            e.to_string()
+                .contains("QueuePool limit of size 1 overflow 0"),
+            "{e}"
+        );
+        assert_eq!(engine.pool_status().checked_out, 1);
+        // A waiter gets the connection as soon as it is returned.
+        let e2 = engine.clone();
+        let waiter = std::thread::spawn(move || e2.connect().map(drop));
+        std::thread::sleep(Duration::from_millis(30));
+        drop(held);
+        waiter.join().unwrap().unwrap();
+        assert_eq!(engine.pool_status().checked_out, 0, "{}", db.name);
+    }
+}
+
+#[test]
+fn overflow_connections_are_closed_on_return() {
+    for db in support::pooled() {
+        let engine = db
+            .builder()
+            .pool_size(1)
+            .max_overflow(2)
+            .pool_timeout(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        let a = engine.connect().unwrap();
+        let b = engine.connect().unwrap();
+        let c = engine.connect().unwrap();
+        let s = engine.pool_status();
+        assert_eq!((s.checked_out, s.overflow), (3, 2), "{}", db.name);
+        assert!(
+            engine.connect().unwrap_err().is_timeout(),
+            "the limit is 1 + 2"
+        );
+        drop((a, b, c));
+        let s = engine.pool_status();
+        assert_eq!(
+            (s.checked_out, s.checked_in, s.overflow),
+            (0, 1, 0),
+            "{}",
+            db.name
+        );
+    }
+}
+
+#[test]
+fn dispose_closes_idle_connections_and_later_checkouts_work() {
+    for db in support::pooled() {
+        let engine = db.engine();
+        let t = db.table("b22");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+                    .map(drop)
+            })
+            .unwrap();
+        drop((engine.connect().unwrap(), engine.connect().unwrap()));
+        assert_eq!(engine.pool_status().checked_in, 2);
+        let outstanding = engine.connect().unwrap();
+        engine.dispose();
+        let s = engine.pool_status();
+        assert_eq!(
+            (s.checked_in, s.checked_out),
+            (0, 0),
+            "{}: fresh pool",
+            db.name
+        );
+        // The connection checked out before dispose is closed on return, not added to the new pool.
+        drop(outstanding);
+        assert_eq!(engine.pool_status().checked_in, 0);
+        let mut conn = engine.connect().unwrap();
+        let n: i64 = conn
+            .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .scalar()
+            .unwrap();
+        assert_eq!(n, 0);
+        drop(conn);
+        assert_eq!(engine.pool_status().checked_in, 1, "{}", db.name);
+    }
+}
+
+#[test]
+fn in_memory_sqlite_shares_one_connection_and_dispose_replaces_it() {
+    let engine = calcine_engine::create_engine("sqlite://").unwrap();
+    engine
+        .begin(|c| {
+            c.exec_driver_sql("CREATE TABLE t (x INTEGER)", &[])
+                .map(drop)
+        })
+        .unwrap();
+    // Another checkout (even from another thread) sees the same database.
+    let e2 = engine.clone();
+    let n = std::thread::spawn(move || {
+        e2.connect()
+            .unwrap()
+            .exec_driver_sql("SELECT count(*) FROM t", &[])
+            .unwrap()
+            .scalar::<i64>()
+            .unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(engine.pool_status().size, 1);
+    engine.dispose();
+    let e = engine
+        .connect()
+        .unwrap()
+        .exec_driver_sql("SELECT count(*) FROM t", &[])
+        .unwrap_err();
+    assert!(e.to_string().contains("no such table"), "{e}");
+}
+
+#[test]
+fn a_connection_returned_inside_a_transaction_is_rolled_back() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("reset");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+                    .map(drop)
+            })
+            .unwrap();
+        {
+            let mut conn = engine.connect().unwrap();
+            conn.exec_driver_sql(&db.sql(&format!("INSERT INTO {t} VALUES (?)")), &[1.into()])
+                .unwrap();
+            assert!(conn.in_transaction());
+        }
+        let s = engine.pool_status();
+        assert_eq!(
+            (s.checked_out, s.checked_in),
+            (0, 1),
+            "{}: returned, not discarded",
+            db.name
+        );
+        let n: i64 = engine
+            .connect()
+            .unwrap()
+            .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .scalar()
+            .unwrap();
+        assert_eq!(n, 0, "{}", db.name);
+    }
+}
+
+/// Counts `WARN` events (a minimal `tracing` subscriber).
+struct WarnCounter(Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>);
+
+impl tracing::Subscriber for WarnCounter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        if *event.metadata().level() == tracing::Level::WARN {
+            struct Msg<'a>(&'a mut String);
+            impl tracing::field::Visit for Msg<'_> {
+                fn record_debug(&mut self, _: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                    self.0.push_str(&format!("{v:?}"));
+                }
+            }
+            let mut s = String::new();
+            event.record(&mut Msg(&mut s));
+            self.1.lock().unwrap().push(s);
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_connection_dropped_mid_operation_is_closed_its_slot_freed_and_a_warning_logged() {
+    for db in support::all() {
+        let engine = db
+            .builder()
+            .pool_size(1)
+            .max_overflow(0)
+            .pool_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        let t = db.table("b23");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+                    .map(drop)
+            })
+            .unwrap();
+        let warns = Arc::new(AtomicUsize::new(0));
+        let messages = Arc::default();
+        let sub = WarnCounter(warns.clone(), Arc::clone(&messages));
+        let e2 = engine.clone();
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        let joined = std::thread::spawn(move || {
+            tracing::subscriber::with_default(sub, || {
+                let mut conn = e2.connect().unwrap();
+                let mut rows = conn.exec_driver_sql(&ins, &[7.into()]).unwrap();
+                let _ = rows.next_row();
+                panic!("dropped mid-operation");
+            })
+        })
+        .join();
+        assert!(joined.is_err());
+        assert_eq!(
+            engine.pool_status().checked_out,
+            0,
+            "{}: slot freed",
+            db.name
+        );
+        assert_eq!(
+            warns.load(Ordering::SeqCst),
+            1,
+            "{}: {:?}",
+            db.name,
+            messages.lock().unwrap()
+        );
+        let expected = if db.memory {
+            "rolling back the shared"
+        } else {
+            "closing it instead"
+        };
+        assert!(
+            messages.lock().unwrap()[0].contains(expected),
+            "{:?}",
+            messages.lock().unwrap()
+        );
+        // In memory the one shared connection is rolled back and kept (closing it would discard
+        // the database); elsewhere it is closed and a new one opened.
+        let n: i64 = engine
+            .connect()
+            .unwrap()
+            .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .scalar()
+            .unwrap();
+        assert_eq!(n, 0, "{}: the uncommitted insert is gone", db.name);
+        let s = engine.pool_status();
+        assert_eq!((s.checked_out, s.checked_in), (0, 1), "{}", db.name);
+    }
+}
+
+#[test]
+fn pool_recycle_replaces_old_connections() {
+    for db in support::pooled() {
+        for (recycle, survives) in [(None, true), (Some(Duration::ZERO), false)] {
+            let mut b = db.builder().pool_size(1);
+            if let Some(r) = recycle {
+                b = b.pool_recycle(r);
+            }
+            let engine = b.build().unwrap();
+            let t = db.table("tmp");
+            let mut conn = engine.connect().unwrap();
+            // A temporary table lives exactly as long as its connection.
+            conn.exec_driver_sql(&format!("CREATE TEMPORARY TABLE {t} (x INTEGER)"), &[])
+                .unwrap();
+            conn.commit().unwrap();
+            drop(conn);
+            let mut conn = engine.connect().unwrap();
+            let r = conn
+                .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+                .map(drop);
+            assert_eq!(r.is_ok(), survives, "{} recycle={recycle:?}", db.name);
+        }
+    }
+}
+
+#[test]
+fn several_threads_share_one_engine() {
+    for db in support::pooled() {
+        let engine = db.builder().pool_size(3).max_overflow(0).build().unwrap();
+        let t = db.table("b24");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+                    .map(drop)
+            })
+            .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        let threads: Vec<_> = (0..6)
+            .map(|i| {
+                let engine = engine.clone();
+                let ins = ins.clone();
+                std::thread::spawn(move || {
+                    for j in 0..10i64 {
+                        engine
+                            .begin(|c| c.exec_driver_sql(&ins, &[(i * 100 + j).into()]).map(drop))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        let n: i64 = engine
+            .connect()
+            .unwrap()
+            .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+            .unwrap()
+            .scalar()
+            .unwrap();
+        assert_eq!(n, 60, "{}", db.name);
+        assert!(engine.pool_status().checked_in <= 3);
+    }
+}

@@ -1,0 +1,229 @@
+//! PostgreSQL specifics: the three places `await_` runs (fn main, inside a greenlet, inside a
+//! runtime outside a greenlet), disconnect handling and pre-ping (D46 at engine level), and an
+//! engine outliving the runtimes that used it (B24).
+
+#[path = "support/backends.rs"]
+mod support;
+
+use std::time::Duration;
+
+use calcine_engine::Engine;
+
+fn pid(conn: &mut calcine_engine::Connection) -> i32 {
+    conn.exec_driver_sql("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .scalar()
+        .unwrap()
+}
+
+fn terminate(url: &str, pid: i32) {
+    let killer = calcine_engine::create_engine(url).unwrap();
+    let mut k = killer.connect().unwrap();
+    let ok: bool = k
+        .exec_driver_sql("SELECT pg_terminate_backend($1)", &[pid.into()])
+        .unwrap()
+        .scalar()
+        .unwrap();
+    assert!(ok);
+    // Give the server a moment to close the socket.
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+#[test]
+fn works_in_fn_main_inside_greenlet_spawn_and_refuses_outside_a_greenlet() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    let engine = db.engine();
+    // Plain sync code: the bridge drives the driver on its own runtime.
+    assert_eq!(
+        engine
+            .connect()
+            .unwrap()
+            .exec_driver_sql("SELECT 1", &[])
+            .unwrap()
+            .scalar::<i32>()
+            .unwrap(),
+        1
+    );
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        // Inside a greenlet: every driver call suspends the coroutine and is awaited here.
+        let e = engine.clone();
+        let n = calcine_greenlet::greenlet_spawn(move || {
+            let mut conn = e.connect()?;
+            let a: i64 = conn
+                .exec_driver_sql("SELECT $1::int8 * 2", &[21.into()])?
+                .scalar()?;
+            Ok::<_, calcine_engine::Error>(a)
+        })
+        .await
+        .unwrap();
+        assert_eq!(n, 42);
+        // Outside a greenlet, inside a runtime: a typed MissingGreenlet error, no blocking.
+        // (A pooled connection is idle now; executing on it needs IO.)
+        let mut conn = engine.connect().unwrap();
+        let e = conn.exec_driver_sql("SELECT 1", &[]).unwrap_err();
+        assert!(e.is_missing_greenlet(), "{e:?}");
+        assert!(
+            e.to_string().contains("greenlet_spawn has not been called"),
+            "{e}"
+        );
+    });
+    // The same engine, later, from plain sync code on another thread.
+    let e = engine.clone();
+    std::thread::spawn(move || {
+        assert_eq!(
+            e.connect()
+                .unwrap()
+                .exec_driver_sql("SELECT 2", &[])
+                .unwrap()
+                .scalar::<i32>()
+                .unwrap(),
+            2
+        );
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn engine_outlives_the_runtimes_that_used_it() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    let engine = db.builder().pool_size(2).build().unwrap();
+    for round in 0..3 {
+        // A fresh multi-thread runtime each round; connections opened in earlier rounds keep
+        // working after their runtime is gone.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let e = engine.clone();
+        let n: i64 = rt
+            .block_on(async move {
+                let local = tokio::task::LocalSet::new();
+                local
+                    .run_until(calcine_greenlet::greenlet_spawn(move || {
+                        let mut conn = e.connect()?;
+                        conn.exec_driver_sql("SELECT $1::int8", &[(round as i64).into()])?
+                            .scalar()
+                    }))
+                    .await
+            })
+            .unwrap();
+        assert_eq!(n, round);
+        drop(rt);
+    }
+    assert!(engine.pool_status().checked_in >= 1);
+}
+
+#[test]
+fn a_disconnect_invalidates_the_connection_and_rollback_reconnects() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    let engine = db.engine();
+    let mut conn = engine.connect().unwrap();
+    let first = pid(&mut conn);
+    terminate(&db.url, first);
+    let e = conn.exec_driver_sql("SELECT 1", &[]).unwrap_err();
+    assert!(e.is_operational() && e.is_disconnect(), "{e:?}");
+    // The transaction is invalid until rolled back (SQLAlchemy's rule).
+    let e = conn.exec_driver_sql("SELECT 1", &[]).unwrap_err();
+    assert!(
+        e.is_invalid_request() && e.to_string().contains("rolled back"),
+        "{e}"
+    );
+    assert!(conn.invalidated());
+    conn.rollback().unwrap();
+    let second = pid(&mut conn);
+    assert_ne!(first, second, "a new connection was checked out");
+    conn.commit().unwrap();
+    drop(conn);
+    assert_eq!(engine.pool_status().checked_out, 0);
+}
+
+#[test]
+fn pre_ping_replaces_a_dead_idle_connection_and_the_disconnect_invalidates_the_pool() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    // Without pre-ping, the dead idle connection fails the first statement with a disconnect;
+    // the pool is invalidated, so the other idle connection is replaced too.
+    let engine = db.builder().pool_size(2).build().unwrap();
+    let (mut a, mut b) = (engine.connect().unwrap(), engine.connect().unwrap());
+    let (pa, pb) = (pid(&mut a), pid(&mut b));
+    drop((a, b));
+    terminate(&db.url, pa);
+    terminate(&db.url, pb);
+    let mut failures = 0;
+    for _ in 0..2 {
+        let mut c = engine.connect().unwrap();
+        match c.exec_driver_sql("SELECT 1", &[]) {
+            Err(e) => {
+                assert!(e.is_disconnect(), "{e:?}");
+                failures += 1;
+            }
+            Ok(_) => {}
+        }
+    }
+    assert_eq!(
+        failures, 1,
+        "only the first use fails; the pool replaced the rest"
+    );
+    let mut c = engine.connect().unwrap();
+    let p = pid(&mut c);
+    assert!(p != pa && p != pb);
+    drop(c);
+
+    // With pre-ping, the checkout itself notices and replaces it: no error at all.
+    let engine = db
+        .builder()
+        .pool_size(1)
+        .pool_pre_ping(true)
+        .build()
+        .unwrap();
+    let mut a = engine.connect().unwrap();
+    let pa = pid(&mut a);
+    drop(a);
+    terminate(&db.url, pa);
+    let mut c = engine.connect().unwrap();
+    let p = pid(&mut c);
+    assert_ne!(p, pa);
+}
+
+#[test]
+fn engine_is_send_and_sync_and_usable_from_many_threads_at_once() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    let engine: Engine = db.builder().pool_size(4).max_overflow(0).build().unwrap();
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let engine = engine.clone();
+            std::thread::spawn(move || {
+                for j in 0..20i64 {
+                    let mut c = engine.connect().unwrap();
+                    let v: i64 = c
+                        .exec_driver_sql("SELECT $1::int8 + $2::int8", &[i.into(), j.into()])
+                        .unwrap()
+                        .scalar()
+                        .unwrap();
+                    assert_eq!(v, i + j);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = engine.pool_status();
+    assert_eq!(s.checked_out, 0);
+    assert!(s.checked_in <= 4);
+}

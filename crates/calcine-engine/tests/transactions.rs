@@ -1,0 +1,307 @@
+//! Transactions and statement events (acceptance B15–B17, B19, B26).
+
+#[path = "support/backends.rs"]
+mod support;
+
+use std::sync::{Arc, Mutex};
+
+use calcine_engine::{Error, ExecutePhase};
+
+fn count(conn: &mut calcine_engine::Connection, table: &str) -> i64 {
+    conn.exec_driver_sql(&format!("SELECT count(*) FROM {table}"), &[])
+        .unwrap()
+        .scalar()
+        .unwrap()
+}
+
+#[test]
+fn engine_begin_commits_on_ok_and_rolls_back_on_err() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("b15");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+                    .map(drop)
+            })
+            .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        engine
+            .begin(|c| c.exec_driver_sql(&ins, &[1.into()]).map(drop))
+            .unwrap();
+        let r: Result<(), Error> = engine.begin(|c| {
+            c.exec_driver_sql(&ins, &[2.into()])?;
+            Err(Error::invalid_request("boom"))
+        });
+        assert_eq!(r.unwrap_err().message(), "boom", "{}", db.name);
+        // A panic inside the closure rolls back too.
+        let e2 = engine.clone();
+        let ins2 = ins.clone();
+        let panicked = std::thread::spawn(move || {
+            e2.begin(|c| {
+                c.exec_driver_sql(&ins2, &[3.into()])?;
+                panic!("inside engine.begin");
+                #[allow(unreachable_code)]
+                Ok::<_, Error>(())
+            })
+        })
+        .join();
+        assert!(panicked.is_err());
+        let mut conn = engine.connect().unwrap();
+        let xs: Vec<i64> = conn
+            .exec_driver_sql(&format!("SELECT x FROM {t}"), &[])
+            .unwrap()
+            .scalars()
+            .all()
+            .unwrap();
+        assert_eq!(xs, [1], "{}", db.name);
+        assert_eq!(engine.pool_status().checked_out, 1, "{}", db.name);
+    }
+}
+
+#[test]
+fn guard_commits_and_rolls_back_on_drop() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("guard");
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+            .unwrap();
+        conn.commit().unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        {
+            let mut tx = conn.begin().unwrap();
+            tx.exec_driver_sql(&ins, &[10.into()]).unwrap();
+            assert!(tx.is_active());
+            tx.commit().unwrap();
+        }
+        {
+            let mut tx = conn.begin().unwrap();
+            tx.exec_driver_sql(&ins, &[20.into()]).unwrap();
+            // dropped un-committed
+        }
+        assert!(!conn.in_transaction(), "{}", db.name);
+        assert_eq!(count(&mut conn, &t), 1, "{}", db.name);
+        // Autobegin: a statement begins a transaction that rollback() undoes.
+        conn.rollback().unwrap();
+        conn.exec_driver_sql(&ins, &[30.into()]).unwrap();
+        assert!(conn.in_transaction());
+        conn.rollback().unwrap();
+        assert!(!conn.in_transaction());
+        assert_eq!(count(&mut conn, &t), 1, "{}", db.name);
+        // begin() while a transaction is already (auto)begun is refused.
+        let e = conn.begin().unwrap_err();
+        assert!(
+            e.is_invalid_request() && e.to_string().contains("already begun"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn savepoint_rollback_keeps_outer_work_and_depth_is_tracked() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("b16");
+        let mut conn = engine.connect().unwrap();
+        assert_eq!(
+            (
+                conn.in_transaction(),
+                conn.in_nested_transaction(),
+                conn.transaction_depth()
+            ),
+            (false, false, 0)
+        );
+        conn.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+            .unwrap();
+        conn.commit().unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        let mut tx = conn.begin().unwrap();
+        assert_eq!(
+            (
+                tx.in_transaction(),
+                tx.in_nested_transaction(),
+                tx.transaction_depth()
+            ),
+            (true, false, 1)
+        );
+        tx.exec_driver_sql(&ins, &[1.into()]).unwrap();
+        {
+            let mut sp = tx.begin_nested().unwrap();
+            assert!(sp.is_nested());
+            assert_eq!(
+                (sp.in_nested_transaction(), sp.transaction_depth()),
+                (true, 2)
+            );
+            sp.exec_driver_sql(&ins, &[2.into()]).unwrap();
+            {
+                let mut sp2 = sp.begin_nested().unwrap();
+                assert_eq!(sp2.transaction_depth(), 3);
+                sp2.exec_driver_sql(&ins, &[3.into()]).unwrap();
+                sp2.commit().unwrap(); // RELEASE: 3 stays with sp
+            }
+            assert_eq!(sp.transaction_depth(), 2);
+            sp.rollback().unwrap(); // undoes 2 and 3
+        }
+        assert_eq!(
+            (tx.in_nested_transaction(), tx.transaction_depth()),
+            (false, 1)
+        );
+        {
+            let mut sp = tx.begin_nested().unwrap();
+            sp.exec_driver_sql(&ins, &[4.into()]).unwrap();
+            // dropped: rolls back to the savepoint only
+        }
+        {
+            let mut sp = tx.begin_nested().unwrap();
+            sp.exec_driver_sql(&ins, &[5.into()]).unwrap();
+            sp.commit().unwrap();
+        }
+        tx.commit().unwrap();
+        assert_eq!(conn.transaction_depth(), 0);
+        let mut xs: Vec<i64> = conn
+            .exec_driver_sql(&format!("SELECT x FROM {t}"), &[])
+            .unwrap()
+            .scalars()
+            .all()
+            .unwrap();
+        xs.sort();
+        assert_eq!(xs, [1, 5], "{}", db.name);
+    }
+}
+
+#[test]
+fn closed_transaction_inside_its_scope_is_a_typed_error() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("b17");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+                    .map(drop)
+            })
+            .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        // Closure form: commit through the connection, then execute.
+        let r: Result<(), Error> = engine.begin(|c| {
+            c.exec_driver_sql(&ins, &[1.into()])?;
+            c.commit()?;
+            c.exec_driver_sql(&ins, &[2.into()])?;
+            Ok(())
+        });
+        let e = r.unwrap_err();
+        assert!(e.is_resource_closed(), "{}: {e:?}", db.name);
+        assert!(
+            e.to_string()
+                .to_lowercase()
+                .contains("can't operate on closed transaction"),
+            "{e}"
+        );
+        // Guard form.
+        let mut conn = engine.connect().unwrap();
+        {
+            let mut tx = conn.begin().unwrap();
+            tx.exec_driver_sql(&ins, &[3.into()]).unwrap();
+            calcine_engine::Connection::commit(&mut tx).unwrap();
+            assert!(!tx.is_active());
+            let e = tx.exec_driver_sql(&ins, &[4.into()]).unwrap_err();
+            assert!(e.is_resource_closed(), "{e:?}");
+            let e = tx.begin_nested().unwrap_err();
+            assert!(e.is_resource_closed(), "{e:?}");
+            let e = tx.commit().unwrap_err();
+            assert!(e.is_resource_closed(), "{e:?}");
+        }
+        // After the guard's scope the connection works again.
+        let mut xs: Vec<i64> = conn
+            .exec_driver_sql(&format!("SELECT x FROM {t}"), &[])
+            .unwrap()
+            .scalars()
+            .all()
+            .unwrap();
+        xs.sort();
+        assert_eq!(xs, [1, 3], "{}", db.name);
+        // A closure that ends the transaction itself and returns Ok is fine.
+        drop(conn); // (in-memory SQLite has one shared connection)
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(&ins, &[5.into()])?;
+                c.commit()
+            })
+            .unwrap();
+        assert_eq!(count(&mut engine.connect().unwrap(), &t), 3);
+    }
+}
+
+#[test]
+fn statement_events_fire_before_and_after_with_sql_and_params() {
+    for db in support::all() {
+        let engine = db.engine();
+        let seen: Arc<Mutex<Vec<(ExecutePhase, String, usize)>>> = Arc::default();
+        let s = seen.clone();
+        engine.on_execute(move |ev| {
+            s.lock()
+                .unwrap()
+                .push((ev.phase, ev.statement.to_owned(), ev.params.len()))
+        });
+        let mut conn = engine.connect().unwrap();
+        let sql = db.sql("SELECT ? + 1");
+        let sql = if db.pg {
+            sql.replace("$1", "$1::int8")
+        } else {
+            sql
+        };
+        assert_eq!(
+            conn.exec_driver_sql(&sql, &[41.into()])
+                .unwrap()
+                .scalar::<i64>()
+                .unwrap(),
+            42
+        );
+        let _ = conn
+            .exec_driver_sql("SELECT * FROM no_such_table_here", &[])
+            .unwrap_err();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                (ExecutePhase::Before, sql.clone(), 1),
+                (ExecutePhase::After, sql.clone(), 1),
+                // A failing statement fires only "before".
+                (
+                    ExecutePhase::Before,
+                    "SELECT * FROM no_such_table_here".into(),
+                    0
+                ),
+            ],
+            "{}",
+            db.name
+        );
+    }
+}
+
+#[test]
+fn executable_statements_compile_through_the_engine_cache() {
+    use calcine_sql::{Compiled, Dialect, Executable, StatementCache, Value};
+    struct AddOne(i64);
+    impl Executable for AddOne {
+        fn compile(&self, dialect: Dialect, cache: &StatementCache) -> Compiled {
+            let sql = cache.get_or_render(dialect, b"add-one", || match dialect {
+                Dialect::Postgresql => "SELECT $1::int8 + 1".into(),
+                _ => "SELECT ? + 1".into(),
+            });
+            Compiled {
+                sql,
+                params: vec![Value::Int(self.0)],
+            }
+        }
+    }
+    for db in support::all() {
+        let engine = db.engine();
+        let mut conn = engine.connect().unwrap();
+        assert_eq!(conn.scalar::<i64, _>(&AddOne(1)).unwrap(), 2);
+        assert_eq!(conn.scalar::<i64, _>(&AddOne(9)).unwrap(), 10);
+        let v: Vec<i64> = conn.scalars(&AddOne(4)).unwrap().all().unwrap();
+        assert_eq!(v, [5]);
+        assert_eq!(engine.statement_cache().stats(), (2, 1), "{}", db.name);
+    }
+}

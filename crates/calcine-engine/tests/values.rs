@@ -1,0 +1,499 @@
+//! Values, results and errors (acceptance D48, D49; results and streaming).
+
+#[path = "support/backends.rs"]
+mod support;
+
+use calcine_engine::{ErrorKind, create_engine};
+use calcine_sql::Value;
+
+fn sample_values() -> Vec<(&'static str, &'static str, &'static str, Value)> {
+    // (column, SQLite type, PostgreSQL type, value)
+    let ts = chrono::NaiveDate::from_ymd_opt(2024, 2, 29)
+        .unwrap()
+        .and_hms_micro_opt(23, 59, 58, 123_456)
+        .unwrap();
+    vec![
+        ("b", "BOOLEAN", "BOOLEAN", Value::Bool(true)),
+        ("i_min", "BIGINT", "BIGINT", Value::Int(i64::MIN)),
+        ("i_max", "BIGINT", "BIGINT", Value::Int(i64::MAX)),
+        (
+            "f",
+            "DOUBLE PRECISION",
+            "DOUBLE PRECISION",
+            Value::Float(-1.5e-300),
+        ),
+        (
+            "n",
+            "NUMERIC_TEXT",
+            "NUMERIC(30, 10)",
+            Value::Numeric("12345678901234567890.0123456789".into()),
+        ),
+        ("d", "DATE", "DATE", Value::Date(ts.date())),
+        ("t", "TIME", "TIME", Value::Time(ts.time())),
+        ("ts", "TIMESTAMP", "TIMESTAMP", Value::Timestamp(ts)),
+        (
+            "tz",
+            "TIMESTAMP WITH TIME ZONE",
+            "TIMESTAMPTZ",
+            Value::TimestampTz(ts.and_utc()),
+        ),
+        (
+            "u",
+            "UUID",
+            "UUID",
+            Value::Uuid(uuid::Uuid::from_u128(
+                0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+            )),
+        ),
+        (
+            "j",
+            "JSON",
+            "JSONB",
+            Value::Json(serde_json::json!({"a": [1, "two", null], "q": "it's \"x\""})),
+        ),
+        (
+            "bytes",
+            "BLOB",
+            "BYTEA",
+            Value::Bytes(vec![0, 1, 2, 0, 255]),
+        ),
+        ("nul", "TEXT", "TEXT", Value::Null),
+    ]
+}
+
+#[test]
+fn every_value_kind_round_trips() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("vals");
+        let vals = sample_values();
+        let cols: Vec<String> = vals
+            .iter()
+            .map(|(c, st, pt, _)| {
+                // SQLite's NUMERIC affinity would turn the exact text into a REAL; a declared type
+                // containing neither NUMERIC/DECIMAL keeps it TEXT.
+                let st = if *st == "NUMERIC_TEXT" {
+                    "DECIMAL_TEXT"
+                } else {
+                    st
+                };
+                format!("{c} {}", if db.pg { pt } else { st })
+            })
+            .collect();
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&format!("CREATE TABLE {t} ({})", cols.join(", ")), &[])
+            .unwrap();
+        let marks = vec!["?"; vals.len()].join(", ");
+        let params: Vec<Value> = vals.iter().map(|v| v.3.clone()).collect();
+        conn.exec_driver_sql(
+            &db.sql(&format!("INSERT INTO {t} VALUES ({marks})")),
+            &params,
+        )
+        .unwrap();
+        let row = conn
+            .exec_driver_sql(&format!("SELECT * FROM {t}"), &[])
+            .unwrap()
+            .one()
+            .unwrap();
+        for (c, _, _, v) in &vals {
+            let got = row.value(*c).unwrap();
+            assert_eq!(got, v, "{}: column {c}", db.name);
+        }
+        assert_eq!(row.get::<Option<String>>("nul").unwrap(), None);
+        assert_eq!(
+            row.get::<chrono::NaiveDateTime>("ts")
+                .unwrap()
+                .and_utc()
+                .timestamp_subsec_micros(),
+            123_456
+        );
+        assert!(row.get::<bool>("b").unwrap());
+    }
+}
+
+#[test]
+fn hostile_text_round_trips_as_data() {
+    let nasty = [
+        "O'Brien said \"hi\"",
+        "'; DROP TABLE users; --",
+        "Robert'); DELETE FROM x WHERE ('1'='1",
+        "\\ backslash \\' and $1 and ? and %s and :name",
+        "unicode: żółć 日本語 עברית 🦀 e\u{301}",
+        "",
+        "   ",
+    ];
+    let big = "x'y\"z".repeat(1 << 18); // ~1.25 MB
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("d48");
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&format!("CREATE TABLE {t} (id INTEGER, s TEXT)"), &[])
+            .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} (id, s) VALUES (?, ?)"));
+        let mut all: Vec<String> = nasty.iter().map(|s| s.to_string()).collect();
+        all.push(big.clone());
+        for (i, s) in all.iter().enumerate() {
+            conn.exec_driver_sql(&ins, &[(i as i64).into(), s.into()])
+                .unwrap();
+        }
+        let got: Vec<String> = conn
+            .exec_driver_sql(&format!("SELECT s FROM {t} ORDER BY id"), &[])
+            .unwrap()
+            .scalars()
+            .all()
+            .unwrap();
+        assert_eq!(got, all, "{}", db.name);
+        // Looked up by a bound parameter, the fragment matches itself and nothing else.
+        let n: i64 = conn
+            .exec_driver_sql(
+                &db.sql(&format!("SELECT count(*) FROM {t} WHERE s = ?")),
+                &[nasty[1].into()],
+            )
+            .unwrap()
+            .scalar()
+            .unwrap();
+        assert_eq!(n, 1);
+        // A NUL inside text: SQLite stores it; PostgreSQL refuses it with a typed DataError.
+        let with_nul = "a\0b";
+        let r = conn.exec_driver_sql(&ins, &[100.into(), with_nul.into()]);
+        if db.pg {
+            let e = r.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Data, "{e:?}");
+            conn.rollback().unwrap();
+        } else {
+            r.unwrap();
+            let s: String = conn
+                .exec_driver_sql(
+                    &db.sql(&format!("SELECT s FROM {t} WHERE id = ?")),
+                    &[100.into()],
+                )
+                .unwrap()
+                .scalar()
+                .unwrap();
+            assert_eq!(s, with_nul);
+        }
+        // Bytes with NULs round-trip everywhere.
+        let blob_t = db.table("blob");
+        let blob_type = if db.pg { "BYTEA" } else { "BLOB" };
+        conn.exec_driver_sql(&format!("CREATE TABLE {blob_t} (b {blob_type})"), &[])
+            .unwrap();
+        let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        conn.exec_driver_sql(
+            &db.sql(&format!("INSERT INTO {blob_t} VALUES (?)")),
+            &[bytes.clone().into()],
+        )
+        .unwrap();
+        let back: Vec<u8> = conn
+            .exec_driver_sql(&format!("SELECT b FROM {blob_t}"), &[])
+            .unwrap()
+            .scalar()
+            .unwrap();
+        assert_eq!(back, bytes);
+    }
+}
+
+#[test]
+fn wrong_types_overflow_and_unknown_columns_are_typed_errors_naming_the_column() {
+    for db in support::all() {
+        let engine = db.engine();
+        let mut conn = engine.connect().unwrap();
+        let row = conn
+            .exec_driver_sql(
+                if db.pg {
+                    "SELECT 'abc'::text AS name, 4000000000::int8 AS big, NULL::int4 AS nada"
+                } else {
+                    "SELECT 'abc' AS name, 4000000000 AS big, NULL AS nada"
+                },
+                &[],
+            )
+            .unwrap()
+            .one()
+            .unwrap();
+        let e = row.get::<i64>("name").unwrap_err();
+        assert_eq!(
+            (e.kind(), e.column()),
+            (ErrorKind::Decode, Some("name")),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("\"name\""), "{e}");
+        let e = row.get::<i32>("big").unwrap_err();
+        assert_eq!(e.column(), Some("big"));
+        assert!(e.to_string().contains("out of range for i32"), "{e}");
+        assert_eq!(row.get::<i64>("big").unwrap(), 4_000_000_000);
+        let e = row.get::<i64>("nada").unwrap_err();
+        assert!(e.is_decode() && e.column() == Some("nada"), "{e:?}");
+        assert_eq!(row.get::<Option<i64>>("nada").unwrap(), None);
+        let e = row.get::<i64>("missing").unwrap_err();
+        assert!(
+            e.is_invalid_request() && e.to_string().contains("\"missing\""),
+            "{e}"
+        );
+        let e = row.get::<i64>(17).unwrap_err();
+        assert!(e.is_invalid_request(), "{e}");
+    }
+    // SQLite lets a column hold a value of another type; reading it as the declared type is a
+    // decode error naming the column, and the rest of the row stays readable.
+    let engine = create_engine("sqlite://").unwrap();
+    let mut conn = engine.connect().unwrap();
+    conn.exec_driver_sql("CREATE TABLE t (n INTEGER, d DATE, ok TEXT)", &[])
+        .unwrap();
+    conn.exec_driver_sql(
+        "INSERT INTO t VALUES ('not a number', 'not a date', 'fine')",
+        &[],
+    )
+    .unwrap();
+    let row = conn
+        .exec_driver_sql("SELECT * FROM t", &[])
+        .unwrap()
+        .one()
+        .unwrap();
+    let e = row.get::<i64>("n").unwrap_err();
+    assert_eq!(e.column(), Some("n"));
+    let e = row.get::<chrono::NaiveDate>("d").unwrap_err();
+    assert_eq!(e.column(), Some("d"));
+    assert_eq!(row.get::<String>("ok").unwrap(), "fine");
+}
+
+#[test]
+fn malformed_urls_and_unknown_dialects_are_typed_errors() {
+    for url in [
+        "",
+        "sqlite:/missing-slash.db",
+        "mysql://localhost/db",
+        "oracle+cx://scott:tiger@h/db",
+        "postgresql://u:pw@host:notaport/db",
+        "postgresql://host/db?no_such_option=1",
+        "sqlite:///x.db?timeout=soon",
+        "sqlite://somehost/x.db",
+    ] {
+        let e = create_engine(url).unwrap_err();
+        assert!(e.is_invalid_request(), "{url:?}: {e:?}");
+        assert!(!e.message().is_empty());
+    }
+    let e = create_engine("postgresql://h/db?sslmode=require").unwrap_err();
+    assert!(e.is_not_supported(), "{e:?}");
+    let e = calcine_engine::Engine::builder("sqlite://")
+        .pool_size(0)
+        .build()
+        .unwrap_err();
+    assert!(e.is_invalid_request());
+    // A file in a directory that does not exist: the error surfaces at connect, typed.
+    let e = create_engine("sqlite:////nonexistent-dir-calcine/x.db")
+        .unwrap()
+        .connect()
+        .unwrap_err();
+    assert!(
+        e.is_operational() && e.to_string().contains("unable to open"),
+        "{e}"
+    );
+}
+
+#[test]
+fn database_errors_carry_kind_statement_params_sqlstate_and_constraint() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("uniq");
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(
+            &format!("CREATE TABLE {t} (id INTEGER, email TEXT CONSTRAINT {t}_email UNIQUE)"),
+            &[],
+        )
+        .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?, ?)"));
+        conn.exec_driver_sql(&ins, &[1.into(), "a@x".into()])
+            .unwrap();
+        let e = conn
+            .exec_driver_sql(&ins, &[2.into(), "a@x".into()])
+            .unwrap_err();
+        assert!(e.is_integrity(), "{}: {e:?}", db.name);
+        assert_eq!(e.statement(), Some(ins.as_str()));
+        assert_eq!(e.params().unwrap()[1], Value::from("a@x"));
+        assert!(e.to_string().contains("[SQL: INSERT INTO"), "{e}");
+        if db.pg {
+            assert_eq!(e.sqlstate(), Some("23505"));
+            assert_eq!(e.constraint(), Some(format!("{t}_email").as_str()));
+            conn.rollback().unwrap();
+        } else {
+            assert_eq!(e.sqlstate(), Some("SQLITE_CONSTRAINT_UNIQUE"));
+            assert_eq!(e.constraint(), Some(format!("{t}.email").as_str()));
+        }
+        // Wrong number of parameters, and SQL errors.
+        let e = conn.exec_driver_sql(&ins, &[1.into()]).unwrap_err();
+        assert!(e.is_programming(), "{}: {e:?}", db.name);
+        let e = conn.exec_driver_sql("SELEC 1", &[]).unwrap_err();
+        if db.pg {
+            assert_eq!(
+                (e.kind(), e.sqlstate()),
+                (ErrorKind::Programming, Some("42601"))
+            );
+            conn.rollback().unwrap();
+        } else {
+            // pysqlite's classification: SQLITE_ERROR is an OperationalError.
+            assert_eq!(
+                (e.kind(), e.sqlstate()),
+                (ErrorKind::Operational, Some("SQLITE_ERROR"))
+            );
+        }
+        // The connection is still usable.
+        assert_eq!(
+            conn.exec_driver_sql("SELECT 1", &[])
+                .unwrap()
+                .scalar::<i32>()
+                .unwrap(),
+            1
+        );
+    }
+}
+
+#[test]
+fn result_consumers() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("res");
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(
+            &format!("CREATE TABLE {t} (id {}, name TEXT)", db.id_type()),
+            &[],
+        )
+        .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} (name) VALUES (?)"));
+        let r = conn.exec_driver_sql(&ins, &["ann".into()]).unwrap();
+        assert_eq!(r.rows_affected(), Some(1));
+        assert!(!r.returns_rows());
+        drop(r);
+        if !db.pg {
+            assert_eq!(conn.last_insert_id(), Some(1));
+        }
+        conn.exec_driver_sql(&ins, &["bob".into()]).unwrap();
+        let sel = format!("SELECT id, name FROM {t} ORDER BY id");
+        let r = conn.exec_driver_sql(&sel, &[]).unwrap();
+        assert_eq!(r.columns(), ["id", "name"]);
+        let rows = r.all().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].get::<String>("name").unwrap(), "ann");
+        assert_eq!(rows[1].get::<i64>(0).unwrap(), 2);
+        let first = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .first()
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.get::<String>(1).unwrap(), "ann");
+        let e = conn.exec_driver_sql(&sel, &[]).unwrap().one().unwrap_err();
+        assert!(e.is_multiple_results_found(), "{e:?}");
+        let e = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .one_or_none()
+            .unwrap_err();
+        assert!(e.is_multiple_results_found());
+        let none = format!("SELECT id FROM {t} WHERE id > 100");
+        let e = conn.exec_driver_sql(&none, &[]).unwrap().one().unwrap_err();
+        assert!(e.is_no_result_found(), "{e:?}");
+        assert!(
+            conn.exec_driver_sql(&none, &[])
+                .unwrap()
+                .one_or_none()
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            conn.exec_driver_sql(&none, &[])
+                .unwrap()
+                .first()
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            conn.exec_driver_sql(&none, &[])
+                .unwrap()
+                .scalar::<Option<i64>>()
+                .unwrap(),
+            None
+        );
+        assert!(
+            conn.exec_driver_sql(&none, &[])
+                .unwrap()
+                .scalar::<i64>()
+                .unwrap_err()
+                .is_no_result_found()
+        );
+        let names: Vec<String> = conn
+            .exec_driver_sql(&format!("SELECT name FROM {t} ORDER BY id"), &[])
+            .unwrap()
+            .scalars()
+            .all()
+            .unwrap();
+        assert_eq!(names, ["ann", "bob"]);
+        let maps = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .mappings()
+            .all()
+            .unwrap();
+        assert_eq!(maps[1].get("name"), Some(&Value::from("bob")));
+        assert_eq!(maps[1].keys().collect::<Vec<_>>(), ["id", "name"]);
+        let upd = db.sql(&format!("UPDATE {t} SET name = ? WHERE id > ?"));
+        let r = conn.exec_driver_sql(&upd, &["z".into(), 0.into()]).unwrap();
+        assert_eq!(r.rows_affected(), Some(2), "{}", db.name);
+    }
+}
+
+#[test]
+fn streaming_reads_a_large_result_in_bounded_chunks() {
+    for db in support::all() {
+        let engine = db.engine();
+        let mut conn = engine.connect().unwrap();
+        let n: i64 = if db.pg { 200_000 } else { 1_000_000 };
+        let sql = if db.pg {
+            "SELECT g AS n FROM generate_series(1, $1::int8) AS g".to_owned()
+        } else {
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < ?) SELECT n FROM c".to_owned()
+        };
+        let mut expected = 1i64;
+        let mut parts = 0;
+        for part in conn
+            .exec_driver_sql(&sql, &[n.into()])
+            .unwrap()
+            .partitions(5000)
+        {
+            let part = part.unwrap();
+            assert!(part.len() <= 5000 && !part.is_empty());
+            for row in part {
+                assert_eq!(
+                    row.get::<i64>(0).unwrap(),
+                    expected,
+                    "{}: rows in order, none skipped",
+                    db.name
+                );
+                expected += 1;
+            }
+            parts += 1;
+        }
+        assert_eq!(expected, n + 1, "{}", db.name);
+        assert_eq!(parts, ((n + 4999) / 5000) as usize);
+        // yield_per + iterator; dropping the result early leaves the connection usable.
+        let mut it = conn
+            .exec_driver_sql(&sql, &[n.into()])
+            .unwrap()
+            .yield_per(100);
+        for i in 1..=250i64 {
+            assert_eq!(it.next().unwrap().unwrap().get::<i64>(0).unwrap(), i);
+        }
+        drop(it);
+        assert_eq!(
+            conn.exec_driver_sql("SELECT 5", &[])
+                .unwrap()
+                .scalar::<i64>()
+                .unwrap(),
+            5
+        );
+        // The same statement re-executed from the start after an early drop.
+        let first: i64 = conn
+            .exec_driver_sql(&sql, &[n.into()])
+            .unwrap()
+            .scalar()
+            .unwrap();
+        assert_eq!(first, 1, "{}", db.name);
+    }
+}
