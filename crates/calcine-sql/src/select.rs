@@ -487,12 +487,12 @@ pub(crate) fn walk_select_list<S: Sink>(columns: &[Expr], s: &mut S, cx: Cx<'_>)
                 }
             }
             ExprKind::Label(inner, name) => {
-                walk_expr(inner, s, cx);
+                walk_item(inner, s, cx);
                 s.kw(Kw::As);
                 s.ident(name);
             }
             _ => {
-                walk_expr(c, s, cx);
+                walk_item(c, s, cx);
                 let prefix = anon_prefix(c).unwrap_or("anon");
                 let n = bump(&mut counters, prefix);
                 s.kw(Kw::As);
@@ -501,6 +501,32 @@ pub(crate) fn walk_select_list<S: Sink>(columns: &[Expr], s: &mut S, cx: Cx<'_>)
                 s.num(n);
             }
         }
+    }
+}
+
+/// Walks a select-list expression. On PostgreSQL a bare parameter there has no context to infer
+/// its type from (`SELECT $1` would be `text`), so it gets a cast from its value's kind:
+/// `$1::BIGINT`.
+fn walk_item<S: Sink>(e: &Expr, s: &mut S, cx: Cx<'_>) {
+    walk_expr(e, s, cx);
+    if let (ExprKind::Param(v), Dialect::Postgresql) = (&e.0, s.dialect()) {
+        let ty = match v {
+            Value::Bool(_) => Kw::TyBoolean,
+            Value::Int(_) => Kw::TyBigInt,
+            Value::Float(_) => Kw::TyDoublePrecision,
+            Value::Numeric(_) => Kw::TyNumericBare,
+            Value::Text(_) => Kw::TyText,
+            Value::Bytes(_) => Kw::TyBytea,
+            Value::Date(_) => Kw::TyDate,
+            Value::Time(_) => Kw::TyTime,
+            Value::Timestamp(_) => Kw::TyTimestamp,
+            Value::TimestampTz(_) => Kw::TyTimestampTz,
+            Value::Uuid(_) => Kw::TyUuid,
+            Value::Json(_) => Kw::TyJsonb,
+            _ => return,
+        };
+        s.kw(Kw::CastTo);
+        s.kw(ty);
     }
 }
 
