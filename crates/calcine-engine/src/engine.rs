@@ -124,7 +124,7 @@ impl Engine {
     {
         let mut conn = self.connect()?;
         let mut tx = conn.begin()?;
-        let value = f(&mut *tx)?;
+        let value = f(&mut tx)?;
         tx.finish_context()?;
         Ok(value)
     }

@@ -1,6 +1,8 @@
 //! The pool (acceptance B21–B23, reset on return, recycle, pre-ping, disconnects) and use of one
 //! engine from several threads (B24).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 #[path = "support/backends.rs"]
 mod support;
 

@@ -1,5 +1,7 @@
 //! Transactions and statement events (acceptance B15–B17, B19, B26).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 #[path = "support/backends.rs"]
 mod support;
 

@@ -1,5 +1,7 @@
 //! Values, results and errors (acceptance D48, D49; results and streaming).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 #[path = "support/backends.rs"]
 mod support;
 

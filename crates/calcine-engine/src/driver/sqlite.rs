@@ -144,7 +144,7 @@ impl DriverConnection for SqliteConnection {
 
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
         let stmt = self.prepare(sql, params)?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let decls = stmt.columns().map(|c| Decl::of(c.decl_type())).collect();
         let readonly = stmt.readonly();
         let mut cursor = SqliteCursor {
