@@ -40,5 +40,5 @@ pub use event::{ExecuteEvent, ExecutePhase};
 pub use pool::PoolStatus;
 pub use result::{CursorResult, MappingResult, Partitions, ScalarResult};
 pub use row::{Row, RowIndex, RowMapping};
-pub use transaction::Transaction;
+pub use transaction::{DetachedTransaction, Transaction};
 pub use url::{Backend, Url};

@@ -85,6 +85,18 @@ impl<'c> Transaction<'c> {
         self.nested
     }
 
+    /// Gives up the guard without ending the transaction and returns a handle that ends it
+    /// later through its connection (for wrappers that cannot hold the borrowing guard, such
+    /// as the async `AsyncTransaction`). The transaction stays open; nothing rolls it back
+    /// when the handle is dropped (the connection's return to the pool still does).
+    pub fn detach(mut self) -> DetachedTransaction {
+        self.done = true;
+        DetachedTransaction {
+            id: self.id,
+            nested: self.nested,
+        }
+    }
+
     /// Commits if still open; if the scope already ended it, that is not an error (the end of
     /// SQLAlchemy's `with engine.begin():` block).
     pub(crate) fn finish_context(mut self) -> Result<()> {
@@ -116,6 +128,64 @@ impl Drop for Transaction<'_> {
                 tracing::warn!(target: "calcine::engine", error = %e, "rollback of a dropped Transaction failed");
             }
         }
+    }
+}
+
+/// A [`Transaction`] whose guard was given up with [`Transaction::detach`]: ends the same
+/// transaction (or SAVEPOINT) through the [`Connection`] it was begun on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DetachedTransaction {
+    id: u64,
+    nested: bool,
+}
+
+impl DetachedTransaction {
+    /// Commits (root) or releases the savepoint (nested); as [`Transaction::commit`].
+    ///
+    /// # Errors
+    /// As [`Transaction::commit`].
+    pub fn commit(self, conn: &mut Connection) -> Result<()> {
+        self.end(conn, true)
+    }
+
+    /// Rolls back (root) or rolls back to the savepoint (nested); as [`Transaction::rollback`].
+    ///
+    /// # Errors
+    /// As [`Transaction::commit`].
+    pub fn rollback(self, conn: &mut Connection) -> Result<()> {
+        self.end(conn, false)
+    }
+
+    /// Commits if still open; if it was already ended through the connection, that is not an
+    /// error (the end of SQLAlchemy's `with engine.begin():` block). Root transactions only;
+    /// a nested one is released.
+    ///
+    /// # Errors
+    /// The database's error.
+    pub fn finish_context(self, conn: &mut Connection) -> Result<()> {
+        if self.nested {
+            self.end(conn, true)
+        } else {
+            conn.finish_context(self.id)
+        }
+    }
+
+    fn end(self, conn: &mut Connection, commit: bool) -> Result<()> {
+        if self.nested {
+            conn.end_savepoint(self.id, commit)
+        } else {
+            conn.end_root(self.id, commit)
+        }
+    }
+
+    /// Whether the transaction is still open on `conn`.
+    pub fn is_active(&self, conn: &Connection) -> bool {
+        conn.is_active(self.id)
+    }
+
+    /// Whether this is a SAVEPOINT.
+    pub fn is_nested(&self) -> bool {
+        self.nested
     }
 }
 

@@ -186,7 +186,9 @@ impl<F: FnOnce() -> R, R> GreenletFuture<F, R> {
                 prev: Cell::new(Current::Outside),
                 awaits: Cell::new(0),
             };
-            handle.prev.set(current::replace(Current::Greenlet(&handle)));
+            handle
+                .prev
+                .set(current::replace(Current::Greenlet(&handle)));
             let result = panic::catch_unwind(AssertUnwindSafe(f));
             current::set(handle.prev.get());
             result.map(|value| (value, handle.awaits.get()))
@@ -224,8 +226,7 @@ impl<F: FnOnce() -> R, R> GreenletFuture<F, R> {
                 Poll::Pending
             }
             CoroutineResult::Return(output) => {
-                if let State::Running { co, .. } = std::mem::replace(&mut self.state, State::Done)
-                {
+                if let State::Running { co, .. } = std::mem::replace(&mut self.state, State::Done) {
                     stack_pool::give(co.into_stack());
                 }
                 match output {
@@ -285,13 +286,16 @@ impl<F: FnOnce() -> R, R> Future for RequireAwait<F, R> {
     type Output = Result<R, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().inner.poll_counted(cx).map(|(value, awaits)| {
-            if awaits == 0 {
-                Err(Error::await_required())
-            } else {
-                Ok(value)
-            }
-        })
+        self.get_mut()
+            .inner
+            .poll_counted(cx)
+            .map(|(value, awaits)| {
+                if awaits == 0 {
+                    Err(Error::await_required())
+                } else {
+                    Ok(value)
+                }
+            })
     }
 }
 

@@ -188,7 +188,9 @@ fn await_outside_any_runtime_drives_the_future_itself() {
 fn await_inside_an_awaited_future_is_a_typed_error() {
     let rt = rt();
     // Ready on the first poll (poll-first path, on the coroutine stack).
-    let e = rt.block_on(greenlet_spawn(|| await_(async { await_(async { 1 }) }).unwrap()));
+    let e = rt.block_on(greenlet_spawn(|| {
+        await_(async { await_(async { 1 }) }).unwrap()
+    }));
     assert_eq!(e.unwrap_err().kind(), ErrorKind::NestedAwait);
     // Pending first, then polled from the task's poll.
     let e = rt.block_on(greenlet_spawn(|| {

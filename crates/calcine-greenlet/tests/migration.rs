@@ -73,5 +73,8 @@ fn thread_locals_stay_the_threads_own_across_awaits() {
         }
         stale
     });
-    assert_eq!(stale, 0, "{stale} stale thread-local reads of {resumptions}");
+    assert_eq!(
+        stale, 0,
+        "{stale} stale thread-local reads of {resumptions}"
+    );
 }

@@ -132,17 +132,6 @@ fn io_runtime() -> Result<tokio::runtime::Handle> {
     .map_err(|e| Error::operational(format!("could not start the PostgreSQL IO runtime: {e}")))
 }
 
-impl From<calcine_greenlet::Error> for Error {
-    fn from(e: calcine_greenlet::Error) -> Error {
-        use calcine_greenlet::ErrorKind as K;
-        match e.kind() {
-            K::MissingGreenlet => Error::missing_greenlet(),
-            K::AwaitRequired => Error::await_required(e.message().to_owned()),
-            _ => Error::new(ErrorKind::Bridge, e.message().to_owned()).with_source(e),
-        }
-    }
-}
-
 impl Driver for PostgresDriver {
     fn name(&self) -> &'static str {
         "postgresql"

@@ -193,7 +193,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 match taken {
                     Some(Handoff(Ok(r))) => CoroutineResult::Return(r),
                     Some(Handoff(Err(p))) => panic::resume_unwind(p),
-                    None => panic!("calcine-greenlet: coroutine body thread ended without a result"),
+                    None => {
+                        panic!("calcine-greenlet: coroutine body thread ended without a result")
+                    }
                 }
             }
         }
