@@ -1,2 +1,27 @@
-//! calcine's ORM: mapped models, the `Session` unit of work and its identity map
-//! (SQLAlchemy `orm`). Built in the ORM issue; this crate is a placeholder in the layer stack.
+//! calcine's ORM (SQLAlchemy `orm`): structs mapped to tables ([`Model`]), shared instance
+//! handles ([`Obj`]), and the [`Session`]: identity map plus unit of work.
+//!
+//! The session is synchronous; async programs reach it through `AsyncSession::run_sync`, which
+//! runs the same code inside a greenlet.
+
+mod instance;
+mod key;
+mod metadata;
+mod model;
+mod session;
+mod unit_of_work;
+
+pub use instance::{Obj, Status};
+pub use key::{Key, KeyPart};
+pub use metadata::{create_all, drop_all, metadata_for};
+pub use model::{Col, Mapper, Model, select};
+pub use session::{Session, SessionMaker};
+
+/// What `#[derive(Model)]` expands to refers to these; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use calcine_sql::{
+        Column, ForeignKey, FromValue, ReferentialAction, SqlType, Table, Value, ValueError,
+    };
+    pub use std::sync::OnceLock;
+}

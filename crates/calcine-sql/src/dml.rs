@@ -27,6 +27,17 @@ impl ColumnName for &str {
     }
 }
 
+/// A column by position in the table (what typed column handles carry).
+impl ColumnName for usize {
+    fn position_in(&self, table: &Table) -> Result<usize> {
+        if *self < table.columns().len() {
+            Ok(*self)
+        } else {
+            Err(SqlError::unknown_column(table.name(), &format!("#{self}")))
+        }
+    }
+}
+
 impl ColumnName for String {
     fn position_in(&self, table: &Table) -> Result<usize> {
         self.as_str().position_in(table)

@@ -141,6 +141,12 @@ impl Table {
         }
     }
 
+    /// The column at position `index` as an expression, without a lookup by name (for typed
+    /// column handles that know their position); `None` past the last column.
+    pub fn c_at(&self, index: usize) -> Option<ColumnRef> {
+        (index < self.0.columns.len()).then(|| ColumnRef::new(Source::Table(self.clone()), index))
+    }
+
     /// Every column as an expression, in order.
     pub fn all_columns(&self) -> Vec<ColumnRef> {
         (0..self.0.columns.len())

@@ -1,0 +1,240 @@
+//! [`Model`]: a Rust struct mapped to a table (SQLAlchemy's mapped class), its [`Mapper`], and
+//! typed column handles ([`Col`]) for queries.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use calcine_sql::{ColumnRef, Expr, OrderBy, Select, Table, Value, ValueError};
+
+/// A struct mapped to a table (SQLAlchemy's declaratively mapped class). Implemented by
+/// `#[derive(Model)]`; the methods convert between the struct and its column values, in the
+/// table's column order.
+pub trait Model: Sized + Send + Sync + 'static {
+    /// The mapping of this type (table, primary key), built once.
+    fn mapper() -> &'static Mapper;
+
+    /// The value of column `index` (table order).
+    fn column_value(&self, index: usize) -> Value;
+
+    /// Sets column `index` from a database value (a server-generated key, a refresh, a merge).
+    ///
+    /// # Errors
+    /// The value does not convert to the field's type.
+    fn set_column_value(&mut self, index: usize, value: Value) -> Result<(), ValueError>;
+
+    /// Builds an instance from one row's values in table column order.
+    ///
+    /// # Errors
+    /// The column index and conversion error of the first value that does not fit its field.
+    fn from_values(values: Vec<Value>) -> Result<Self, (usize, ValueError)>;
+
+    /// All column values, in table order.
+    fn to_values(&self) -> Vec<Value> {
+        (0..Self::mapper().table().columns().len())
+            .map(|i| self.column_value(i))
+            .collect()
+    }
+}
+
+/// How a [`Model`] maps to its table (SQLAlchemy's `Mapper`).
+#[derive(Debug)]
+pub struct Mapper {
+    name: &'static str,
+    table: Table,
+    primary_key: Vec<usize>,
+    autoincrement: Option<usize>,
+    columns: Arc<[Arc<str>]>,
+}
+
+impl Mapper {
+    /// The mapping of the Rust type `name` to `table`.
+    ///
+    /// # Errors
+    /// The table has no primary key (every mapped table needs one, as in SQLAlchemy).
+    pub fn new(name: &'static str, table: Table) -> Result<Mapper, calcine_sql::SqlError> {
+        let primary_key = table.primary_key();
+        if primary_key.is_empty() {
+            return Err(calcine_sql::SqlError::new(
+                calcine_sql::SqlErrorKind::InvalidStatement,
+                format!(
+                    "Mapper for {name} could not assemble any primary key columns for table {:?}; \
+                     mark at least one field #[calcine(primary_key)]",
+                    table.name()
+                ),
+            ));
+        }
+        let autoincrement = table.autoincrement_column();
+        let columns = table
+            .columns()
+            .iter()
+            .map(|c| Arc::<str>::from(c.name()))
+            .collect();
+        Ok(Mapper {
+            name,
+            table,
+            primary_key,
+            autoincrement,
+            columns,
+        })
+    }
+
+    /// The Rust type name of the model.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The mapped table.
+    pub fn table(&self) -> &Table {
+        &self.table
+    }
+
+    /// Positions of the primary key columns.
+    pub fn primary_key(&self) -> &[usize] {
+        &self.primary_key
+    }
+
+    /// Position of the database-generated integer key, if any.
+    pub fn autoincrement(&self) -> Option<usize> {
+        self.autoincrement
+    }
+
+    /// Column names, in table order.
+    pub fn column_names(&self) -> &Arc<[Arc<str>]> {
+        &self.columns
+    }
+
+    /// `SELECT` of all of the model's columns, in table order (SQLAlchemy's `select(User)`).
+    pub fn select(&self) -> Select {
+        calcine_sql::select(&self.table)
+    }
+}
+
+/// `SELECT` of every column of `M` (SQLAlchemy's `select(User)`): chain `where_`,
+/// `order_by`, ... and run it with [`Session::scalars`](crate::Session::scalars).
+pub fn select<M: Model>() -> Select {
+    M::mapper().select()
+}
+
+/// A typed handle on one column of model `M` whose Rust type is `T` (for nullable fields, the
+/// type inside the `Option`). `#[derive(Model)]` generates one constant per field
+/// (`User::NAME`), usable wherever a Core expression is expected; comparisons only accept values
+/// convertible to `T`.
+pub struct Col<M, T> {
+    index: usize,
+    name: &'static str,
+    _marker: PhantomData<fn() -> (M, T)>,
+}
+
+impl<M, T> Clone for Col<M, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M, T> Copy for Col<M, T> {}
+
+impl<M, T> std::fmt::Debug for Col<M, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Col({})", self.name)
+    }
+}
+
+impl<M: Model, T: Into<Value>> Col<M, T> {
+    /// The handle of column `index` (table order) named `name`.
+    pub const fn new(index: usize, name: &'static str) -> Self {
+        Col {
+            index,
+            name,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The column's position in the table.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The column's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The column as a Core expression.
+    pub fn column(&self) -> ColumnRef {
+        match M::mapper().table().c_at(self.index) {
+            Some(c) => c,
+            // The derive generates handles from the same field list as the table.
+            None => unreachable!("column handle {} out of range for {}", self.name, M::mapper().name()),
+        }
+    }
+
+    /// `column = value`.
+    pub fn eq(&self, value: impl Into<T>) -> Expr {
+        self.column().eq(val(value.into()))
+    }
+    /// `column != value`.
+    pub fn ne(&self, value: impl Into<T>) -> Expr {
+        self.column().ne(val(value.into()))
+    }
+    /// `column < value`.
+    pub fn lt(&self, value: impl Into<T>) -> Expr {
+        self.column().lt(val(value.into()))
+    }
+    /// `column <= value`.
+    pub fn le(&self, value: impl Into<T>) -> Expr {
+        self.column().le(val(value.into()))
+    }
+    /// `column > value`.
+    pub fn gt(&self, value: impl Into<T>) -> Expr {
+        self.column().gt(val(value.into()))
+    }
+    /// `column >= value`.
+    pub fn ge(&self, value: impl Into<T>) -> Expr {
+        self.column().ge(val(value.into()))
+    }
+    /// `column IN (values...)`.
+    pub fn in_<V: Into<T>>(&self, values: impl IntoIterator<Item = V>) -> Expr {
+        self.column()
+            .in_(values.into_iter().map(|v| val(v.into())))
+    }
+    /// `column BETWEEN low AND high`.
+    pub fn between(&self, low: impl Into<T>, high: impl Into<T>) -> Expr {
+        self.column()
+            .between(val(low.into()), val(high.into()))
+    }
+    /// `column IS NULL`.
+    pub fn is_null(&self) -> Expr {
+        self.column().is_null()
+    }
+    /// `column IS NOT NULL`.
+    pub fn is_not_null(&self) -> Expr {
+        self.column().is_not_null()
+    }
+    /// `column LIKE pattern`.
+    pub fn like(&self, pattern: impl Into<String>) -> Expr {
+        self.column().like(val(pattern.into()))
+    }
+    /// `ORDER BY column ASC`.
+    pub fn asc(&self) -> OrderBy {
+        calcine_sql::asc(self.column())
+    }
+    /// `ORDER BY column DESC`.
+    pub fn desc(&self) -> OrderBy {
+        calcine_sql::desc(self.column())
+    }
+}
+
+fn val<T: Into<Value>>(t: T) -> Value {
+    t.into()
+}
+
+impl<M: Model, T: Into<Value>> From<Col<M, T>> for Expr {
+    fn from(c: Col<M, T>) -> Expr {
+        c.column().expr()
+    }
+}
+
+impl<M: Model, T: Into<Value>> From<Col<M, T>> for OrderBy {
+    fn from(c: Col<M, T>) -> OrderBy {
+        c.asc()
+    }
+}

@@ -1,0 +1,1070 @@
+//! [`Session`]: the unit of work and identity map (SQLAlchemy `orm/session.py`), and
+//! [`SessionMaker`] (`sessionmaker`).
+
+use std::any::TypeId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use calcine_engine::{Connection, DetachedTransaction, Engine, Error, Result, Row};
+use calcine_sql::{Executable, FromValue, Select, Value};
+use rustc_hash::FxHashMap;
+
+use crate::instance::{AnyInstance, Instance, InstanceState, Obj, Status, downcast, lock_state};
+use crate::key::Key;
+use crate::model::Model;
+use crate::unit_of_work;
+
+/// The ORM's handle on a database conversation (SQLAlchemy's `Session`).
+///
+/// * **Identity map**: one instance per primary key; [`get`](Session::get) twice returns the
+///   same [`Obj`], and a change through one handle is seen through all.
+/// * **Unit of work**: [`add`](Session::add) makes objects pending, [`Obj::write`] marks them
+///   modified, [`delete`](Session::delete) marks them deleted; [`flush`](Session::flush) writes
+///   it all in foreign-key order (parents inserted first, children deleted first), UPDATEs only
+///   the columns that changed, and checks each UPDATE/DELETE hit its row (`StaleData`).
+/// * **Transactions**: the session checks a connection out on first use and begins a
+///   transaction (autobegin); [`commit`](Session::commit) flushes, commits, returns the
+///   connection and, with `expire_on_commit` (default), expires every instance so the next read
+///   reloads; [`rollback`](Session::rollback) undoes the transaction and the in-memory changes.
+///   After a failed flush the session refuses work with `PendingRollback` until `rollback()`.
+///
+/// `Send` but not `Sync`; `&mut self` everywhere concurrent use would be a bug. In async code
+/// use `AsyncSession::run_sync`, which hands this very session to synchronous code.
+///
+/// # Example
+/// ```
+/// # use calcine_orm::{Col, Mapper, Model, Session};
+/// # use calcine_sql::{Column, SqlType, Table, Value, ValueError};
+/// # #[derive(Debug)] struct User { id: Option<i64>, name: String }
+/// # impl Model for User {
+/// #     fn mapper() -> &'static Mapper {
+/// #         static M: std::sync::OnceLock<Mapper> = std::sync::OnceLock::new();
+/// #         M.get_or_init(|| Mapper::new("User", Table::new("users")
+/// #             .column(Column::new("id", SqlType::Integer).primary_key())
+/// #             .column(Column::new("name", SqlType::Text).not_null())).unwrap())
+/// #     }
+/// #     fn column_value(&self, i: usize) -> Value {
+/// #         match i { 0 => self.id.into(), _ => self.name.clone().into() }
+/// #     }
+/// #     fn set_column_value(&mut self, i: usize, v: Value) -> Result<(), ValueError> {
+/// #         use calcine_sql::FromValue;
+/// #         match i { 0 => self.id = FromValue::from_value(v)?, _ => self.name = FromValue::from_value(v)? }
+/// #         Ok(())
+/// #     }
+/// #     fn from_values(v: Vec<Value>) -> Result<Self, (usize, ValueError)> {
+/// #         use calcine_sql::FromValue;
+/// #         let mut it = v.into_iter();
+/// #         Ok(User { id: FromValue::from_value(it.next().unwrap_or(Value::Null)).map_err(|e| (0, e))?,
+/// #                   name: FromValue::from_value(it.next().unwrap_or(Value::Null)).map_err(|e| (1, e))? })
+/// #     }
+/// # }
+/// let engine = calcine_engine::create_engine("sqlite://")?;
+/// calcine_orm::create_all(&engine, &[User::mapper()])?;
+///
+/// let mut session = Session::new(&engine);
+/// let ann = session.add(User { id: None, name: "ann".into() });
+/// session.commit()?;
+/// let id = ann.read()?.id.unwrap(); // expired by commit: this read reloads
+///
+/// let again = session.get::<User>(id)?.unwrap();
+/// assert!(again == ann); // the identity map hands out the same instance
+/// again.write()?.name = "anne".into(); // marked modified
+/// session.commit()?; // UPDATE users SET name = ? WHERE id = ?
+/// # Ok::<(), calcine_engine::Error>(())
+/// ```
+pub struct Session {
+    shared: Arc<SessionShared>,
+}
+
+pub(crate) struct SessionShared {
+    core: Mutex<SessionCore>,
+    dirty: Mutex<Vec<Arc<dyn AnyInstance>>>,
+    is_async: AtomicBool,
+}
+
+pub(crate) struct SessionCore {
+    pub(crate) engine: Engine,
+    pub(crate) conn: Option<Connection>,
+    /// Bound to a connection the caller owns (joined its transaction): never released.
+    pub(crate) external: bool,
+    /// The external connection was already in a transaction when bound: never committed here.
+    pub(crate) joined_outer: bool,
+    pub(crate) identity: FxHashMap<(TypeId, Key), Weak<dyn AnyInstance>>,
+    pub(crate) new: Vec<Arc<dyn AnyInstance>>,
+    pub(crate) deleted: Vec<Arc<dyn AnyInstance>>,
+    pub(crate) tx_inserted: Vec<Arc<dyn AnyInstance>>,
+    pub(crate) tx_deleted: Vec<Arc<dyn AnyInstance>>,
+    pub(crate) autoflush: bool,
+    pub(crate) no_autoflush: u32,
+    pub(crate) expire_on_commit: bool,
+    pub(crate) pending_rollback: Option<String>,
+    sweep_at: usize,
+}
+
+/// Options for new sessions (SQLAlchemy's `sessionmaker`): a factory that remembers the bind
+/// and the options.
+#[derive(Clone, Debug)]
+pub struct SessionMaker {
+    engine: Engine,
+    autoflush: bool,
+    expire_on_commit: bool,
+}
+
+impl SessionMaker {
+    /// A factory for sessions on `engine`, with SQLAlchemy's defaults (`autoflush = true`,
+    /// `expire_on_commit = true`).
+    pub fn new(engine: &Engine) -> Self {
+        SessionMaker {
+            engine: engine.clone(),
+            autoflush: true,
+            expire_on_commit: true,
+        }
+    }
+
+    /// Whether queries flush pending changes first (default `true`).
+    pub fn autoflush(mut self, on: bool) -> Self {
+        self.autoflush = on;
+        self
+    }
+
+    /// Whether `commit()` expires every instance (default `true`).
+    pub fn expire_on_commit(mut self, on: bool) -> Self {
+        self.expire_on_commit = on;
+        self
+    }
+
+    /// A new session with these options.
+    pub fn session(&self) -> Session {
+        let s = Session::new(&self.engine);
+        {
+            let mut core = s.core();
+            core.autoflush = self.autoflush;
+            core.expire_on_commit = self.expire_on_commit;
+        }
+        s
+    }
+
+    /// Runs `f` with a new session in a transaction: commits if `f` returns `Ok`, rolls back
+    /// otherwise, closes the session either way (`with sessionmaker.begin() as session:`).
+    ///
+    /// # Errors
+    /// `f`'s error, or the commit's.
+    pub fn begin<R>(&self, f: impl FnOnce(&mut Session) -> Result<R>) -> Result<R> {
+        let mut session = self.session();
+        let out = f(&mut session);
+        let out = match out {
+            Ok(v) => session.commit().map(|()| v),
+            Err(e) => Err(e),
+        };
+        if out.is_err() {
+            // The original error matters more than a failed rollback.
+            let _ = session.rollback();
+        }
+        session.close();
+        out
+    }
+
+    /// The engine sessions are bound to.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl SessionShared {
+    pub(crate) fn mark_dirty(&self, inst: Arc<dyn AnyInstance>) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(inst);
+    }
+
+    fn io_guard(&self) -> Result<()> {
+        if self.is_async.load(Ordering::Relaxed) && !calcine_greenlet::in_greenlet() {
+            return Err(Error::missing_greenlet());
+        }
+        Ok(())
+    }
+
+    fn core(&self) -> MutexGuard<'_, SessionCore> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reloads an expired instance (called from `Obj::read`/`write`).
+    pub(crate) fn refresh_expired(&self, inst: &Arc<dyn AnyInstance>) -> Result<()> {
+        self.io_guard().map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "{} (loading expired attributes of {}; access them inside run_sync, or use \
+                     expire_on_commit=false)",
+                    e.message(),
+                    inst.describe()
+                ),
+            )
+        })?;
+        let mut core = self.core();
+        core.check_active()?;
+        core.refresh_instance(inst)
+    }
+
+    fn take_dirty(&self) -> Vec<Arc<dyn AnyInstance>> {
+        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl SessionCore {
+    pub(crate) fn check_active(&self) -> Result<()> {
+        match &self.pending_rollback {
+            Some(original) => Err(Error::pending_rollback(format!(
+                "This Session's transaction has been rolled back due to a previous exception \
+                 during flush. To begin a new transaction with this Session, first issue \
+                 Session.rollback(). Original exception was: {original}"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn connection(&mut self) -> Result<&mut Connection> {
+        if self.conn.is_none() {
+            self.conn = Some(self.engine.connect()?);
+        }
+        match self.conn.as_mut() {
+            Some(c) => Ok(c),
+            None => Err(Error::invalid_request("the session has no connection")),
+        }
+    }
+
+    pub(crate) fn execute_rows<S: Executable + ?Sized>(&mut self, stmt: &S) -> Result<Vec<Row>> {
+        self.connection()?.execute(stmt)?.all()
+    }
+
+    pub(crate) fn lookup(&self, ty: TypeId, key: &Key) -> Option<Arc<dyn AnyInstance>> {
+        self.identity.get(&(ty, key.clone())).and_then(Weak::upgrade)
+    }
+
+    pub(crate) fn register(&mut self, key: Key, inst: &Arc<dyn AnyInstance>) {
+        self.identity
+            .insert((inst.model_type(), key), Arc::downgrade(inst));
+        if self.identity.len() > self.sweep_at {
+            self.identity.retain(|_, w| w.strong_count() > 0);
+            self.sweep_at = (self.identity.len() * 2).max(1024);
+        }
+    }
+
+    fn unregister(&mut self, inst: &Arc<dyn AnyInstance>) {
+        let key = inst.state().key.clone();
+        if let Some(key) = key {
+            let slot = (inst.model_type(), key);
+            if let Some(w) = self.identity.get(&slot) {
+                if std::ptr::addr_eq(w.as_ptr(), Arc::as_ptr(inst)) {
+                    self.identity.remove(&slot);
+                }
+            }
+        }
+    }
+
+    fn live_instances(&self) -> Vec<Arc<dyn AnyInstance>> {
+        self.identity.values().filter_map(Weak::upgrade).collect()
+    }
+
+    pub(crate) fn expire_all(&mut self) {
+        for inst in self.live_instances() {
+            let mut st = inst.state();
+            if st.status == Status::Persistent {
+                st.expired = true;
+                st.committed = None;
+            }
+        }
+    }
+
+    fn refresh_instance(&mut self, inst: &Arc<dyn AnyInstance>) -> Result<()> {
+        let key = inst.state().key.clone();
+        let Some(key) = key else {
+            return Err(Error::invalid_request(format!(
+                "Instance {} is not persistent within this Session",
+                inst.describe()
+            )));
+        };
+        let mapper = inst.mapper();
+        let stmt = unit_of_work::select_by_key(mapper, &key)?;
+        let mut rows = self.execute_rows(&stmt)?;
+        let Some(row) = rows.pop() else {
+            return Err(Error::object_deleted(format!(
+                "Instance {} has been deleted, or its row is otherwise not present.",
+                inst.describe()
+            )));
+        };
+        let values: Vec<(usize, Value)> = row.into_values().into_iter().enumerate().collect();
+        inst.try_set_values(&values)?;
+        let mut st = inst.state();
+        st.expired = false;
+        st.committed = None;
+        Ok(())
+    }
+
+    fn has_changes(&self, shared: &SessionShared) -> bool {
+        !self.new.is_empty()
+            || !self.deleted.is_empty()
+            || !shared
+                .dirty
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+    }
+
+    /// Maps result rows to instances of `T` through the identity map.
+    pub(crate) fn load<T: Model>(
+        &mut self,
+        shared: &Arc<SessionShared>,
+        rows: Vec<Row>,
+    ) -> Result<Vec<Obj<T>>> {
+        let mapper = T::mapper();
+        let ncols = mapper.column_names().len();
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let values = row.into_values();
+            if values.len() != ncols {
+                return Err(Error::invalid_request(format!(
+                    "a statement loading {} must select its {} columns in table order (use \
+                     calcine_orm::select::<{}>()); this one returned {}",
+                    mapper.name(),
+                    ncols,
+                    mapper.name(),
+                    values.len()
+                )));
+            }
+            let pk: Vec<Value> = mapper
+                .primary_key()
+                .iter()
+                .map(|&i| values[i].clone())
+                .collect();
+            let Some(key) = Key::from_values(&pk) else {
+                return Err(Error::invalid_request(format!(
+                    "a row for {} has a NULL primary key",
+                    mapper.name()
+                )));
+            };
+            if let Some(existing) = self.lookup(TypeId::of::<T>(), &key) {
+                let expired = existing.state().expired;
+                if expired {
+                    let pairs: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
+                    existing.try_set_values(&pairs)?;
+                    let mut st = existing.state();
+                    st.expired = false;
+                    st.committed = None;
+                }
+                if let Some(obj) = downcast::<T>(existing) {
+                    out.push(obj);
+                }
+                continue;
+            }
+            let value = T::from_values(values).map_err(|(i, e)| {
+                Error::decode(
+                    format!("{}.{}", mapper.name(), crate::instance::column_name::<T>(i)),
+                    e,
+                )
+            })?;
+            let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
+            self.register(key, &obj.as_any());
+            out.push(obj);
+        }
+        Ok(out)
+    }
+}
+
+fn new_instance<T: Model>(
+    value: T,
+    status: Status,
+    key: Option<Key>,
+    shared: &Arc<SessionShared>,
+) -> Obj<T> {
+    Obj::from_arc(Arc::new(Instance {
+        data: std::sync::RwLock::new(value),
+        state: Mutex::new(InstanceState {
+            status,
+            key,
+            committed: None,
+            expired: false,
+            delete_pending: false,
+            session: Arc::downgrade(shared),
+        }),
+    }))
+}
+
+impl Session {
+    /// A session on `engine` with SQLAlchemy's defaults (see [`SessionMaker`] for options).
+    pub fn new(engine: &Engine) -> Session {
+        Session::from_parts(engine.clone(), None, false)
+    }
+
+    /// A session that uses `conn`, the caller's connection (SQLAlchemy's "join an external
+    /// transaction" pattern): if `conn` is already in a transaction, `commit()` flushes but
+    /// leaves that outer transaction open for its owner to commit or roll back. Get the
+    /// connection back with [`into_connection`](Session::into_connection).
+    pub fn with_connection(conn: Connection) -> Session {
+        let engine = conn.engine().clone();
+        let joined = conn.in_transaction();
+        let s = Session::from_parts(engine, Some(conn), true);
+        s.core().joined_outer = joined;
+        s
+    }
+
+    fn from_parts(engine: Engine, conn: Option<Connection>, external: bool) -> Session {
+        Session {
+            shared: Arc::new(SessionShared {
+                core: Mutex::new(SessionCore {
+                    engine,
+                    conn,
+                    external,
+                    joined_outer: false,
+                    identity: FxHashMap::default(),
+                    new: Vec::new(),
+                    deleted: Vec::new(),
+                    tx_inserted: Vec::new(),
+                    tx_deleted: Vec::new(),
+                    autoflush: true,
+                    no_autoflush: 0,
+                    expire_on_commit: true,
+                    pending_rollback: None,
+                    sweep_at: 1024,
+                }),
+                dirty: Mutex::new(Vec::new()),
+                is_async: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    fn core(&self) -> MutexGuard<'_, SessionCore> {
+        self.shared.core()
+    }
+
+    /// Marks this session as owned by async code: implicit IO (reloading expired attributes,
+    /// lazy loads) outside a greenlet then fails with `MissingGreenlet` instead of blocking.
+    #[doc(hidden)]
+    pub fn set_async(&mut self, on: bool) {
+        self.shared.is_async.store(on, Ordering::Relaxed);
+    }
+
+    /// The engine this session checks connections out of.
+    pub fn engine(&self) -> Engine {
+        self.core().engine.clone()
+    }
+
+    /// Sets `autoflush` (queries flush pending changes first).
+    pub fn set_autoflush(&mut self, on: bool) {
+        self.core().autoflush = on;
+    }
+
+    /// Sets `expire_on_commit`.
+    pub fn set_expire_on_commit(&mut self, on: bool) {
+        self.core().expire_on_commit = on;
+    }
+
+    /// Adds a new object: it becomes pending and is INSERTed by the next flush. Returns its
+    /// handle (SQLAlchemy's `session.add(obj)`).
+    pub fn add<T: Model>(&mut self, value: T) -> Obj<T> {
+        let obj = new_instance(value, Status::Pending, None, &self.shared);
+        self.core().new.push(obj.as_any());
+        obj
+    }
+
+    /// Adds several new objects (`session.add_all`).
+    pub fn add_all<T: Model>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Obj<T>> {
+        values.into_iter().map(|v| self.add(v)).collect()
+    }
+
+    /// Attaches an existing handle: a transient object becomes pending; a detached one becomes
+    /// persistent in this session again (its changes since then are flushed as an UPDATE).
+    ///
+    /// # Errors
+    /// The object belongs to another live session, or another instance with its key is
+    /// already in this one.
+    pub fn add_obj<T: Model>(&mut self, obj: &Obj<T>) -> Result<()> {
+        let any = obj.as_any();
+        let mut core = self.core();
+        let mut st = any.state();
+        if let Some(other) = st.session.upgrade() {
+            if !Arc::ptr_eq(&other, &self.shared) {
+                return Err(Error::invalid_request(format!(
+                    "Object {} is already attached to another session",
+                    describe_locked::<T>(&st)
+                )));
+            }
+            return Ok(());
+        }
+        st.session = Arc::downgrade(&self.shared);
+        match (st.status, st.key.clone()) {
+            (Status::Detached, Some(key)) => {
+                if core.lookup(TypeId::of::<T>(), &key).is_some() {
+                    st.session = Weak::new();
+                    return Err(Error::invalid_request(format!(
+                        "Can't attach instance {}; another instance with key {key} is already \
+                         present in this session",
+                        describe_locked::<T>(&st)
+                    )));
+                }
+                st.status = Status::Persistent;
+                drop(st);
+                core.register(key, &any);
+            }
+            _ => {
+                st.status = Status::Pending;
+                st.key = None;
+                drop(st);
+                core.new.push(any);
+            }
+        }
+        Ok(())
+    }
+
+    /// The object with primary key `key`, from the identity map without SQL when present, else
+    /// loaded (`session.get(User, 1)`); `None` if no such row.
+    ///
+    /// # Errors
+    /// The database's error; `PendingRollback` after a failed flush; `MissingGreenlet` from
+    /// async code outside `run_sync`.
+    pub fn get<T: Model>(&mut self, key: impl Into<Key>) -> Result<Option<Obj<T>>> {
+        let key = key.into();
+        {
+            let core = self.core();
+            core.check_active()?;
+            if let Some(found) = core.lookup(TypeId::of::<T>(), &key) {
+                let st = found.state();
+                let gone = st.status == Status::Deleted;
+                drop(st);
+                if gone {
+                    return Ok(None);
+                }
+                return Ok(downcast::<T>(found));
+            }
+        }
+        self.shared.io_guard()?;
+        self.autoflush()?;
+        let stmt = unit_of_work::select_by_key(T::mapper(), &key)?;
+        let mut core = self.core();
+        let rows = core.execute_rows(&stmt)?;
+        Ok(core.load::<T>(&self.shared, rows)?.into_iter().next())
+    }
+
+    /// Like [`get`](Session::get), but a missing row is `NoResultFound`.
+    ///
+    /// # Errors
+    /// As `get`, plus `NoResultFound`.
+    pub fn get_one<T: Model>(&mut self, key: impl Into<Key>) -> Result<Obj<T>> {
+        let key = key.into();
+        let shown = key.to_string();
+        self.get::<T>(key)?.ok_or_else(|| {
+            Error::no_result_found(format!(
+                "No row was found when one was required: {} with primary key {shown}",
+                T::mapper().name()
+            ))
+        })
+    }
+
+    /// Runs `stmt` (typically `calcine_orm::select::<T>()...`) and returns the rows as
+    /// instances of `T`, through the identity map (`session.scalars(select(User))`).
+    ///
+    /// # Errors
+    /// The database's error, a row that does not fit `T`, or the statement does not select
+    /// `T`'s columns in table order.
+    pub fn scalars<T: Model>(&mut self, stmt: &Select) -> Result<Vec<Obj<T>>> {
+        self.core().check_active()?;
+        self.shared.io_guard()?;
+        self.autoflush()?;
+        let mut core = self.core();
+        let rows = core.execute_rows(stmt)?;
+        core.load::<T>(&self.shared, rows)
+    }
+
+    /// Runs a Core statement in the session's transaction and returns its rows
+    /// (`session.execute(stmt)` for non-ORM statements).
+    ///
+    /// # Errors
+    /// The database's error.
+    pub fn execute<S: Executable + ?Sized>(&mut self, stmt: &S) -> Result<Vec<Row>> {
+        self.core().check_active()?;
+        self.shared.io_guard()?;
+        self.autoflush()?;
+        self.core().execute_rows(stmt)
+    }
+
+    /// The first column of the first row of `stmt` (`session.scalar(stmt)`).
+    ///
+    /// # Errors
+    /// The database's error; `NoResultFound` for no rows; a decode error.
+    pub fn scalar<V: FromValue, S: Executable + ?Sized>(&mut self, stmt: &S) -> Result<V> {
+        let mut rows = self.execute(stmt)?;
+        if rows.is_empty() {
+            return Err(Error::no_result_found(
+                "No row was found when one was required",
+            ));
+        }
+        rows.swap_remove(0).take(0)
+    }
+
+    /// Runs `f` with the session's connection, in the session's transaction
+    /// (`session.connection()`).
+    ///
+    /// # Errors
+    /// Checking out the connection failed, or `f`'s error.
+    pub fn connection<R>(&mut self, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
+        self.core().check_active()?;
+        self.shared.io_guard()?;
+        let mut core = self.core();
+        f(core.connection()?)
+    }
+
+    /// Marks `obj` for deletion at the next flush; a pending object is simply expunged.
+    ///
+    /// # Errors
+    /// The object is not in this session.
+    pub fn delete<T: Model>(&mut self, obj: &Obj<T>) -> Result<()> {
+        let any = obj.as_any();
+        let mut core = self.core();
+        let mut st = any.state();
+        if !st
+            .session
+            .upgrade()
+            .is_some_and(|s| Arc::ptr_eq(&s, &self.shared))
+        {
+            return Err(Error::invalid_request(format!(
+                "Instance {} is not persisted in this session",
+                describe_locked::<T>(&st)
+            )));
+        }
+        match st.status {
+            Status::Pending => {
+                st.status = Status::Transient;
+                st.session = Weak::new();
+                drop(st);
+                core.new.retain(|i| !Arc::ptr_eq(i, &any));
+            }
+            Status::Persistent if !st.delete_pending => {
+                st.delete_pending = true;
+                drop(st);
+                core.deleted.push(any);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Writes all pending changes to the database in the session's transaction (INSERTs,
+    /// UPDATEs of changed columns, DELETEs, in foreign-key order).
+    ///
+    /// # Errors
+    /// The database's error (the session then needs `rollback()`), `StaleData` when an UPDATE
+    /// or DELETE matched no row, or an object locked by a live guard.
+    pub fn flush(&mut self) -> Result<()> {
+        self.core().check_active()?;
+        let has_changes = self.core().has_changes(&self.shared);
+        if !has_changes {
+            return Ok(());
+        }
+        self.shared.io_guard()?;
+        let dirty = self.shared.take_dirty();
+        let mut core = self.core();
+        unit_of_work::flush(&mut core, dirty)
+    }
+
+    fn autoflush(&mut self) -> Result<()> {
+        let wanted = {
+            let core = self.core();
+            core.autoflush && core.no_autoflush == 0
+        };
+        if wanted { self.flush() } else { Ok(()) }
+    }
+
+    /// Runs `f` with autoflush suppressed (`with session.no_autoflush:`).
+    pub fn no_autoflush<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> R {
+        self.core().no_autoflush += 1;
+        struct Restore<'a>(&'a SessionShared);
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                let mut core = self.0.core();
+                core.no_autoflush = core.no_autoflush.saturating_sub(1);
+            }
+        }
+        let shared = self.shared.clone();
+        let _restore = Restore(&shared);
+        f(self)
+    }
+
+    /// Flushes, commits the transaction, returns the connection to the pool and (with
+    /// `expire_on_commit`) expires every instance.
+    ///
+    /// # Errors
+    /// The flush's or the commit's error.
+    pub fn commit(&mut self) -> Result<()> {
+        self.flush()?;
+        let mut core = self.core();
+        if core.conn.is_some() {
+            self.shared.io_guard()?;
+        }
+        if !core.joined_outer {
+            if let Some(conn) = core.conn.as_mut() {
+                if conn.in_transaction() {
+                    conn.commit()?;
+                }
+            }
+        }
+        if !core.external {
+            core.conn = None;
+        }
+        for inst in std::mem::take(&mut core.tx_deleted) {
+            let mut st = inst.state();
+            st.status = Status::Detached;
+            st.session = Weak::new();
+        }
+        core.tx_inserted.clear();
+        if core.expire_on_commit {
+            core.expire_all();
+        }
+        Ok(())
+    }
+
+    /// Rolls back the transaction and the session's in-memory changes: objects inserted in it
+    /// become transient again, deleted ones persistent, and every instance is expired.
+    ///
+    /// # Errors
+    /// The database's rollback error (the session's state is reset regardless).
+    pub fn rollback(&mut self) -> Result<()> {
+        let dirty = self.shared.take_dirty();
+        drop(dirty);
+        let mut guard = self.core();
+        let core = &mut *guard;
+        let mut result = Ok(());
+        if let Some(conn) = core.conn.as_mut() {
+            if conn.in_transaction() && !core.joined_outer {
+                result = conn.rollback();
+            }
+        }
+        if !core.external {
+            core.conn = None;
+        }
+        core.pending_rollback = None;
+        let inserted = std::mem::take(&mut core.tx_inserted);
+        for inst in &inserted {
+            core.unregister(inst);
+            let mut st = inst.state();
+            st.status = Status::Transient;
+            st.key = None;
+            st.session = Weak::new();
+        }
+        for inst in std::mem::take(&mut core.new) {
+            let mut st = inst.state();
+            st.status = Status::Transient;
+            st.session = Weak::new();
+        }
+        for inst in std::mem::take(&mut core.tx_deleted) {
+            let key = {
+                let mut st = inst.state();
+                st.status = Status::Persistent;
+                st.delete_pending = false;
+                st.key.clone()
+            };
+            if let Some(key) = key {
+                core.register(key, &inst);
+            }
+        }
+        for inst in std::mem::take(&mut core.deleted) {
+            inst.state().delete_pending = false;
+        }
+        core.expire_all();
+        result
+    }
+
+    /// Runs `f` inside a SAVEPOINT (`with session.begin_nested():`): released if `f` returns
+    /// `Ok` (after a flush), rolled back if it returns `Err`, in which case objects inserted
+    /// inside become transient, deleted ones persistent, and every instance is expired.
+    ///
+    /// # Errors
+    /// `f`'s error, or the flush's/savepoint's.
+    pub fn begin_nested<R>(&mut self, f: impl FnOnce(&mut Session) -> Result<R>) -> Result<R> {
+        self.flush()?;
+        let (savepoint, inserted_mark, deleted_mark) = {
+            let mut core = self.core();
+            let sp = core.connection()?.begin_nested()?.detach();
+            (sp, core.tx_inserted.len(), core.tx_deleted.len())
+        };
+        let out = f(self).and_then(|v| self.flush().map(|()| v));
+        match out {
+            Ok(v) => {
+                let mut core = self.core();
+                savepoint.commit(core.connection()?)?;
+                Ok(v)
+            }
+            Err(e) => {
+                self.rollback_savepoint(savepoint, inserted_mark, deleted_mark)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn rollback_savepoint(
+        &mut self,
+        savepoint: DetachedTransaction,
+        inserted_mark: usize,
+        deleted_mark: usize,
+    ) -> Result<()> {
+        let _ = self.shared.take_dirty();
+        let mut core = self.core();
+        savepoint.rollback(core.connection()?)?;
+        core.pending_rollback = None;
+        let inserted: Vec<_> = core.tx_inserted.drain(inserted_mark..).collect();
+        for inst in &inserted {
+            core.unregister(inst);
+            let mut st = inst.state();
+            st.status = Status::Transient;
+            st.key = None;
+            st.session = Weak::new();
+        }
+        let deleted: Vec<_> = core.tx_deleted.drain(deleted_mark..).collect();
+        for inst in deleted {
+            let key = {
+                let mut st = inst.state();
+                st.status = Status::Persistent;
+                st.delete_pending = false;
+                st.key.clone()
+            };
+            if let Some(key) = key {
+                core.register(key, &inst);
+            }
+        }
+        core.expire_all();
+        Ok(())
+    }
+
+    /// Begins the session's transaction explicitly (it also begins on first use).
+    ///
+    /// # Errors
+    /// `InvalidRequest` if a transaction is already begun.
+    pub fn begin(&mut self) -> Result<()> {
+        self.core().check_active()?;
+        self.shared.io_guard()?;
+        let mut core = self.core();
+        let conn = core.connection()?;
+        if conn.in_transaction() {
+            return Err(Error::invalid_request(
+                "A transaction is already begun on this Session.",
+            ));
+        }
+        conn.begin()?.detach();
+        Ok(())
+    }
+
+    /// Whether the session has a transaction in progress.
+    pub fn in_transaction(&self) -> bool {
+        self.core()
+            .conn
+            .as_ref()
+            .is_some_and(Connection::in_transaction)
+    }
+
+    /// Detaches every object and returns the connection (rolling back its transaction).
+    pub fn close(&mut self) {
+        let _ = self.shared.take_dirty();
+        self.expunge_all();
+        let mut guard = self.core();
+        let core = &mut *guard;
+        if let Some(conn) = core.conn.as_mut() {
+            if conn.in_transaction() && !core.joined_outer {
+                let _ = conn.rollback();
+            }
+        }
+        if !core.external {
+            core.conn = None;
+        }
+        core.pending_rollback = None;
+        core.new.clear();
+        core.deleted.clear();
+        core.tx_inserted.clear();
+        core.tx_deleted.clear();
+    }
+
+    /// Ends the session and hands back the connection it was bound to with
+    /// [`with_connection`](Session::with_connection) (`None` for engine-bound sessions).
+    pub fn into_connection(self) -> Option<Connection> {
+        let mut core = self.core();
+        core.external = false;
+        core.conn.take()
+    }
+
+    /// Expires `obj`: its next read reloads it, and unflushed changes to it are discarded.
+    pub fn expire<T: Model>(&mut self, obj: &Obj<T>) {
+        let mut st = lock_state(&obj.inner.state);
+        if st.status == Status::Persistent {
+            st.expired = true;
+            st.committed = None;
+        }
+    }
+
+    /// Expires every instance in the session.
+    pub fn expire_all(&mut self) {
+        self.core().expire_all();
+    }
+
+    /// Reloads `obj` from the database now.
+    ///
+    /// # Errors
+    /// The object is not persistent here, its row is gone (`ObjectDeleted`), or the database's
+    /// error.
+    pub fn refresh<T: Model>(&mut self, obj: &Obj<T>) -> Result<()> {
+        self.core().check_active()?;
+        self.shared.io_guard()?;
+        self.autoflush()?;
+        self.core().refresh_instance(&obj.as_any())
+    }
+
+    /// Removes `obj` from the session: it becomes detached (or transient if never flushed).
+    pub fn expunge<T: Model>(&mut self, obj: &Obj<T>) {
+        let any = obj.as_any();
+        let mut core = self.core();
+        core.unregister(&any);
+        core.new.retain(|i| !Arc::ptr_eq(i, &any));
+        core.deleted.retain(|i| !Arc::ptr_eq(i, &any));
+        let mut st = any.state();
+        st.status = if st.key.is_some() {
+            Status::Detached
+        } else {
+            Status::Transient
+        };
+        st.delete_pending = false;
+        st.session = Weak::new();
+    }
+
+    /// Removes every object from the session.
+    pub fn expunge_all(&mut self) {
+        let mut core = self.core();
+        let live = core.live_instances();
+        for inst in live.iter().chain(core.new.iter()).chain(core.deleted.iter()) {
+            let mut st = inst.state();
+            st.status = if st.key.is_some() {
+                Status::Detached
+            } else {
+                Status::Transient
+            };
+            st.delete_pending = false;
+            st.session = Weak::new();
+        }
+        core.identity.clear();
+        core.new.clear();
+        core.deleted.clear();
+    }
+
+    /// Copies the state of `value` onto the persistent instance with the same primary key
+    /// (loading it if needed), or adds it as new if there is none (`session.merge`).
+    ///
+    /// # Errors
+    /// Loading the existing row failed.
+    pub fn merge<T: Model>(&mut self, value: T) -> Result<Obj<T>> {
+        let pk: Vec<Value> = T::mapper()
+            .primary_key()
+            .iter()
+            .map(|&i| value.column_value(i))
+            .collect();
+        let Some(key) = Key::from_values(&pk) else {
+            return Ok(self.add(value));
+        };
+        match self.get::<T>(key)? {
+            Some(existing) => {
+                *existing.write()? = value;
+                Ok(existing)
+            }
+            None => Ok(self.add(value)),
+        }
+    }
+
+    /// Whether `obj` has changes a flush would write.
+    ///
+    /// # Errors
+    /// The object is locked by a live write guard.
+    pub fn is_modified<T: Model>(&self, obj: &Obj<T>) -> Result<bool> {
+        let any = obj.as_any();
+        let snapshot = {
+            let st = any.state();
+            if st.status == Status::Pending {
+                return Ok(true);
+            }
+            st.committed.clone()
+        };
+        match snapshot {
+            None => Ok(false),
+            Some(before) => Ok(any.try_values()? != before),
+        }
+    }
+
+    /// Pending objects of type `T` (`session.new`).
+    pub fn new_objects<T: Model>(&self) -> Vec<Obj<T>> {
+        typed(self.core().new.iter())
+    }
+
+    /// Persistent objects of type `T` written since their last load or flush (`session.dirty`).
+    pub fn dirty_objects<T: Model>(&self) -> Vec<Obj<T>> {
+        let dirty = self.shared.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<Obj<T>> = Vec::new();
+        for inst in dirty.iter() {
+            if inst.state().committed.is_some() {
+                if let Some(o) = downcast::<T>(inst.clone()) {
+                    if !out.contains(&o) {
+                        out.push(o);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Objects of type `T` marked for deletion (`session.deleted`).
+    pub fn deleted_objects<T: Model>(&self) -> Vec<Obj<T>> {
+        typed(self.core().deleted.iter())
+    }
+
+    /// Number of instances in the identity map (live handles only).
+    pub fn identity_len(&self) -> usize {
+        self.core()
+            .identity
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+}
+
+fn typed<'a, T: Model>(iter: impl Iterator<Item = &'a Arc<dyn AnyInstance>>) -> Vec<Obj<T>> {
+    iter.filter_map(|i| downcast::<T>(i.clone())).collect()
+}
+
+fn describe_locked<T: Model>(st: &InstanceState) -> String {
+    match &st.key {
+        Some(k) => format!("<{} {}>", T::mapper().name(), k),
+        None => format!("<{} (transient)>", T::mapper().name()),
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Detach the objects so their handles stop pointing at a dead session; the connection
+        // goes back to the pool, which rolls back its transaction.
+        self.expunge_all();
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("in_transaction", &self.in_transaction())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn session_is_send() {
+        assert_send::<Session>();
+    }
+}

@@ -1,0 +1,425 @@
+//! The flush (SQLAlchemy `orm/unitofwork.py` + `persistence.py`): INSERT pending objects,
+//! UPDATE the changed columns of modified ones, DELETE deleted ones, ordered by the foreign-key
+//! dependencies between their tables (and between rows of a self-referential table).
+
+use std::sync::Arc;
+
+use calcine_engine::{Error, Result};
+use calcine_sql::{Dialect, Expr, Select, Value, delete, insert, update};
+use rustc_hash::FxHashMap;
+
+use crate::instance::{AnyInstance, Status};
+use crate::key::Key;
+use crate::model::Mapper;
+use crate::session::SessionCore;
+
+/// `SELECT <all columns> FROM t WHERE pk = key`.
+pub(crate) fn select_by_key(mapper: &Mapper, key: &Key) -> Result<Select> {
+    Ok(mapper.select().where_(pk_condition(mapper, key)?))
+}
+
+fn pk_condition(mapper: &Mapper, key: &Key) -> Result<Expr> {
+    let parts = key.parts();
+    if parts.len() != mapper.primary_key().len() {
+        return Err(Error::invalid_request(format!(
+            "{} has a {}-column primary key; got the key {key}",
+            mapper.name(),
+            mapper.primary_key().len()
+        )));
+    }
+    let mut cond: Option<Expr> = None;
+    for (&col, part) in mapper.primary_key().iter().zip(parts) {
+        let c = mapper
+            .table()
+            .c_at(col)
+            .ok_or_else(|| Error::invalid_request("primary key column out of range"))?;
+        let e = c.eq(part.to_value());
+        cond = Some(match cond {
+            None => e,
+            Some(prev) => prev.and(e),
+        });
+    }
+    cond.ok_or_else(|| Error::invalid_request("empty primary key"))
+}
+
+/// Tables in dependency order: a table comes after every table it references (self-references
+/// ignored here, handled per row). A cycle between tables is an error naming them.
+fn mapper_order(mappers: &[&'static Mapper]) -> Result<Vec<&'static Mapper>> {
+    let names: Vec<&str> = mappers.iter().map(|m| m.table().name()).collect();
+    let mut placed = vec![false; mappers.len()];
+    let mut order = Vec::with_capacity(mappers.len());
+    while order.len() < mappers.len() {
+        let mut progressed = false;
+        for (i, m) in mappers.iter().enumerate() {
+            if placed[i] {
+                continue;
+            }
+            let ready = m.table().foreign_keys().iter().all(|fk| {
+                let target = fk.referred_table();
+                target == m.table().name()
+                    || names
+                        .iter()
+                        .enumerate()
+                        .all(|(j, n)| *n != target || placed[j])
+            });
+            if ready {
+                placed[i] = true;
+                order.push(*m);
+                progressed = true;
+            }
+        }
+        if !progressed {
+            let stuck: Vec<&str> = (0..mappers.len())
+                .filter(|&i| !placed[i])
+                .map(|i| names[i])
+                .collect();
+            return Err(Error::invalid_request(format!(
+                "Circular dependency detected between tables {stuck:?}: flush cannot order \
+                 their rows; flush them in separate steps or break the cycle with a nullable \
+                 foreign key set after the insert"
+            )));
+        }
+    }
+    Ok(order)
+}
+
+fn dedup(list: Vec<Arc<dyn AnyInstance>>) -> Vec<Arc<dyn AnyInstance>> {
+    let mut seen = rustc_hash::FxHashSet::default();
+    list.into_iter()
+        .filter(|i| seen.insert(Arc::as_ptr(i) as *const () as usize))
+        .collect()
+}
+
+/// Orders the rows of one self-referential table so referenced rows come first (for inserts;
+/// reversed for deletes). Rows are matched by the values of the referenced columns.
+fn order_self_referential(
+    mapper: &Mapper,
+    rows: Vec<(Arc<dyn AnyInstance>, Vec<Value>)>,
+) -> Vec<(Arc<dyn AnyInstance>, Vec<Value>)> {
+    let table = mapper.table();
+    let self_fks: Vec<(Vec<usize>, Vec<usize>)> = table
+        .foreign_keys()
+        .iter()
+        .filter(|fk| fk.referred_table() == table.name())
+        .filter_map(|fk| {
+            let local: Option<Vec<usize>> =
+                fk.columns().iter().map(|c| table.column_index(c)).collect();
+            let remote: Option<Vec<usize>> = fk
+                .referred_columns()
+                .iter()
+                .map(|c| table.column_index(c))
+                .collect();
+            Some((local?, remote?))
+        })
+        .collect();
+    if self_fks.is_empty() || rows.len() < 2 {
+        return rows;
+    }
+    let n = rows.len();
+    // deps[i] = rows that row i references.
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (local, remote) in &self_fks {
+        let mut by_remote: FxHashMap<Vec<Key>, usize> = FxHashMap::default();
+        for (j, (_, vals)) in rows.iter().enumerate() {
+            if let Some(k) = remote
+                .iter()
+                .map(|&c| Key::from_values(std::slice::from_ref(&vals[c])))
+                .collect::<Option<Vec<Key>>>()
+            {
+                by_remote.insert(k, j);
+            }
+        }
+        for (i, (_, vals)) in rows.iter().enumerate() {
+            if let Some(k) = local
+                .iter()
+                .map(|&c| Key::from_values(std::slice::from_ref(&vals[c])))
+                .collect::<Option<Vec<Key>>>()
+            {
+                if let Some(&j) = by_remote.get(&k) {
+                    if j != i {
+                        deps[i].push(j);
+                    }
+                }
+            }
+        }
+    }
+    // Depth-first topological order, keeping the original order where there is no dependency.
+    let mut state = vec![0u8; n]; // 0 new, 1 visiting, 2 done
+    let mut order = Vec::with_capacity(n);
+    fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>) {
+        if state[i] != 0 {
+            return; // done, or a cycle among rows: keep the order we have
+        }
+        state[i] = 1;
+        for &j in &deps[i] {
+            visit(j, deps, state, order);
+        }
+        state[i] = 2;
+        order.push(i);
+    }
+    for i in 0..n {
+        visit(i, &deps, &mut state, &mut order);
+    }
+    let mut slots: Vec<Option<(Arc<dyn AnyInstance>, Vec<Value>)>> =
+        rows.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// Writes the session's pending changes. On a database error the transaction is rolled back
+/// and the session is marked pending-rollback.
+pub(crate) fn flush(core: &mut SessionCore, dirty: Vec<Arc<dyn AnyInstance>>) -> Result<()> {
+    match flush_inner(core, dirty) {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if e.kind() != calcine_engine::ErrorKind::InvalidRequest || core.conn.is_some() {
+                if let Some(conn) = core.conn.as_mut() {
+                    if conn.in_transaction() && !core.joined_outer {
+                        let _ = conn.rollback();
+                    }
+                }
+                core.pending_rollback = Some(e.to_string());
+            }
+            Err(e)
+        }
+    }
+}
+
+fn flush_inner(core: &mut SessionCore, dirty: Vec<Arc<dyn AnyInstance>>) -> Result<()> {
+    let new = std::mem::take(&mut core.new);
+    let deleted = std::mem::take(&mut core.deleted);
+    let dirty: Vec<Arc<dyn AnyInstance>> = dedup(dirty)
+        .into_iter()
+        .filter(|i| {
+            let st = i.state();
+            st.status == Status::Persistent && st.committed.is_some() && !st.delete_pending
+        })
+        .collect();
+
+    // Snapshot values now; a live guard is an error, never a wait.
+    let mut inserts = Vec::with_capacity(new.len());
+    for inst in &new {
+        inserts.push((inst.clone(), inst.try_values()?));
+    }
+    let mut updates = Vec::with_capacity(dirty.len());
+    for inst in &dirty {
+        let current = inst.try_values()?;
+        let before = inst.state().committed.clone().unwrap_or_default();
+        let changed: Vec<usize> = (0..current.len())
+            .filter(|&c| before.get(c) != Some(&current[c]))
+            .collect();
+        if changed.is_empty() {
+            inst.state().committed = None;
+        } else {
+            updates.push((inst.clone(), current, changed));
+        }
+    }
+
+    let mut mappers: Vec<&'static Mapper> = Vec::new();
+    for m in new
+        .iter()
+        .chain(dirty.iter())
+        .chain(deleted.iter())
+        .map(|i| i.mapper())
+    {
+        if !mappers.iter().any(|x| std::ptr::eq(*x, m)) {
+            mappers.push(m);
+        }
+    }
+    let order = match mapper_order(&mappers) {
+        Ok(o) => o,
+        Err(e) => {
+            // Nothing was written: put the work back.
+            core.new = new;
+            core.deleted = deleted;
+            return Err(e);
+        }
+    };
+    let dialect = core.connection()?.dialect();
+
+    // Saves, parents first.
+    for mapper in &order {
+        let rows: Vec<_> = inserts
+            .iter()
+            .filter(|(i, _)| std::ptr::eq(i.mapper(), *mapper))
+            .cloned()
+            .collect();
+        for (inst, values) in order_self_referential(mapper, rows) {
+            insert_one(core, dialect, mapper, &inst, values)?;
+        }
+        for (inst, current, changed) in updates
+            .iter()
+            .filter(|(i, _, _)| std::ptr::eq(i.mapper(), *mapper))
+        {
+            update_one(core, mapper, inst, current, changed)?;
+        }
+    }
+    // Deletes, children first.
+    for mapper in order.iter().rev() {
+        let mut rows = Vec::new();
+        for inst in deleted.iter().filter(|i| std::ptr::eq(i.mapper(), *mapper)) {
+            rows.push((inst.clone(), inst.try_values()?));
+        }
+        let mut rows = order_self_referential(mapper, rows);
+        rows.reverse();
+        for (inst, _) in rows {
+            delete_one(core, mapper, &inst)?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_one(
+    core: &mut SessionCore,
+    dialect: Dialect,
+    mapper: &Mapper,
+    inst: &Arc<dyn AnyInstance>,
+    values: Vec<Value>,
+) -> Result<()> {
+    let table = mapper.table();
+    let auto = mapper
+        .autoincrement()
+        .filter(|&c| values.get(c).is_some_and(Value::is_null));
+    let mut pairs: Vec<(usize, Value)> = Vec::with_capacity(values.len());
+    for (c, v) in values.iter().enumerate() {
+        if Some(c) == auto {
+            continue;
+        }
+        // NULL for a column with a server default: let the server fill it in.
+        if v.is_null() && table.columns()[c].server_default_sql().is_some() {
+            continue;
+        }
+        pairs.push((c, v.clone()));
+    }
+    let mut stmt = if pairs.is_empty() {
+        insert(table)
+    } else {
+        insert(table).values(pairs)?
+    };
+    let generated: Option<Value> = match (auto, dialect) {
+        (Some(c), Dialect::Postgresql) => {
+            let col = table
+                .c_at(c)
+                .ok_or_else(|| Error::invalid_request("autoincrement column out of range"))?;
+            stmt = stmt.returning(col);
+            let mut rows = core.execute_rows(&stmt)?;
+            match rows.pop() {
+                Some(mut row) => Some(row.take::<Value>(0)?),
+                None => None,
+            }
+        }
+        (Some(_), _) => {
+            let conn = core.connection()?;
+            conn.execute(&stmt)?;
+            conn.last_insert_id().map(Value::Int)
+        }
+        (None, _) => {
+            core.connection()?.execute(&stmt)?;
+            None
+        }
+    };
+    let mut values = values;
+    if let (Some(c), Some(v)) = (auto, generated) {
+        inst.try_set_values(&[(c, v.clone())])?;
+        values[c] = v;
+    }
+    let pk: Vec<Value> = mapper
+        .primary_key()
+        .iter()
+        .map(|&c| values[c].clone())
+        .collect();
+    let key = Key::from_values(&pk).ok_or_else(|| {
+        Error::invalid_request(format!(
+            "Instance {} has a NULL identity key after INSERT: give its primary key a value or \
+             make it autoincrement",
+            inst.describe()
+        ))
+    })?;
+    {
+        let mut st = inst.state();
+        st.status = Status::Persistent;
+        st.key = Some(key.clone());
+        st.committed = None;
+    }
+    core.register(key, inst);
+    core.tx_inserted.push(inst.clone());
+    Ok(())
+}
+
+fn update_one(
+    core: &mut SessionCore,
+    mapper: &Mapper,
+    inst: &Arc<dyn AnyInstance>,
+    current: &[Value],
+    changed: &[usize],
+) -> Result<()> {
+    let key = inst
+        .state()
+        .key
+        .clone()
+        .ok_or_else(|| Error::invalid_request("a persistent instance without a key"))?;
+    let mut builder = None;
+    let mut stmt = None;
+    for &c in changed {
+        stmt = Some(match stmt.take() {
+            None => {
+                let b = builder.take().unwrap_or_else(|| update(mapper.table()));
+                b.set(c, current[c].clone())?
+            }
+            Some(s) => calcine_sql::Update::set(s, c, current[c].clone())?,
+        });
+    }
+    let Some(stmt) = stmt else {
+        return Ok(());
+    };
+    let stmt = stmt.where_(pk_condition(mapper, &key)?);
+    let matched = core.connection()?.execute(&stmt)?.rows_affected();
+    if matched != Some(1) {
+        return Err(Error::stale_data(format!(
+            "UPDATE statement on table '{}' expected to update 1 row(s); {} were matched.",
+            mapper.table().name(),
+            matched.unwrap_or(0)
+        )));
+    }
+    let mut st = inst.state();
+    st.committed = None;
+    // If the primary key itself changed, the identity follows it.
+    let pk: Vec<Value> = mapper
+        .primary_key()
+        .iter()
+        .map(|&c| current[c].clone())
+        .collect();
+    if let Some(new_key) = Key::from_values(&pk) {
+        if new_key != key {
+            st.key = Some(new_key.clone());
+            drop(st);
+            core.identity.remove(&(inst.model_type(), key));
+            core.register(new_key, inst);
+        }
+    }
+    Ok(())
+}
+
+fn delete_one(core: &mut SessionCore, mapper: &Mapper, inst: &Arc<dyn AnyInstance>) -> Result<()> {
+    let key = inst
+        .state()
+        .key
+        .clone()
+        .ok_or_else(|| Error::invalid_request("a persistent instance without a key"))?;
+    let stmt = delete(mapper.table()).where_(pk_condition(mapper, &key)?);
+    let matched = core.connection()?.execute(&stmt)?.rows_affected();
+    if matched != Some(1) {
+        return Err(Error::stale_data(format!(
+            "DELETE statement on table '{}' expected to delete 1 row(s); {} were matched.",
+            mapper.table().name(),
+            matched.unwrap_or(0)
+        )));
+    }
+    {
+        let mut st = inst.state();
+        st.status = Status::Deleted;
+        st.delete_pending = false;
+    }
+    core.identity.remove(&(inst.model_type(), key));
+    core.tx_deleted.push(inst.clone());
+    Ok(())
+}
