@@ -196,6 +196,44 @@ impl HomeThreads {
     }
 }
 
+impl HomeThreads {
+    /// Runs `f` as a greenlet on the next home thread without waiting for it: for cleanup that
+    /// must do IO from a destructor (closing a session dropped in async code). A panic in `f`
+    /// is logged and dropped.
+    pub fn spawn_detached<F>(&self, f: F)
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let index = self.inner.next.fetch_add(1, Ordering::Relaxed) % self.len();
+        let stack_size = self.inner.stack_size;
+        let job: Job = Box::new(move || {
+            let mut builder = Builder::new();
+            if let Some(size) = stack_size {
+                builder = builder.stack_size(size);
+            }
+            let greenlet = builder.spawn(f);
+            tokio::task::spawn_local(async move {
+                let mut greenlet = greenlet;
+                let caught = std::future::poll_fn(|cx| {
+                    match panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut greenlet).poll(cx)))
+                    {
+                        Ok(Poll::Pending) => Poll::Pending,
+                        Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+                        Err(payload) => Poll::Ready(Err(payload)),
+                    }
+                })
+                .await;
+                if caught.is_err() {
+                    tracing::error!("calcine-greenlet: a detached greenlet panicked");
+                }
+            });
+        });
+        if self.inner.senders[index].send(job).is_err() {
+            tracing::error!("calcine-greenlet: the home thread pool has shut down; detached work dropped");
+        }
+    }
+}
+
 /// Runs the greenlet on the home thread until it finishes or the caller goes away; in the
 /// latter case the greenlet is dropped here, which unwinds its stack on this thread.
 async fn run_job<G, R>(greenlet: G, mut tx: oneshot::Sender<std::thread::Result<R>>)
@@ -274,4 +312,13 @@ impl<R> Future for SendGreenlet<R> {
             }
         }
     }
+}
+
+/// Runs `f` as a greenlet on a home thread of the global pool without waiting for it (see
+/// [`HomeThreads::spawn_detached`]).
+pub fn spawn_send_detached<F>(f: F)
+where
+    F: FnOnce() + Send + 'static,
+{
+    HomeThreads::global().spawn_detached(f);
 }

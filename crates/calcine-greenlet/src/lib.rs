@@ -59,7 +59,7 @@ mod unchecked_send;
 pub use await_::{await_, in_greenlet};
 pub use error::{Error, ErrorKind};
 pub use greenlet::{Builder, Counted, GreenletFuture, RequireAwait, greenlet_spawn};
-pub use home::{HomeThreads, HomeThreadsBuilder, SendGreenlet, spawn_send};
+pub use home::{HomeThreads, HomeThreadsBuilder, SendGreenlet, spawn_send, spawn_send_detached};
 pub use stack_pool::{
     DEFAULT_STACK_SIZE, MAX_POOLED_STACKS, default_stack_size, pooled_stacks,
     set_default_stack_size,

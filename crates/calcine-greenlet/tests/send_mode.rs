@@ -173,3 +173,20 @@ fn panics_inside_send_future_do_not_poison_the_home_thread() {
         assert_eq!(pool.spawn(|| 11).await, 11);
     });
 }
+
+#[test]
+fn detached_work_runs_to_completion() {
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    calcine_greenlet::spawn_send_detached(move || {
+        await_(tokio::time::sleep(Duration::from_millis(5))).unwrap();
+        d.store(true, Ordering::SeqCst);
+    });
+    for _ in 0..400 {
+        if done.load(Ordering::SeqCst) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(done.load(Ordering::SeqCst));
+}

@@ -445,6 +445,11 @@ impl Session {
         self.shared.is_async.store(on, Ordering::Relaxed);
     }
 
+    /// Whether the session holds a checked-out connection right now.
+    pub fn has_connection(&self) -> bool {
+        self.core().conn.is_some()
+    }
+
     /// The engine this session checks connections out of.
     pub fn engine(&self) -> Engine {
         self.core().engine.clone()

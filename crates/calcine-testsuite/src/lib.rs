@@ -1,2 +1,161 @@
-//! calcine's backend-parametrised integration suite: SQLite always, PostgreSQL from
-//! `CALCINE_TEST_POSTGRES_URL` (see the README).
+//! calcine's backend-parametrised test harness (SQLAlchemy's `testing` plugin, reduced): every
+//! integration test runs on SQLite in memory, SQLite in a temporary file, and PostgreSQL when
+//! `CALCINE_TEST_POSTGRES_URL` is set. Without it the PostgreSQL runs are skipped with a printed
+//! line, unless `CALCINE_REQUIRE_POSTGRES=1`, which turns the skip into a failure (CI sets it).
+//!
+//! Each PostgreSQL [`Db`] gets a schema of its own (`search_path` set through the URL), dropped
+//! when the `Db` is dropped, so tests run in parallel with fixed table names.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use calcine_engine::{Engine, EngineBuilder, Result};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn unique() -> String {
+    format!(
+        "{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// One database to run a test against.
+#[derive(Debug)]
+pub struct Db {
+    /// `sqlite-memory`, `sqlite-file` or `postgresql`.
+    pub name: &'static str,
+    /// The URL to connect with.
+    pub url: String,
+    /// Whether this is PostgreSQL.
+    pub pg: bool,
+    file: Option<PathBuf>,
+    schema: Option<(String, String)>,
+}
+
+impl Db {
+    /// An engine with default options.
+    ///
+    /// # Panics
+    /// If the URL is rejected (a bug in the harness).
+    pub fn engine(&self) -> Engine {
+        match calcine_engine::create_engine(self.url.as_str()) {
+            Ok(e) => e,
+            Err(e) => panic!("engine for {}: {e}", self.name),
+        }
+    }
+
+    /// An engine builder, to set options.
+    pub fn builder(&self) -> EngineBuilder {
+        Engine::builder(self.url.as_str())
+    }
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        if let Some(f) = &self.file {
+            for suffix in ["", "-journal", "-wal", "-shm"] {
+                let mut p = f.clone().into_os_string();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+        }
+        if let Some((schema, base)) = self.schema.take() {
+            // Outside any async runtime the test may be running in.
+            let _ = std::thread::spawn(move || {
+                let sql = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
+                calcine_engine::create_engine(base.as_str())
+                    .and_then(|e| e.begin(|c| c.exec_driver_sql(&sql, &[]).map(drop)))
+            })
+            .join();
+        }
+    }
+}
+
+/// The PostgreSQL URL from the environment (see the crate docs for skip/require).
+///
+/// # Panics
+/// With `CALCINE_REQUIRE_POSTGRES=1` and no URL.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("CALCINE_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            if std::env::var("CALCINE_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+                panic!("CALCINE_REQUIRE_POSTGRES=1 but CALCINE_TEST_POSTGRES_URL is not set");
+            }
+            eprintln!("skipping PostgreSQL: CALCINE_TEST_POSTGRES_URL is not set");
+            None
+        }
+    }
+}
+
+/// SQLite in memory (one shared connection).
+pub fn sqlite_memory() -> Db {
+    Db {
+        name: "sqlite-memory",
+        url: "sqlite://".into(),
+        pg: false,
+        file: None,
+        schema: None,
+    }
+}
+
+/// SQLite in a temporary file, removed on drop.
+pub fn sqlite_file() -> Db {
+    let file = std::env::temp_dir().join(format!("calcine-test-{}.db", unique()));
+    Db {
+        name: "sqlite-file",
+        url: format!("sqlite:///{}", file.display()),
+        pg: false,
+        file: Some(file),
+        schema: None,
+    }
+}
+
+/// PostgreSQL in a fresh schema, if configured.
+///
+/// # Panics
+/// If the server is configured but the schema cannot be created.
+pub fn postgres() -> Option<Db> {
+    let base = postgres_url()?;
+    let schema = format!("t_{}", unique());
+    let create = format!("CREATE SCHEMA \"{schema}\"");
+    let made: Result<()> = std::thread::scope(|s| {
+        s.spawn(|| {
+            calcine_engine::create_engine(base.as_str())
+                .and_then(|e| e.begin(|c| c.exec_driver_sql(&create, &[]).map(drop)))
+        })
+        .join()
+        .unwrap_or_else(|_| Err(calcine_engine::Error::internal("schema thread panicked")))
+    });
+    if let Err(e) = made {
+        panic!("PostgreSQL at {base}: cannot create a test schema: {e}");
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(Db {
+        name: "postgresql",
+        url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
+        pg: true,
+        file: None,
+        schema: Some((schema, base)),
+    })
+}
+
+/// Every backend: SQLite memory, SQLite file, and PostgreSQL when configured.
+pub fn backends() -> Vec<Db> {
+    let mut v = vec![sqlite_memory(), sqlite_file()];
+    v.extend(postgres());
+    v
+}
+
+/// Runs `f` on every backend, naming the backend if it panics.
+pub fn each_backend(mut f: impl FnMut(&Db)) {
+    for db in backends() {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&db)));
+        if let Err(p) = result {
+            eprintln!("failed on backend {}", db.name);
+            std::panic::resume_unwind(p);
+        }
+    }
+}
