@@ -15,6 +15,8 @@ pub use instance::{Obj, Status};
 pub use key::{Key, KeyPart};
 pub use metadata::{create_all, drop_all, metadata_for};
 pub use model::{Col, Mapper, Model, select};
+/// `#[derive(Model)]`: see [`calcine_macros::Model`].
+pub use calcine_macros::Model;
 pub use session::{Session, SessionMaker};
 
 /// What `#[derive(Model)]` expands to refers to these; not a public API.
