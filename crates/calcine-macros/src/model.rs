@@ -20,6 +20,8 @@ struct FieldSpec {
     column: String,
     /// The field type with any `Option<...>` stripped.
     inner: TokenStream,
+    /// The field type's span, for type errors in the generated code.
+    ty_span: Span,
     optional: bool,
     skip: bool,
     primary_key: bool,
@@ -119,27 +121,31 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
 
     let getters = columns.iter().enumerate().map(|(i, c)| {
         let ident = &c.ident;
-        quote!(#i => #p::Value::from(::core::clone::Clone::clone(&self.#ident)))
+        let pp = respan(&p, c.ty_span);
+        quote_spanned!(c.ty_span=> #i => #pp::Value::from(::core::clone::Clone::clone(&self.#ident)))
     });
     let setters = columns.iter().enumerate().map(|(i, c)| {
         let ident = &c.ident;
-        quote!(#i => self.#ident = #p::FromValue::from_value(value)?)
+        let pp = respan(&p, c.ty_span);
+        quote_spanned!(c.ty_span=> #i => self.#ident = #pp::FromValue::from_value(value)?)
     });
     let to_values = columns.iter().map(|c| {
         let ident = &c.ident;
-        quote!(#p::Value::from(::core::clone::Clone::clone(&self.#ident)))
+        let pp = respan(&p, c.ty_span);
+        quote_spanned!(c.ty_span=> #pp::Value::from(::core::clone::Clone::clone(&self.#ident)))
     });
     let mut column_index = 0usize;
     let inits = specs.iter().map(|s| {
         let ident = &s.ident;
         if s.skip {
-            quote!(#ident: ::core::default::Default::default())
+            quote_spanned!(s.ty_span=> #ident: ::core::default::Default::default())
         } else {
             let i = column_index;
             column_index += 1;
-            quote! {
-                #ident: #p::FromValue::from_value(
-                    ::core::iter::Iterator::next(&mut values).unwrap_or(#p::Value::Null),
+            let pp = respan(&p, s.ty_span);
+            quote_spanned! {s.ty_span=>
+                #ident: #pp::FromValue::from_value(
+                    ::core::iter::Iterator::next(&mut values).unwrap_or(#pp::Value::Null),
                 )
                 .map_err(|e| (#i, e))?
             }
@@ -155,9 +161,10 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
         let inner = &c.inner;
         let column = &c.column;
         let doc = format!("Column `{column}` of `{table_name}`.");
-        quote! {
+        let kk = respan(&krate, c.ty_span);
+        quote_spanned! {c.ty_span=>
             #[doc = #doc]
-            #vis const #const_name: #krate::Col<#name, #inner> = #krate::Col::new(#i, #column);
+            #vis const #const_name: #kk::Col<#name, #inner> = #kk::Col::new(#i, #column);
         }
     });
     let ncols = columns.len();
@@ -220,6 +227,24 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
             #(#consts)*
         }
     })
+}
+
+/// `tokens` with every span set to `span`, so an error in generated code points at one place.
+fn respan(tokens: &TokenStream, span: Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(&g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
 }
 
 fn combine(acc: &mut Option<syn::Error>, e: syn::Error) {
@@ -432,6 +457,7 @@ fn parse_field(field: &syn::Field) -> Result<FieldSpec> {
         column: column.map_or_else(|| unraw(&ident), |c| c.value()),
         ident,
         inner,
+        ty_span: field.ty.span(),
         optional,
         skip,
         primary_key,
@@ -723,7 +749,133 @@ fn snake_case(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::snake_case;
+    use super::{expand, snake_case};
+
+    /// The error message `#[derive(Model)]` gives for `src`.
+    fn error(src: &str) -> String {
+        let input: syn::DeriveInput = match syn::parse_str(src) {
+            Ok(i) => i,
+            Err(e) => panic!("test input does not parse: {e}"),
+        };
+        match expand(&input) {
+            Ok(_) => panic!("expected an error for {src}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn assert_error(src: &str, expected: &str) {
+        let msg = error(src);
+        assert!(
+            msg.contains(expected),
+            "{msg:?} does not contain {expected:?}"
+        );
+    }
+
+    #[test]
+    fn expands() {
+        let input: syn::DeriveInput = match syn::parse_str(
+            "#[calcine(table = \"t\", crate = \"calcine_orm\")] struct T { \
+             #[calcine(primary_key)] id: i64, #[calcine(skip)] s: Vec<String> }",
+        ) {
+            Ok(i) => i,
+            Err(e) => panic!("{e}"),
+        };
+        let out = match expand(&input) {
+            Ok(out) => out.to_string(),
+            Err(e) => panic!("{e}"),
+        };
+        assert!(out.contains("impl calcine_orm :: Model for T"), "{out}");
+        assert!(
+            out.contains("const ID : calcine_orm :: Col < T , i64 >"),
+            "{out}"
+        );
+        assert!(!out.contains("const S"), "{out}");
+    }
+
+    #[test]
+    fn errors() {
+        assert_error("struct T(i64);", "needs a struct with named fields");
+        assert_error("enum T { A }", "not an enum");
+        assert_error(
+            "struct T<X> { #[calcine(primary_key)] id: X }",
+            "does not support generic structs",
+        );
+        assert_error("struct T { id: i64 }", "needs a primary key");
+        assert_error(
+            "struct T { #[calcine(skip, primary_key)] id: i64 }",
+            "has no effect on a `skip` field",
+        );
+        assert_error(
+            "#[calcine(tabel = \"t\")] struct T { #[calcine(primary_key)] id: i64 }",
+            "unknown #[calcine] struct attribute `tabel`",
+        );
+        assert_error(
+            "#[calcine(unique)] struct T { #[calcine(primary_key)] id: i64 }",
+            "(it is a field attribute)",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key, uniq)] id: i64 }",
+            "unknown #[calcine] field attribute `uniq`",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, #[calcine(foreign_key = \"users\")] u: i64 }",
+            "`foreign_key` must be \"table.column\"",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, #[calcine(foreign_key = \"a.b.c\")] u: i64 }",
+            "`foreign_key` must be \"table.column\"",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, \
+             #[calcine(foreign_key = \"users.id\", on_delete = \"explode\")] u: i64 }",
+            "unknown referential action \"explode\"",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, #[calcine(on_delete = \"cascade\")] u: i64 }",
+            "`on_delete` needs a `foreign_key",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, #[calcine(sql_type = \"varchar\")] u: String }",
+            "unknown sql_type \"varchar\"",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, #[calcine(sql_type = \"money\")] u: String }",
+            "unknown sql_type \"money\"",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, u: std::collections::HashMap<u8, u8> }",
+            "cannot infer the SQL type of this field",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, #[calcine(default = b'x')] u: u8 }",
+            "`default` takes an integer, float, bool or string literal",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key, unique, unique)] id: i64 }",
+            "`unique` is given more than once",
+        );
+        assert_error(
+            "struct T { #[calcine(primary_key)] id: i64, #[calcine(column = \"id\")] other: i64 }",
+            "column \"id\" is mapped twice",
+        );
+    }
+
+    #[test]
+    fn sql_types() {
+        let parse = |s: &str| {
+            let lit = syn::LitStr::new(s, proc_macro2::Span::call_site());
+            super::parse_sql_type(&lit).map(|t| t.to_string()).ok()
+        };
+        assert_eq!(parse("VARCHAR(50)").as_deref(), Some("Varchar (50u32)"));
+        assert_eq!(
+            parse("numeric(10, 2)").as_deref(),
+            Some("Numeric (10u32 , 2u32)")
+        );
+        assert_eq!(parse("Double Precision").as_deref(), Some("Double"));
+        assert_eq!(parse("blob").as_deref(), Some("Bytes"));
+        assert_eq!(parse("numeric(2, 10)"), None);
+        assert_eq!(parse("varchar(x)"), None);
+    }
 
     #[test]
     fn snake() {
