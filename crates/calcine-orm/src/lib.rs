@@ -13,7 +13,7 @@ mod unit_of_work;
 
 pub use instance::{Obj, Status};
 pub use key::{Key, KeyPart};
-pub use metadata::{create_all, drop_all, metadata_for};
+pub use metadata::{create_all, create_all_in, drop_all, metadata_for};
 pub use model::{Col, Mapper, Model, select};
 /// `#[derive(Model)]`: see [`calcine_macros::Model`].
 pub use calcine_macros::Model;

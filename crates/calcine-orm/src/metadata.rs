@@ -20,18 +20,25 @@ pub fn metadata_for(mappers: &[&Mapper]) -> Result<MetaData> {
 }
 
 /// Creates the tables of `mappers` that don't exist yet, in foreign-key order, in one
-/// transaction.
+/// transaction (`Base.metadata.create_all(engine)`).
 ///
 /// # Errors
 /// The database's error.
 pub fn create_all(engine: &Engine, mappers: &[&Mapper]) -> Result<()> {
+    engine.begin(|conn: &mut Connection| create_all_in(conn, mappers))
+}
+
+/// Creates the tables of `mappers` that don't exist yet on `conn`, in its transaction
+/// (`conn.run_sync(Base.metadata.create_all)` in async code).
+///
+/// # Errors
+/// The database's error.
+pub fn create_all_in(conn: &mut Connection, mappers: &[&Mapper]) -> Result<()> {
     let md = metadata_for(mappers)?;
-    engine.begin(|conn: &mut Connection| {
-        for ddl in md.create_all_statements(conn.dialect(), true)? {
-            conn.execute(&ddl)?;
-        }
-        Ok(())
-    })
+    for ddl in md.create_all_statements(conn.dialect(), true)? {
+        conn.execute(&ddl)?;
+    }
+    Ok(())
 }
 
 /// Drops the tables of `mappers` that exist, children first, in one transaction.
