@@ -13,6 +13,9 @@ use crate::key::Key;
 use crate::model::Mapper;
 use crate::session::SessionCore;
 
+/// An instance with its column values, as the flush orders them.
+type RowOf = (Arc<dyn AnyInstance>, Vec<Value>);
+
 /// `SELECT <all columns> FROM t WHERE pk = key`.
 pub(crate) fn select_by_key(mapper: &Mapper, key: &Key) -> Result<Select> {
     Ok(mapper.select().where_(pk_condition(mapper, key)?))
@@ -92,10 +95,7 @@ fn dedup(list: Vec<Arc<dyn AnyInstance>>) -> Vec<Arc<dyn AnyInstance>> {
 
 /// Orders the rows of one self-referential table so referenced rows come first (for inserts;
 /// reversed for deletes). Rows are matched by the values of the referenced columns.
-fn order_self_referential(
-    mapper: &Mapper,
-    rows: Vec<(Arc<dyn AnyInstance>, Vec<Value>)>,
-) -> Vec<(Arc<dyn AnyInstance>, Vec<Value>)> {
+fn order_self_referential(mapper: &Mapper, rows: Vec<RowOf>) -> Vec<RowOf> {
     let table = mapper.table();
     let self_fks: Vec<(Vec<usize>, Vec<usize>)> = table
         .foreign_keys()
@@ -160,8 +160,7 @@ fn order_self_referential(
     for i in 0..n {
         visit(i, &deps, &mut state, &mut order);
     }
-    let mut slots: Vec<Option<(Arc<dyn AnyInstance>, Vec<Value>)>> =
-        rows.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<RowOf>> = rows.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
 

@@ -2,6 +2,8 @@
 //!
 //! * [`sql`]: schema metadata, expressions, `select`/`insert`/`update`/`delete`, the compiler.
 //! * [`engine`]: `create_engine`, `Engine`, `Connection`, transactions, the pool, results.
+//! * [`orm`]: `#[derive(Model)]`, `Session` (identity map, unit of work), `Obj` handles.
+//! * [`asyncio`]: `create_async_engine`, `AsyncConnection`, `AsyncSession::run_sync`.
 //! * [`greenlet`]: the bridge that runs synchronous code inline on async tasks:
 //!   [`greenlet_spawn`] runs a closure on a coroutine stack, and [`await_`] inside it suspends
 //!   the coroutine while the task awaits a future.
@@ -35,8 +37,10 @@
 //! # });
 //! ```
 
+pub use calcine_asyncio as asyncio;
 pub use calcine_engine as engine;
 pub use calcine_greenlet as greenlet;
+pub use calcine_orm as orm;
 pub use calcine_sql as sql;
 
 pub use calcine_engine::{
@@ -44,6 +48,7 @@ pub use calcine_engine::{
     create_engine,
 };
 pub use calcine_greenlet::{await_, greenlet_spawn, in_greenlet, spawn_send};
+pub use calcine_orm::{Model, Obj, Session, SessionMaker};
 pub use calcine_sql::{
     Column, Dialect, Executable, Expr, ForeignKey, Index, MetaData, ReferentialAction, SqlType,
     Table, Value, and_, asc, delete, desc, func, insert, not_, or_, select, text, update,
