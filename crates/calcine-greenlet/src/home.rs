@@ -229,7 +229,9 @@ impl HomeThreads {
             });
         });
         if self.inner.senders[index].send(job).is_err() {
-            tracing::error!("calcine-greenlet: the home thread pool has shut down; detached work dropped");
+            tracing::error!(
+                "calcine-greenlet: the home thread pool has shut down; detached work dropped"
+            );
         }
     }
 }

@@ -234,7 +234,10 @@ impl<T: Model> AnyInstance for Instance<T> {
         let mut d = self.data.try_write().map_err(|_| locked(self.describe()))?;
         for (i, v) in values {
             d.set_column_value(*i, v.clone()).map_err(|e| {
-                Error::decode(format!("{}.{}", T::mapper().name(), column_name::<T>(*i)), e)
+                Error::decode(
+                    format!("{}.{}", T::mapper().name(), column_name::<T>(*i)),
+                    e,
+                )
             })?;
         }
         Ok(())
@@ -266,5 +269,8 @@ fn locked(what: String) -> Error {
 
 /// Downcasts a type-erased instance to its handle.
 pub(crate) fn downcast<T: Model>(any: Arc<dyn AnyInstance>) -> Option<Obj<T>> {
-    any.into_any().downcast::<Instance<T>>().ok().map(Obj::from_arc)
+    any.into_any()
+        .downcast::<Instance<T>>()
+        .ok()
+        .map(Obj::from_arc)
 }

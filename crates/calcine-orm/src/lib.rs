@@ -11,12 +11,12 @@ mod model;
 mod session;
 mod unit_of_work;
 
+/// `#[derive(Model)]`: see [`calcine_macros::Model`].
+pub use calcine_macros::Model;
 pub use instance::{Obj, Status};
 pub use key::{Key, KeyPart};
 pub use metadata::{create_all, create_all_in, drop_all, metadata_for};
 pub use model::{Col, Mapper, Model, select};
-/// `#[derive(Model)]`: see [`calcine_macros::Model`].
-pub use calcine_macros::Model;
 pub use session::{Session, SessionMaker};
 
 /// What `#[derive(Model)]` expands to refers to these; not a public API.

@@ -163,7 +163,11 @@ impl<M: Model, T: Into<Value>> Col<M, T> {
         match M::mapper().table().c_at(self.index) {
             Some(c) => c,
             // The derive generates handles from the same field list as the table.
-            None => unreachable!("column handle {} out of range for {}", self.name, M::mapper().name()),
+            None => unreachable!(
+                "column handle {} out of range for {}",
+                self.name,
+                M::mapper().name()
+            ),
         }
     }
 
@@ -193,13 +197,11 @@ impl<M: Model, T: Into<Value>> Col<M, T> {
     }
     /// `column IN (values...)`.
     pub fn in_<V: Into<T>>(&self, values: impl IntoIterator<Item = V>) -> Expr {
-        self.column()
-            .in_(values.into_iter().map(|v| val(v.into())))
+        self.column().in_(values.into_iter().map(|v| val(v.into())))
     }
     /// `column BETWEEN low AND high`.
     pub fn between(&self, low: impl Into<T>, high: impl Into<T>) -> Expr {
-        self.column()
-            .between(val(low.into()), val(high.into()))
+        self.column().between(val(low.into()), val(high.into()))
     }
     /// `column IS NULL`.
     pub fn is_null(&self) -> Expr {

@@ -239,7 +239,9 @@ impl SessionCore {
     }
 
     pub(crate) fn lookup(&self, ty: TypeId, key: &Key) -> Option<Arc<dyn AnyInstance>> {
-        self.identity.get(&(ty, key.clone())).and_then(Weak::upgrade)
+        self.identity
+            .get(&(ty, key.clone()))
+            .and_then(Weak::upgrade)
     }
 
     pub(crate) fn register(&mut self, key: Key, inst: &Arc<dyn AnyInstance>) {
@@ -942,7 +944,11 @@ impl Session {
     pub fn expunge_all(&mut self) {
         let mut core = self.core();
         let live = core.live_instances();
-        for inst in live.iter().chain(core.new.iter()).chain(core.deleted.iter()) {
+        for inst in live
+            .iter()
+            .chain(core.new.iter())
+            .chain(core.deleted.iter())
+        {
             let mut st = inst.state();
             st.status = if st.key.is_some() {
                 Status::Detached
