@@ -138,7 +138,10 @@ impl AsyncConnection {
     /// As [`Connection::execute`];
     /// [`AwaitRequired`](calcine_engine::ErrorKind::AwaitRequired) when the engine's driver is
     /// bridged (PostgreSQL) but did no IO through the bridge.
-    pub async fn execute<S: Executable + ?Sized>(&mut self, statement: &S) -> Result<BufferedResult> {
+    pub async fn execute<S: Executable + ?Sized>(
+        &mut self,
+        statement: &S,
+    ) -> Result<BufferedResult> {
         self.call(true, |c| BufferedResult::fetch(c.execute(statement)?))
             .await
     }
@@ -149,15 +152,20 @@ impl AsyncConnection {
     /// # Errors
     /// As [`execute`](Self::execute).
     pub async fn exec_driver_sql(&mut self, sql: &str, params: &[Value]) -> Result<BufferedResult> {
-        self.call(true, |c| BufferedResult::fetch(c.exec_driver_sql(sql, params)?))
-            .await
+        self.call(true, |c| {
+            BufferedResult::fetch(c.exec_driver_sql(sql, params)?)
+        })
+        .await
     }
 
     /// The first column of the first row (SQLAlchemy's `await conn.scalar(stmt)`).
     ///
     /// # Errors
     /// As [`execute`](Self::execute) and [`Connection::scalar`].
-    pub async fn scalar<T: FromValue, S: Executable + ?Sized>(&mut self, statement: &S) -> Result<T> {
+    pub async fn scalar<T: FromValue, S: Executable + ?Sized>(
+        &mut self,
+        statement: &S,
+    ) -> Result<T> {
         self.call(true, |c| c.scalar(statement)).await
     }
 
@@ -178,7 +186,10 @@ impl AsyncConnection {
     ///
     /// # Errors
     /// As [`execute`](Self::execute).
-    pub async fn stream<S: Executable + ?Sized>(&mut self, statement: &S) -> Result<AsyncResult<'_>> {
+    pub async fn stream<S: Executable + ?Sized>(
+        &mut self,
+        statement: &S,
+    ) -> Result<AsyncResult<'_>> {
         let require_await = self.engine.requires_await();
         let AsyncConnection { conn, pending, .. } = self;
         let conn = conn.as_mut().ok_or_else(closed)?;
@@ -194,7 +205,11 @@ impl AsyncConnection {
     ///
     /// # Errors
     /// As [`execute`](Self::execute).
-    pub async fn stream_driver_sql(&mut self, sql: &str, params: &[Value]) -> Result<AsyncResult<'_>> {
+    pub async fn stream_driver_sql(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<AsyncResult<'_>> {
         let require_await = self.engine.requires_await();
         let AsyncConnection { conn, pending, .. } = self;
         let conn = conn.as_mut().ok_or_else(closed)?;

@@ -236,3 +236,51 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<AsyncEngine>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        match tokio::runtime::Builder::new_current_thread().build() {
+            Ok(rt) => rt.block_on(f),
+            Err(e) => panic!("runtime: {e}"),
+        }
+    }
+
+    /// A11: the execute family on a driver that does no bridged IO, with the engine treated as
+    /// async (the private switch), reports AwaitRequired; run_sync on the same connection works.
+    #[test]
+    fn a11_await_required_when_no_io_went_through_the_bridge() {
+        block_on(async {
+            let engine = match create_async_engine("sqlite://") {
+                Ok(e) => e.with_require_await(true),
+                Err(e) => panic!("{e}"),
+            };
+            let mut conn = match engine.connect().await {
+                Ok(c) => c,
+                Err(e) => panic!("{e}"),
+            };
+            let err = conn.exec_driver_sql("SELECT 1", &[]).await.err();
+            assert!(
+                err.as_ref()
+                    .is_some_and(|e| e.kind() == calcine_engine::ErrorKind::AwaitRequired),
+                "{err:?}"
+            );
+            let err = conn
+                .scalar::<i64, _>(&calcine_sql::text("SELECT 1"))
+                .await
+                .err();
+            assert!(err.is_some_and(|e| e.kind() == calcine_engine::ErrorKind::AwaitRequired));
+            // A statement error wins over AwaitRequired.
+            let err = conn.exec_driver_sql("SELEC nonsense", &[]).await.err();
+            assert!(err.is_some_and(|e| e.kind() != calcine_engine::ErrorKind::AwaitRequired));
+            let n = conn
+                .run_sync(|c| c.exec_driver_sql("SELECT 2", &[])?.scalar::<i64>())
+                .await;
+            assert_eq!(n.ok(), Some(2));
+            // Without the switch (SQLite's real setting) the same call succeeds.
+            assert!(!create_async_engine("sqlite://").is_ok_and(|e| e.requires_await()));
+        });
+    }
+}

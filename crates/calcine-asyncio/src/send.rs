@@ -20,6 +20,11 @@ use crate::result::BufferedResult;
 /// borrowed transaction object in this mode: use [`begin`](Self::begin) /
 /// [`commit`](Self::commit) / [`rollback`](Self::rollback) on the connection, or `run_sync`.
 ///
+/// **File SQLite**: a home thread is cooperative and SQLite waits for a locked database by
+/// blocking (`busy_timeout`); a write transaction held open across calls can therefore block a
+/// greenlet of the same home thread until "database is locked". Do a SQLite write transaction
+/// inside one [`run_sync`](Self::run_sync).
+///
 /// **Cancellation**: if a method's future is dropped mid-way, the work is unwound on the home
 /// thread and the connection dropped there (returned to the pool after a rollback, or closed
 /// when the rollback cannot run); this object then reports
@@ -111,8 +116,10 @@ impl SendAsyncConnection {
     where
         S: Executable + Send + 'static,
     {
-        self.call(true, move |i| BufferedResult::fetch(i.conn.execute(&statement)?))
-            .await
+        self.call(true, move |i| {
+            BufferedResult::fetch(i.conn.execute(&statement)?)
+        })
+        .await
     }
 
     /// Executes SQL text as is and buffers its rows.

@@ -55,6 +55,9 @@ pub(crate) struct Pool {
     config: PoolConfig,
     state: Mutex<State>,
     returned: Condvar,
+    /// Wakes checkouts waiting inside a greenlet (they must not block their thread: the
+    /// connection they wait for may be returned by another greenlet on the same thread).
+    returned_async: tokio::sync::Notify,
 }
 
 struct State {
@@ -85,6 +88,7 @@ impl Pool {
                 invalidated_at: None,
             }),
             returned: Condvar::new(),
+            returned_async: tokio::sync::Notify::new(),
         })
     }
 
@@ -127,6 +131,15 @@ impl Pool {
                     self.config.max_overflow.unwrap_or(0),
                     self.config.timeout.as_secs_f64()
                 )));
+            }
+            if calcine_greenlet::in_greenlet() {
+                // Wait through the bridge, not on the condvar: blocking here would stall the
+                // other greenlets of this thread, which may be the ones returning connections.
+                let notified = self.returned_async.notified();
+                drop(st);
+                calcine_greenlet::await_(tokio::time::timeout(deadline - now, notified))?.ok();
+                st = self.lock();
+                continue;
             }
             st = self
                 .returned
@@ -189,6 +202,7 @@ impl Pool {
         st.checked_out -= 1;
         drop(st);
         self.returned.notify_one();
+        self.returned_async.notify_waiters();
     }
 
     fn checkin(&self, mut conn: Box<dyn DriverConnection>, created: Instant) {
@@ -213,6 +227,7 @@ impl Pool {
             drop(st);
         }
         self.returned.notify_one();
+        self.returned_async.notify_waiters();
     }
 
     /// Marks every connection opened so far as invalid: idle ones are replaced at checkout,
@@ -230,6 +245,7 @@ impl Pool {
         st.open -= idle.len();
         drop(st);
         self.returned.notify_all();
+        self.returned_async.notify_waiters();
         for i in idle {
             close_quietly(i.conn);
         }
