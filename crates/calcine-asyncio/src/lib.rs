@@ -68,6 +68,7 @@ mod connection;
 mod engine;
 mod result;
 mod send;
+mod session;
 mod stream;
 mod transaction;
 
@@ -75,5 +76,6 @@ pub use connection::AsyncConnection;
 pub use engine::{AsyncEngine, AsyncEngineBuilder, create_async_engine};
 pub use result::BufferedResult;
 pub use send::SendAsyncConnection;
+pub use session::{AsyncSession, AsyncSessionMaker};
 pub use stream::AsyncResult;
 pub use transaction::AsyncTransaction;
