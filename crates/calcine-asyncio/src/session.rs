@@ -276,9 +276,14 @@ impl AsyncSessionMaker {
         self
     }
 
-    /// A new session.
+    /// A new session (inline mode, `!Send` futures).
     pub fn session(&self) -> AsyncSession {
         AsyncSession::from_sync(self.maker.session())
+    }
+
+    /// A new session whose futures are `Send` (home-thread mode, for `tokio::spawn`).
+    pub fn session_send(&self) -> crate::SendAsyncSession {
+        crate::SendAsyncSession::from_sync(self.maker.session())
     }
 
     /// Runs `f` with a new session in a transaction that commits if `f` returns `Ok` and rolls
