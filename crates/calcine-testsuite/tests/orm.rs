@@ -675,3 +675,65 @@ fn sessionmaker_begin_sync() {
         let _: Option<Obj<User>> = None;
     });
 }
+
+// The Send flavour under tokio::spawn on a multi-thread runtime (issue 5, both bridge modes).
+#[test]
+fn send_async_session_under_tokio_spawn() {
+    each_backend(|db| {
+        if db.name == "sqlite-memory" {
+            return; // one shared connection: 200 tasks would only queue on it
+        }
+        let ctx = Ctx::new(db);
+        let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut handles = Vec::new();
+            for i in 0..200 {
+                let engine = engine.clone();
+                handles.push(tokio::spawn(async move {
+                    let mut s = calcine_asyncio::SendAsyncSession::new(&engine);
+                    let u = s.add(user(&format!("user{i}")))?;
+                    s.commit().await?;
+                    let id = s.run_sync(move |_| u.read().map(|u| u.id)).await??;
+                    let again = s.get_one::<User>(id.unwrap()).await?;
+                    let name = s
+                        .run_sync(move |_| again.read().map(|u| u.name.clone()))
+                        .await??;
+                    s.close().await?;
+                    Ok::<_, calcine_engine::Error>(name)
+                }));
+            }
+            for (i, h) in handles.into_iter().enumerate() {
+                assert_eq!(h.await.unwrap().unwrap(), format!("user{i}"));
+            }
+
+            // Cancelled mid-call: the session is gone, and says so; the pool gets its slot back.
+            let mut s = calcine_asyncio::SendAsyncSession::new(&engine);
+            let cut = tokio::time::timeout(
+                std::time::Duration::from_millis(50),
+                s.run_sync(|s| {
+                    s.flush().unwrap();
+                    calcine_greenlet::await_(std::future::pending::<()>()).unwrap();
+                }),
+            )
+            .await;
+            assert!(cut.is_err());
+            assert!(s.closed_by_cancellation());
+            let err = s.commit().await.unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ResourceClosed);
+        });
+        let n = count_users(&mut Session::new(&ctx.engine)).unwrap();
+        assert_eq!(n, 200);
+        for _ in 0..100 {
+            if ctx.engine.pool_status().checked_out == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(ctx.engine.pool_status().checked_out, 0);
+    });
+}

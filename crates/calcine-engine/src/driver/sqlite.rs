@@ -79,7 +79,7 @@ impl Driver for SqliteDriver {
     }
 
     fn connect(&self) -> Result<Box<dyn DriverConnection>> {
-        let conn = match &self.path {
+        let mut conn = match &self.path {
             SqlitePath::Memory => rusqlite::Connection::open_in_memory(),
             SqlitePath::File(p) => rusqlite::Connection::open(p),
         }
@@ -95,10 +95,40 @@ impl Driver for SqliteDriver {
             )
         })?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-        conn.busy_timeout(self.busy_timeout).map_err(map_error)?;
+        let timeout = self.busy_timeout;
+        conn.busy_handler(Some(move |count| busy_wait(count, timeout)))
+            .map_err(map_error)?;
         conn.execute_batch("PRAGMA foreign_keys = ON")
             .map_err(map_error)?;
         Ok(Box::new(SqliteConnection { conn }))
+    }
+}
+
+/// SQLite's busy handler: called while another connection holds a lock this one needs.
+///
+/// Outside a greenlet it sleeps with a growing pause, like SQLite's own `busy_timeout`. Inside
+/// a greenlet it *suspends* instead (`await_` of a timer): the connection holding the lock may
+/// belong to another task on this very thread (inline mode, or a home thread shared by many
+/// sessions), and blocking the thread would keep that task from ever committing. Suspending
+/// inside SQLite's call is sound: the frames stay on the coroutine stack, and nothing else
+/// uses this connection meanwhile. If the greenlet is cancelled while suspended here, the
+/// unwind is caught before it reaches SQLite's C frames and the statement fails with
+/// `SQLITE_BUSY`; the unwinding resumes at the next suspension point.
+fn busy_wait(count: i32, timeout: Duration) -> bool {
+    let step = |i: i32| Duration::from_millis(1u64 << i.clamp(0, 6)).min(Duration::from_millis(50));
+    let waited: Duration = (0..count).map(step).sum();
+    if waited >= timeout {
+        return false;
+    }
+    let pause = step(count);
+    if calcine_greenlet::in_greenlet() {
+        let slept = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            calcine_greenlet::await_(tokio::time::sleep(pause))
+        }));
+        matches!(slept, Ok(Ok(())))
+    } else {
+        std::thread::sleep(pause);
+        true
     }
 }
 
