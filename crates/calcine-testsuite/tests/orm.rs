@@ -737,3 +737,52 @@ fn send_async_session_under_tokio_spawn() {
         assert_eq!(ctx.engine.pool_status().checked_out, 0);
     });
 }
+
+// D47: a panic inside run_sync while a transaction is open: nothing is committed and the
+// connection goes back clean.
+#[test]
+fn d47_panic_in_run_sync_rolls_back() {
+    each_backend(|db| {
+        let ctx = Ctx::new(db);
+        let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut s = AsyncSession::new(&engine);
+            let caught = futures_catch(s.run_sync(|s| {
+                s.add(user("doomed"));
+                s.flush().unwrap();
+                panic!("business logic bug");
+            }))
+            .await;
+            assert!(caught.is_err(), "the panic reaches the awaiter");
+            drop(s);
+            let mut s = AsyncSession::new(&engine);
+            let n = s.run_sync(count_users).await.unwrap();
+            assert_eq!(n, 0, "the flushed row was rolled back");
+            s.close().await;
+        });
+        for _ in 0..100 {
+            if ctx.engine.pool_status().checked_out == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(ctx.engine.pool_status().checked_out, 0);
+    });
+}
+
+/// `catch_unwind` for a future (no extra dependency).
+async fn futures_catch<F: std::future::Future>(f: F) -> std::thread::Result<F::Output> {
+    let mut f = std::pin::pin!(f);
+    std::future::poll_fn(|cx| {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.as_mut().poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Err(p) => std::task::Poll::Ready(Err(p)),
+        }
+    })
+    .await
+}
