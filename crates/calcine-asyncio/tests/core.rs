@@ -4,7 +4,7 @@
 #[path = "support/backends.rs"]
 mod backends;
 
-use backends::Db;
+use backends::{AsyncDb, Db};
 use calcine_asyncio::{AsyncConnection, AsyncEngine, create_async_engine};
 use calcine_engine::{Connection, ErrorKind, Result};
 use calcine_sql::{Column, MetaData, SqlType, Table};

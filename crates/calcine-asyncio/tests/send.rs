@@ -4,6 +4,7 @@
 #[path = "support/backends.rs"]
 mod backends;
 
+use backends::AsyncDb;
 use calcine_engine::ErrorKind;
 
 fn assert_send<T: Send>(t: T) -> T {

@@ -30,6 +30,8 @@ pub struct Db {
     pub url: String,
     /// Whether this is PostgreSQL.
     pub pg: bool,
+    /// Whether this is SQLite in memory (one shared connection).
+    pub memory: bool,
     file: Option<PathBuf>,
     schema: Option<(String, String)>,
 }
@@ -49,6 +51,39 @@ impl Db {
     /// An engine builder, to set options.
     pub fn builder(&self) -> EngineBuilder {
         Engine::builder(self.url.as_str())
+    }
+
+    /// `sql` with `?` placeholders rewritten to `$1, $2, ...` for PostgreSQL.
+    pub fn sql(&self, sql: &str) -> String {
+        if !self.pg {
+            return sql.to_owned();
+        }
+        let mut out = String::with_capacity(sql.len() + 8);
+        let mut n = 0;
+        for ch in sql.chars() {
+            if ch == '?' {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            } else {
+                out.push(ch);
+            }
+        }
+        out
+    }
+
+    /// A table name no other test uses.
+    pub fn table(&self, base: &str) -> String {
+        format!("{base}_{}", unique())
+    }
+
+    /// An auto-incrementing integer primary key column type, for raw DDL.
+    pub fn id_type(&self) -> &'static str {
+        if self.pg {
+            "BIGSERIAL PRIMARY KEY"
+        } else {
+            "INTEGER PRIMARY KEY"
+        }
     }
 }
 
@@ -96,6 +131,7 @@ pub fn sqlite_memory() -> Db {
         name: "sqlite-memory",
         url: "sqlite://".into(),
         pg: false,
+        memory: true,
         file: None,
         schema: None,
     }
@@ -108,6 +144,7 @@ pub fn sqlite_file() -> Db {
         name: "sqlite-file",
         url: format!("sqlite:///{}", file.display()),
         pg: false,
+        memory: false,
         file: Some(file),
         schema: None,
     }
@@ -137,6 +174,7 @@ pub fn postgres() -> Option<Db> {
         name: "postgresql",
         url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
         pg: true,
+        memory: false,
         file: None,
         schema: Some((schema, base)),
     })
@@ -145,6 +183,18 @@ pub fn postgres() -> Option<Db> {
 /// Every backend: SQLite memory, SQLite file, and PostgreSQL when configured.
 pub fn backends() -> Vec<Db> {
     let mut v = vec![sqlite_memory(), sqlite_file()];
+    v.extend(postgres());
+    v
+}
+
+/// Every backend (the name the engine's tests use).
+pub fn all() -> Vec<Db> {
+    backends()
+}
+
+/// Backends with a real pool of several connections (file SQLite, PostgreSQL).
+pub fn pooled() -> Vec<Db> {
+    let mut v = vec![sqlite_file()];
     v.extend(postgres());
     v
 }
