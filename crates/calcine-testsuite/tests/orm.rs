@@ -786,3 +786,27 @@ async fn futures_catch<F: std::future::Future>(f: F) -> std::thread::Result<F::O
     })
     .await
 }
+
+// B20: a session bound to a connection joins the caller's transaction; its commit() leaves the
+// outer transaction open for the caller (the "join an external transaction" test pattern).
+#[test]
+fn b20_session_joins_an_external_transaction() {
+    each_backend(|db| {
+        let ctx = Ctx::new(db);
+        let count = || calcine_sql::select(func::count_star()).select_from(User::mapper().table());
+        let mut conn = ctx.engine.connect().unwrap();
+        let outer = conn.begin().unwrap().detach();
+        let mut s = Session::with_connection(conn);
+        s.add(user("inside"));
+        s.commit().unwrap();
+        assert_eq!(count_users(&mut s).unwrap(), 1);
+        let mut conn = s.into_connection().unwrap();
+        assert!(conn.in_transaction(), "the outer transaction is still open");
+        outer.rollback(&mut conn).unwrap();
+        let n: i64 = conn.scalar(&count()).unwrap();
+        assert_eq!(
+            n, 0,
+            "rolling the outer transaction back undid the session's work"
+        );
+    });
+}
