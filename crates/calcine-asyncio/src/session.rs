@@ -1,12 +1,14 @@
 //! [`AsyncSession`] and [`AsyncSessionMaker`] (SQLAlchemy `ext/asyncio/session.py`): the
 //! synchronous [`Session`] driven through the greenlet bridge.
 
-use calcine_engine::{Result, Row};
+use calcine_engine::{Connection, Result, Row};
 use calcine_greenlet::greenlet_spawn;
 use calcine_orm::{Key, Model, Obj, Session, SessionMaker};
 use calcine_sql::{Dialect, Executable, FromValue, Select};
 
 use crate::engine::AsyncEngine;
+use crate::scalar_stream::AsyncScalarStream;
+use crate::stream::AsyncResult;
 
 /// The async face of a [`Session`] (SQLAlchemy's `AsyncSession`).
 ///
@@ -37,6 +39,8 @@ use crate::engine::AsyncEngine;
 pub struct AsyncSession {
     sync: Session,
     dialect: Dialect,
+    /// The session's connection while lent to a stream; given back on the next call.
+    streaming: Option<Connection>,
 }
 
 impl AsyncSession {
@@ -49,12 +53,17 @@ impl AsyncSession {
     pub fn from_sync(mut sync: Session) -> AsyncSession {
         sync.set_async(true);
         let dialect = sync.engine().dialect();
-        AsyncSession { sync, dialect }
+        AsyncSession {
+            sync,
+            dialect,
+            streaming: None,
+        }
     }
 
     /// The wrapped synchronous session (SQLAlchemy's `AsyncSession.sync_session`): the object
     /// [`run_sync`](AsyncSession::run_sync) hands to its closure.
     pub fn sync_session(&mut self) -> &mut Session {
+        self.reclaim_stream();
         &mut self.sync
     }
 
@@ -65,8 +74,49 @@ impl AsyncSession {
     where
         F: FnOnce(&mut Session) -> R,
     {
+        self.reclaim_stream();
         let sync = &mut self.sync;
         greenlet_spawn(move || f(sync)).await
+    }
+
+    fn reclaim_stream(&mut self) {
+        if let Some(conn) = self.streaming.take() {
+            self.sync.end_stream(conn);
+        }
+    }
+
+    /// Streams the instances of `T` selected by `stmt` from a live cursor, one chunk per trip
+    /// through the bridge (SQLAlchemy's `await session.stream_scalars(select(User))`): a large
+    /// result never sits in memory at once. The stream runs in the session's transaction and
+    /// borrows the session until dropped.
+    ///
+    /// # Errors
+    /// As [`Session::scalars`].
+    pub async fn stream_scalars<T: Model>(
+        &mut self,
+        stmt: &Select,
+    ) -> Result<AsyncScalarStream<'_, T>> {
+        self.reclaim_stream();
+        let sync = &mut self.sync;
+        let conn = greenlet_spawn(move || sync.begin_stream()).await?;
+        let conn = self.streaming.insert(conn);
+        let sync = &mut self.sync;
+        let cursor = greenlet_spawn(move || conn.execute(stmt)).await?;
+        Ok(AsyncScalarStream::new(cursor, sync))
+    }
+
+    /// Streams the rows of a Core statement in the session's transaction (SQLAlchemy's
+    /// `await session.stream(stmt)`).
+    ///
+    /// # Errors
+    /// As [`Session::execute`].
+    pub async fn stream<S: Executable + ?Sized>(&mut self, stmt: &S) -> Result<AsyncResult<'_>> {
+        self.reclaim_stream();
+        let sync = &mut self.sync;
+        let conn = greenlet_spawn(move || sync.begin_stream()).await?;
+        let conn = self.streaming.insert(conn);
+        let cursor = greenlet_spawn(move || conn.execute(stmt)).await?;
+        Ok(AsyncResult::new(cursor))
     }
 
     /// [`Session::get`] through the bridge.
@@ -236,6 +286,7 @@ impl Drop for AsyncSession {
     /// bridged driver (PostgreSQL), the close (a ROLLBACK) is spawned on a home thread; SQLite's
     /// rollback is a short local call and runs here.
     fn drop(&mut self) {
+        self.reclaim_stream();
         if !self.sync.has_connection() {
             return;
         }

@@ -447,6 +447,44 @@ impl Session {
         self.shared.is_async.store(on, Ordering::Relaxed);
     }
 
+    /// Hands the session's connection (in its transaction) to a streaming result, after an
+    /// autoflush. Give it back with [`end_stream`](Session::end_stream); meanwhile the session
+    /// has no connection (implicit IO through its objects checks out another one).
+    ///
+    /// # Errors
+    /// As [`execute`](Session::execute).
+    #[doc(hidden)]
+    pub fn begin_stream(&mut self) -> Result<Connection> {
+        self.core().check_active()?;
+        self.shared.io_guard()?;
+        self.autoflush()?;
+        let mut core = self.core();
+        core.connection()?;
+        core.conn
+            .take()
+            .ok_or_else(|| Error::invalid_request("the session has no connection"))
+    }
+
+    /// Takes back the connection lent by [`begin_stream`](Session::begin_stream).
+    #[doc(hidden)]
+    pub fn end_stream(&mut self, conn: Connection) {
+        let mut core = self.core();
+        if core.conn.is_none() {
+            core.conn = Some(conn);
+        }
+    }
+
+    /// Maps rows of `calcine_orm::select::<T>()`-shaped statements to instances through the
+    /// identity map (what `scalars` does after executing).
+    ///
+    /// # Errors
+    /// A row that does not fit `T`.
+    #[doc(hidden)]
+    pub fn load_rows<T: Model>(&mut self, rows: Vec<Row>) -> Result<Vec<Obj<T>>> {
+        let shared = self.shared.clone();
+        self.core().load::<T>(&shared, rows)
+    }
+
     /// Whether the session holds a checked-out connection right now.
     pub fn has_connection(&self) -> bool {
         self.core().conn.is_some()

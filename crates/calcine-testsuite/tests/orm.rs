@@ -810,3 +810,112 @@ fn b20_session_joins_an_external_transaction() {
         );
     });
 }
+
+// C41, C42 for mapped objects: stream_scalars fetches lazily in chunks, partitions(n) and
+// yield_per(n) give chunks of n, one() checks the count; the session keeps working afterwards.
+#[test]
+fn c41_c42_stream_scalars() {
+    use futures_util::StreamExt;
+    each_backend(|db| {
+        let ctx = Ctx::new(db);
+        let mut s = Session::new(&ctx.engine);
+        for i in 0..25 {
+            s.add(user(&format!("u{i:02}")));
+        }
+        s.commit().unwrap();
+        drop(s);
+        let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut s = AsyncSession::new(&engine);
+            let q = select::<User>().order_by([User::ID.asc()]);
+            let mut st = s.stream_scalars::<User>(&q).await.unwrap().yield_per(10);
+            let before = ctx.statements();
+            let first = st.next_partition(10).await.unwrap();
+            assert_eq!(first.len(), 10);
+            assert_eq!(st.next_partition(10).await.unwrap().len(), 10);
+            assert_eq!(st.next_partition(10).await.unwrap().len(), 5);
+            assert!(st.next_partition(10).await.unwrap().is_empty());
+            assert_eq!(
+                ctx.statements() - before,
+                0,
+                "one statement, fetched in chunks"
+            );
+            drop(st);
+            // Streamed objects are the session's instances.
+            let id = s
+                .run_sync(|_| first[0].read().map(|u| u.id.unwrap()))
+                .await
+                .unwrap();
+            let again = s.get::<User>(id).await.unwrap().unwrap();
+            assert!(again == first[0]);
+
+            let sizes: Vec<usize> = s
+                .stream_scalars::<User>(&q)
+                .await
+                .unwrap()
+                .partitions(10)
+                .map(|p| p.unwrap().len())
+                .collect()
+                .await;
+            assert_eq!(sizes, [10, 10, 5]);
+            let n = s
+                .stream_scalars::<User>(&q)
+                .await
+                .unwrap()
+                .into_stream()
+                .count()
+                .await;
+            assert_eq!(n, 25);
+
+            let none = select::<User>().where_(User::NAME.eq("nobody"));
+            let err = s
+                .stream_scalars::<User>(&none)
+                .await
+                .unwrap()
+                .one()
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::NoResultFound);
+            let two = select::<User>().where_(User::NAME.in_(["u01", "u02"]));
+            let err = s
+                .stream_scalars::<User>(&two)
+                .await
+                .unwrap()
+                .one()
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MultipleResultsFound);
+            let one = select::<User>().where_(User::NAME.eq("u03"));
+            let u = s
+                .stream_scalars::<User>(&one)
+                .await
+                .unwrap()
+                .one()
+                .await
+                .unwrap();
+            assert_eq!(
+                s.run_sync(|_| u.read().map(|u| u.name.clone()))
+                    .await
+                    .unwrap(),
+                "u03"
+            );
+
+            // Core rows through the session.
+            let count = calcine_sql::select(func::count_star()).select_from(User::mapper().table());
+            let n: i64 = s.stream(&count).await.unwrap().scalar().await.unwrap();
+            assert_eq!(n, 25);
+
+            // The session goes on, in the same transaction.
+            s.add(user("after"));
+            s.commit().await.unwrap();
+            let n: i64 = s.run_sync(count_users).await.unwrap();
+            assert_eq!(n, 26);
+            s.close().await;
+        });
+        assert_eq!(ctx.engine.pool_status().checked_out, 0);
+    });
+}
