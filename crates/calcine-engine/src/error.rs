@@ -445,6 +445,26 @@ impl std::error::Error for Error {
     }
 }
 
+impl From<calcine_greenlet::Error> for Error {
+    fn from(e: calcine_greenlet::Error) -> Error {
+        use calcine_greenlet::ErrorKind as K;
+        match e.kind() {
+            K::MissingGreenlet => Error::missing_greenlet(),
+            K::AwaitRequired => Error::await_required(e.message().to_owned()),
+            _ => Error::new(ErrorKind::Bridge, e.message().to_owned()).with_source(e),
+        }
+    }
+}
+
+/// A statement that could not be built (unknown column, ambiguous join, ...) is SQLAlchemy's
+/// `ArgumentError`/`InvalidRequestError`: [`ErrorKind::InvalidRequest`], with the SQL layer's
+/// error as the source.
+impl From<calcine_sql::SqlError> for Error {
+    fn from(e: calcine_sql::SqlError) -> Error {
+        Error::new(ErrorKind::InvalidRequest, e.to_string()).with_source(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,25 +510,5 @@ mod tests {
         assert_eq!(e.column(), Some("age"));
         assert!(e.to_string().contains("\"age\""), "{e}");
         assert!(std::error::Error::source(&e).is_some());
-    }
-}
-
-impl From<calcine_greenlet::Error> for Error {
-    fn from(e: calcine_greenlet::Error) -> Error {
-        use calcine_greenlet::ErrorKind as K;
-        match e.kind() {
-            K::MissingGreenlet => Error::missing_greenlet(),
-            K::AwaitRequired => Error::await_required(e.message().to_owned()),
-            _ => Error::new(ErrorKind::Bridge, e.message().to_owned()).with_source(e),
-        }
-    }
-}
-
-/// A statement that could not be built (unknown column, ambiguous join, ...) is SQLAlchemy's
-/// `ArgumentError`/`InvalidRequestError`: [`ErrorKind::InvalidRequest`], with the SQL layer's
-/// error as the source.
-impl From<calcine_sql::SqlError> for Error {
-    fn from(e: calcine_sql::SqlError) -> Error {
-        Error::new(ErrorKind::InvalidRequest, e.to_string()).with_source(e)
     }
 }

@@ -223,6 +223,8 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
             }
         }
 
+        // Column handles are a query API: unused ones are no reason to warn.
+        #[allow(dead_code)]
         impl #name {
             #(#consts)*
         }
