@@ -44,6 +44,9 @@ pub struct Mapper {
     primary_key: Vec<usize>,
     autoincrement: Option<usize>,
     columns: Arc<[Arc<str>]>,
+    /// INSERT text by (dialect, column mask, row count): the flush renders each shape once.
+    insert_sql:
+        std::sync::Mutex<rustc_hash::FxHashMap<(calcine_sql::Dialect, u64, usize), Arc<str>>>,
 }
 
 impl Mapper {
@@ -75,6 +78,7 @@ impl Mapper {
             primary_key,
             autoincrement,
             columns,
+            insert_sql: std::sync::Mutex::new(rustc_hash::FxHashMap::default()),
         })
     }
 
@@ -101,6 +105,50 @@ impl Mapper {
     /// Column names, in table order.
     pub fn column_names(&self) -> &Arc<[Arc<str>]> {
         &self.columns
+    }
+
+    /// The SQL of a multi-row INSERT of the columns in `mask` (bit i = column i), `rows` rows,
+    /// with `RETURNING` of the autoincrement column if `returning`; parameters row by row, in
+    /// column order. Rendered once per shape. `None` if the shape can't be expressed that way
+    /// (more than 64 columns, or the statement would add defaults of its own).
+    pub(crate) fn insert_sql(
+        &self,
+        dialect: calcine_sql::Dialect,
+        mask: u64,
+        rows: usize,
+        returning: bool,
+    ) -> Option<Arc<str>> {
+        let ncols = self.table.columns().len();
+        if ncols > 63 || rows == 0 {
+            return None;
+        }
+        let key = (dialect, mask | (u64::from(returning) << 63), rows);
+        let mut cache = self.insert_sql.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(sql) = cache.get(&key) {
+            return Some(sql.clone());
+        }
+        let cols: Vec<usize> = (0..ncols).filter(|c| mask & (1 << c) != 0).collect();
+        let row: Vec<(usize, Value)> = cols.iter().map(|&c| (c, Value::Null)).collect();
+        let mut stmt = if cols.is_empty() {
+            if rows != 1 {
+                return None;
+            }
+            calcine_sql::insert(&self.table)
+        } else {
+            calcine_sql::insert(&self.table)
+                .values_many((0..rows).map(|_| row.clone()))
+                .ok()?
+        };
+        if returning {
+            stmt = stmt.returning(self.table.c_at(self.autoincrement?)?);
+        }
+        let compiled =
+            calcine_sql::Executable::compile(&stmt, dialect, &calcine_sql::StatementCache::new(0));
+        if compiled.params.len() != cols.len() * rows {
+            return None;
+        }
+        cache.insert(key, compiled.sql.clone());
+        Some(compiled.sql)
     }
 
     /// `SELECT` of all of the model's columns, in table order (SQLAlchemy's `select(User)`).

@@ -919,3 +919,28 @@ fn c41_c42_stream_scalars() {
         assert_eq!(ctx.engine.pool_status().checked_out, 0);
     });
 }
+
+// The flush's batched INSERTs (multi-row RETURNING on PostgreSQL) give every object its own key.
+fn bulk_insert_keys_line_up(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let objs = s.add_all((0..2500).map(|i| user(&format!("bulk{i}"))));
+    let (r, n) = ctx.counting(|| s.flush());
+    r?;
+    assert!(n >= 3, "{n} statements");
+    let rows = s.execute(
+        &calcine_sql::select((User::ID.column(), User::NAME.column())).order_by([User::ID.asc()]),
+    )?;
+    let by_id: std::collections::HashMap<i64, String> = rows
+        .into_iter()
+        .map(|r| (r.get::<i64>(0).unwrap(), r.get::<String>(1).unwrap()))
+        .collect();
+    for o in &objs {
+        let u = o.read()?;
+        assert_eq!(by_id.get(&u.id.unwrap()), Some(&u.name));
+    }
+    s.commit()
+}
+
+#[test]
+fn bulk_insert_keys() {
+    parity(bulk_insert_keys_line_up);
+}
