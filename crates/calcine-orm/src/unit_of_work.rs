@@ -287,14 +287,20 @@ fn row_shape(mapper: &Mapper, values: &[Value]) -> (u64, Option<usize>) {
     (mask, auto)
 }
 
-fn masked(values: &[Value], mask: u64, out: &mut Vec<Value>) {
-    out.extend(
-        values
-            .iter()
-            .enumerate()
-            .filter(|(c, _)| mask & (1 << c) != 0)
-            .map(|(_, v)| v.clone()),
-    );
+/// Moves the values of the columns in `mask` into `out` (the INSERT's parameters) and returns
+/// the primary-key values, with NULL where the database generates the key.
+fn split_row(mapper: &Mapper, values: Vec<Value>, mask: u64, out: &mut Vec<Value>) -> Vec<Value> {
+    let pk_cols = mapper.primary_key();
+    let mut pk = vec![Value::Null; pk_cols.len()];
+    for (c, v) in values.into_iter().enumerate() {
+        if let Some(k) = pk_cols.iter().position(|&p| p == c) {
+            pk[k] = v.clone();
+        }
+        if mask & (1 << c) != 0 {
+            out.push(v);
+        }
+    }
+    pk
 }
 
 /// INSERTs the rows of one mapper, in order: on PostgreSQL consecutive rows of the same shape
@@ -306,77 +312,76 @@ fn insert_rows(
     mapper: &Mapper,
     rows: Vec<RowOf>,
 ) -> Result<()> {
-    let wide = mapper.table().columns().len() > 63;
+    if mapper.table().columns().len() > 63 {
+        for (inst, values) in rows {
+            insert_one(core, dialect, mapper, &inst, values)?;
+        }
+        return Ok(());
+    }
     let mut params = Vec::new();
-    let mut i = 0;
-    while i < rows.len() {
-        let (mask, auto) = row_shape(mapper, &rows[i].1);
+    let mut rows = rows.into_iter().peekable();
+    while let Some((inst, values)) = rows.next() {
+        let shape = row_shape(mapper, &values);
+        let (mask, auto) = shape;
         let returning = auto.is_some() && dialect == Dialect::Postgresql;
-        if returning && !wide {
+        if returning {
             let ncols = (mask.count_ones() as usize).max(1);
             let cap = (32_767 / ncols).clamp(1, 1000);
-            let mut j = i + 1;
-            while j < rows.len() && j - i < cap && row_shape(mapper, &rows[j].1) == (mask, auto) {
-                j += 1;
+            let mut batch = vec![(inst, values)];
+            while batch.len() < cap {
+                match rows.peek() {
+                    Some((_, v)) if row_shape(mapper, v) == shape => {}
+                    _ => break,
+                }
+                if let Some(next) = rows.next() {
+                    batch.push(next);
+                }
             }
-            if let Some(sql) = mapper.insert_sql(dialect, mask, j - i, true) {
-                params.clear();
-                for (_, values) in &rows[i..j] {
-                    masked(values, mask, &mut params);
+            let Some(sql) = mapper.insert_sql(dialect, mask, batch.len(), true) else {
+                for (inst, values) in batch {
+                    insert_one(core, dialect, mapper, &inst, values)?;
                 }
-                let mut ids: Vec<i64> = Vec::with_capacity(j - i);
-                for row in core.connection()?.exec_driver_sql(&sql, &params)? {
-                    ids.push(row?.take::<i64>(0)?);
-                }
-                if ids.len() != j - i {
-                    return Err(Error::invalid_request(format!(
-                        "INSERT into {:?} returned {} keys for {} rows",
-                        mapper.table().name(),
-                        ids.len(),
-                        j - i
-                    )));
-                }
-                // Keys come from a sequence, allocated in VALUES order: sorted, they line up
-                // with the rows whatever order RETURNING used.
-                ids.sort_unstable();
-                for ((inst, values), id) in rows[i..j].iter().zip(ids) {
-                    finish_insert(
-                        core,
-                        mapper,
-                        inst,
-                        values.clone(),
-                        auto,
-                        Some(Value::Int(id)),
-                    )?;
-                }
-                i = j;
                 continue;
+            };
+            params.clear();
+            let mut done = Vec::with_capacity(batch.len());
+            for (inst, values) in batch {
+                let pk = split_row(mapper, values, mask, &mut params);
+                done.push((inst, pk));
             }
-        }
-        let (inst, values) = &rows[i];
-        match (wide, mapper.insert_sql(dialect, mask, 1, returning)) {
-            (false, Some(sql)) => {
-                params.clear();
-                masked(values, mask, &mut params);
-                let generated = if returning {
-                    let mut rows = core.connection()?.exec_driver_sql(&sql, &params)?.all()?;
-                    match rows.pop() {
-                        Some(mut row) => Some(row.take::<Value>(0)?),
-                        None => None,
-                    }
-                } else {
-                    let conn = core.connection()?;
-                    conn.exec_driver_sql_rowcount(&sql, &params)?;
-                    match auto {
-                        Some(_) => conn.last_insert_id().map(Value::Int),
-                        None => None,
-                    }
-                };
-                finish_insert(core, mapper, inst, values.clone(), auto, generated)?;
+            let mut ids: Vec<i64> = Vec::with_capacity(done.len());
+            for row in core.connection()?.exec_driver_sql(&sql, &params)? {
+                ids.push(row?.take::<i64>(0)?);
             }
-            _ => insert_one(core, dialect, mapper, inst, values.clone())?,
+            if ids.len() != done.len() {
+                return Err(Error::invalid_request(format!(
+                    "INSERT into {:?} returned {} keys for {} rows",
+                    mapper.table().name(),
+                    ids.len(),
+                    done.len()
+                )));
+            }
+            // Keys come from a sequence, allocated in VALUES order: sorted, they line up with
+            // the rows whatever order RETURNING used.
+            ids.sort_unstable();
+            for ((inst, pk), id) in done.into_iter().zip(ids) {
+                finish_insert(core, mapper, &inst, pk, auto, Some(Value::Int(id)))?;
+            }
+            continue;
         }
-        i += 1;
+        let Some(sql) = mapper.insert_sql(dialect, mask, 1, false) else {
+            insert_one(core, dialect, mapper, &inst, values)?;
+            continue;
+        };
+        params.clear();
+        let pk = split_row(mapper, values, mask, &mut params);
+        let conn = core.connection()?;
+        conn.exec_driver_sql_rowcount(&sql, &params)?;
+        let generated = match auto {
+            Some(_) => conn.last_insert_id().map(Value::Int),
+            None => None,
+        };
+        finish_insert(core, mapper, &inst, pk, auto, generated)?;
     }
     Ok(())
 }
@@ -428,28 +433,30 @@ fn insert_one(
             None
         }
     };
-    finish_insert(core, mapper, inst, values, auto, generated)
+    let pk = mapper
+        .primary_key()
+        .iter()
+        .map(|&c| values[c].clone())
+        .collect();
+    finish_insert(core, mapper, inst, pk, auto, generated)
 }
 
 /// After an INSERT: the generated key goes into the object, which becomes persistent and
-/// enters the identity map.
+/// enters the identity map. `pk` holds the primary-key values (NULL for the generated one).
 fn finish_insert(
     core: &mut SessionCore,
     mapper: &Mapper,
     inst: &Arc<dyn AnyInstance>,
-    mut values: Vec<Value>,
+    mut pk: Vec<Value>,
     auto: Option<usize>,
     generated: Option<Value>,
 ) -> Result<()> {
     if let (Some(c), Some(v)) = (auto, generated) {
         inst.try_set_values(&[(c, v.clone())])?;
-        values[c] = v;
+        if let Some(k) = mapper.primary_key().iter().position(|&p| p == c) {
+            pk[k] = v;
+        }
     }
-    let pk: Vec<Value> = mapper
-        .primary_key()
-        .iter()
-        .map(|&c| values[c].clone())
-        .collect();
     let key = Key::from_values(&pk).ok_or_else(|| {
         Error::invalid_request(format!(
             "Instance {} has a NULL identity key after INSERT: give its primary key a value or \
