@@ -3,8 +3,8 @@
 
 use calcine_engine::{Error, Result, Row};
 use calcine_greenlet::{spawn_send, spawn_send_detached};
-use calcine_orm::{Key, Model, Obj, Session};
-use calcine_sql::{Executable, FromValue, Select};
+use calcine_orm::{Key, Model, ModelSelect, Obj, Session};
+use calcine_sql::{Executable, FromValue};
 
 use crate::engine::AsyncEngine;
 
@@ -108,7 +108,7 @@ impl SendAsyncSession {
     ///
     /// # Errors
     /// As `Session::scalars`, or `ResourceClosed`.
-    pub async fn scalars<T: Model>(&mut self, stmt: Select) -> Result<Vec<Obj<T>>> {
+    pub async fn scalars<T: Model>(&mut self, stmt: ModelSelect<T>) -> Result<Vec<Obj<T>>> {
         self.call(move |s| s.scalars::<T>(&stmt)).await
     }
 

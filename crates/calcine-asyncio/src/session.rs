@@ -3,8 +3,8 @@
 
 use calcine_engine::{Connection, Result, Row};
 use calcine_greenlet::greenlet_spawn;
-use calcine_orm::{Key, Model, Obj, Session, SessionMaker};
-use calcine_sql::{Dialect, Executable, FromValue, Select};
+use calcine_orm::{Key, Model, ModelSelect, Obj, Session, SessionMaker};
+use calcine_sql::{Dialect, Executable, FromValue};
 
 use crate::engine::AsyncEngine;
 use crate::scalar_stream::AsyncScalarStream;
@@ -94,7 +94,7 @@ impl AsyncSession {
     /// As [`Session::scalars`].
     pub async fn stream_scalars<T: Model>(
         &mut self,
-        stmt: &Select,
+        stmt: &ModelSelect<T>,
     ) -> Result<AsyncScalarStream<'_, T>> {
         self.reclaim_stream();
         let sync = &mut self.sync;
@@ -141,7 +141,7 @@ impl AsyncSession {
     ///
     /// # Errors
     /// As `Session::scalars`.
-    pub async fn scalars<T: Model>(&mut self, stmt: &Select) -> Result<Vec<Obj<T>>> {
+    pub async fn scalars<T: Model>(&mut self, stmt: &ModelSelect<T>) -> Result<Vec<Obj<T>>> {
         self.run_sync(|s| s.scalars::<T>(stmt)).await
     }
 

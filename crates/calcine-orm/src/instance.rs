@@ -208,6 +208,88 @@ pub(crate) trait AnyInstance: Send + Sync {
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()>;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn describe(&self) -> String;
+    /// Runs `f` on relationship field `index` (an error if the object is write-locked).
+    fn with_relation(
+        &self,
+        index: usize,
+        f: &mut dyn FnMut(&dyn crate::relationship::AnyRelation),
+    ) -> Result<()>;
+}
+
+/// Relationship-field helpers over [`AnyInstance::with_relation`].
+impl dyn AnyInstance {
+    pub(crate) fn relation_loaded(&self, index: usize) -> Result<bool> {
+        let mut out = false;
+        self.with_relation(index, &mut |r| out = r.loaded().is_some())?;
+        Ok(out)
+    }
+
+    pub(crate) fn relation_set_loaded(
+        &self,
+        index: usize,
+        items: crate::relationship::Related,
+    ) -> Result<()> {
+        let mut items = Some(items);
+        self.with_relation(index, &mut |r| {
+            if let Some(items) = items.take() {
+                r.set_loaded(items);
+            }
+        })
+    }
+
+    pub(crate) fn relation_target_key(&self, index: usize) -> Result<Option<Key>> {
+        let mut out = None;
+        self.with_relation(index, &mut |r| out = r.target_key())?;
+        Ok(out)
+    }
+
+    pub(crate) fn relation_changes(
+        &self,
+        index: usize,
+    ) -> Result<(crate::relationship::Related, crate::relationship::Related)> {
+        let mut out = (Vec::new(), Vec::new());
+        self.with_relation(index, &mut |r| out = r.pending_changes())?;
+        Ok(out)
+    }
+
+    pub(crate) fn relation_one_change(
+        &self,
+        index: usize,
+    ) -> Result<Option<Option<Arc<dyn AnyInstance>>>> {
+        let mut out = None;
+        self.with_relation(index, &mut |r| out = r.one_change())?;
+        Ok(out)
+    }
+
+    pub(crate) fn relation_clear_changes(&self, index: usize) -> Result<()> {
+        self.with_relation(index, &mut |r| r.clear_changes())
+    }
+
+    /// Snapshots the committed values before the flush changes a persistent object's columns
+    /// (a foreign key set through a relationship), so its UPDATE sees the change.
+    pub(crate) fn ensure_snapshot(&self) -> Result<()> {
+        let needs = {
+            let st = self.state();
+            st.status == Status::Persistent && st.committed.is_none()
+        };
+        if needs {
+            let values = self.try_values()?;
+            let mut st = self.state();
+            if st.committed.is_none() {
+                st.committed = Some(values);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn relation_loaded_items(
+        &self,
+        index: usize,
+    ) -> Result<Option<crate::relationship::Related>> {
+        let mut out = None;
+        self.with_relation(index, &mut |r| out = r.loaded())?;
+        Ok(out)
+    }
 }
 
 impl<T: Model> AnyInstance for Instance<T> {
@@ -245,6 +327,18 @@ impl<T: Model> AnyInstance for Instance<T> {
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
+    }
+
+    fn with_relation(
+        &self,
+        index: usize,
+        f: &mut dyn FnMut(&dyn crate::relationship::AnyRelation),
+    ) -> Result<()> {
+        let d = self.data.try_read().map_err(|_| locked(self.describe()))?;
+        if let Some(r) = d.relation(index) {
+            f(r.0);
+        }
+        Ok(())
     }
 
     fn describe(&self) -> String {

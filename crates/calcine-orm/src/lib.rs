@@ -6,8 +6,11 @@
 
 mod instance;
 mod key;
+mod loading;
 mod metadata;
 mod model;
+mod query;
+mod relationship;
 mod session;
 mod unit_of_work;
 
@@ -16,7 +19,9 @@ pub use calcine_macros::Model;
 pub use instance::{Obj, Status};
 pub use key::{Key, KeyPart};
 pub use metadata::{create_all, create_all_in, drop_all, metadata_for};
-pub use model::{Col, Mapper, Model, select};
+pub use model::{Col, Mapper, Model};
+pub use query::{Load, LoadPath, ModelSelect, joinedload, lazyload, select, selectinload};
+pub use relationship::{Cascade, Lazy, Many, ModelRef, One, Rel, RelationRef, RelationshipDef};
 pub use session::{Session, SessionMaker};
 
 /// What `#[derive(Model)]` expands to refers to these; not a public API.

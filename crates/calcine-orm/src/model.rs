@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use calcine_engine::Error;
 use calcine_sql::{ColumnRef, Expr, OrderBy, Select, Table, Value, ValueError};
 
 /// A struct mapped to a table (SQLAlchemy's declaratively mapped class). Implemented by
@@ -28,6 +29,17 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// The column index and conversion error of the first value that does not fit its field.
     fn from_values(values: Vec<Value>) -> Result<Self, (usize, ValueError)>;
 
+    /// The model's relationships (`#[calcine(relationship(...))]` fields), in field order.
+    fn relationships() -> &'static [crate::RelationshipDef] {
+        &[]
+    }
+
+    /// Relationship field `index` (as in [`relationships`](Model::relationships)).
+    fn relation(&self, index: usize) -> Option<crate::RelationRef<'_>> {
+        let _ = index;
+        None
+    }
+
     /// All column values, in table order.
     fn to_values(&self) -> Vec<Value> {
         (0..Self::mapper().table().columns().len())
@@ -44,6 +56,8 @@ pub struct Mapper {
     primary_key: Vec<usize>,
     autoincrement: Option<usize>,
     columns: Arc<[Arc<str>]>,
+    relationships: &'static [crate::RelationshipDef],
+    resolved: std::sync::OnceLock<std::result::Result<Vec<crate::loading::Resolved>, String>>,
     /// INSERT text by (dialect, column mask, row count): the flush renders each shape once.
     insert_sql:
         std::sync::Mutex<rustc_hash::FxHashMap<(calcine_sql::Dialect, u64, usize), Arc<str>>>,
@@ -78,8 +92,32 @@ impl Mapper {
             primary_key,
             autoincrement,
             columns,
+            relationships: &[],
+            resolved: std::sync::OnceLock::new(),
             insert_sql: std::sync::Mutex::new(rustc_hash::FxHashMap::default()),
         })
+    }
+
+    /// The same mapper with its model's relationships (what `#[derive(Model)]` passes).
+    pub fn with_relationships(mut self, relationships: &'static [crate::RelationshipDef]) -> Self {
+        self.relationships = relationships;
+        self
+    }
+
+    /// The relationships, in field order.
+    pub fn relationships(&self) -> &'static [crate::RelationshipDef] {
+        self.relationships
+    }
+
+    /// The join columns of every relationship, worked out from the foreign keys on first use.
+    pub(crate) fn resolved(&self) -> std::result::Result<&[crate::loading::Resolved], Error> {
+        match self
+            .resolved
+            .get_or_init(|| crate::loading::resolve_all(self))
+        {
+            Ok(v) => Ok(v),
+            Err(msg) => Err(Error::invalid_request(msg.clone())),
+        }
     }
 
     /// The Rust type name of the model.
@@ -155,12 +193,6 @@ impl Mapper {
     pub fn select(&self) -> Select {
         calcine_sql::select(&self.table)
     }
-}
-
-/// `SELECT` of every column of `M` (SQLAlchemy's `select(User)`): chain `where_`,
-/// `order_by`, ... and run it with [`Session::scalars`](crate::Session::scalars).
-pub fn select<M: Model>() -> Select {
-    M::mapper().select()
 }
 
 /// A typed handle on one column of model `M` whose Rust type is `T` (for nullable fields, the

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use calcine_engine::{Connection, DetachedTransaction, Engine, Error, Result, Row};
-use calcine_sql::{Executable, FromValue, Select, Value};
+use calcine_sql::{Executable, FromValue, Value};
+
+use crate::query::ModelSelect;
 use rustc_hash::FxHashMap;
 
 use crate::instance::{AnyInstance, Instance, InstanceState, Obj, Status, downcast, lock_state};
@@ -189,6 +191,33 @@ impl SessionShared {
         self.core.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// [`io_guard`](Self::io_guard) for implicit IO on behalf of attribute `attr`.
+    pub(crate) fn io_guard_for(&self, attr: &str) -> Result<()> {
+        self.io_guard().map_err(|e| {
+            Error::new(
+                e.kind(),
+                format!(
+                    "{} (lazy load of '{attr}'; load it inside run_sync, with an eager option, \
+                     or through an awaitable attribute)",
+                    e.message()
+                ),
+            )
+        })
+    }
+
+    /// Loads relationship `index` of `parent` (the lazy load).
+    pub(crate) fn load_relationship(
+        self: &Arc<Self>,
+        parent: &Arc<dyn AnyInstance>,
+        index: usize,
+        key: Option<Key>,
+        target_key: Option<Key>,
+    ) -> Result<crate::relationship::Related> {
+        let mut core = self.core();
+        core.check_active()?;
+        core.load_related(self, parent, index, key, target_key)
+    }
+
     /// Reloads an expired instance (called from `Obj::read`/`write`).
     pub(crate) fn refresh_expired(&self, inst: &Arc<dyn AnyInstance>) -> Result<()> {
         self.io_guard().map_err(|e| {
@@ -238,6 +267,18 @@ impl SessionCore {
         self.connection()?.execute(stmt)?.all()
     }
 
+    /// Runs `stmt` and returns each row's values.
+    pub(crate) fn execute_values<S: Executable + ?Sized>(
+        &mut self,
+        stmt: &S,
+    ) -> Result<Vec<Vec<Value>>> {
+        let mut out = Vec::new();
+        for row in self.connection()?.execute(stmt)? {
+            out.push(row?.into_values());
+        }
+        Ok(out)
+    }
+
     pub(crate) fn lookup(&self, ty: TypeId, key: &Key) -> Option<Arc<dyn AnyInstance>> {
         self.identity
             .get(&(ty, key.clone()))
@@ -271,10 +312,16 @@ impl SessionCore {
 
     pub(crate) fn expire_all(&mut self) {
         for inst in self.live_instances() {
-            let mut st = inst.state();
-            if st.status == Status::Persistent {
+            {
+                let mut st = inst.state();
+                if st.status != Status::Persistent {
+                    continue;
+                }
                 st.expired = true;
                 st.committed = None;
+            }
+            for i in 0..inst.mapper().relationships().len() {
+                let _ = inst.with_relation(i, &mut |r| r.expire());
             }
         }
     }
@@ -296,8 +343,11 @@ impl SessionCore {
                 inst.describe()
             )));
         };
-        let values: Vec<(usize, Value)> = row.into_values().into_iter().enumerate().collect();
+        let values = row.into_values();
+        let tkeys = target_keys(inst.mapper(), &values)?;
+        let values: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
         inst.try_set_values(&values)?;
+        set_target_keys(inst, tkeys)?;
         let mut st = inst.state();
         st.expired = false;
         st.committed = None;
@@ -318,13 +368,12 @@ impl SessionCore {
     pub(crate) fn load<T: Model>(
         &mut self,
         shared: &Arc<SessionShared>,
-        rows: Vec<Row>,
+        rows: Vec<Vec<Value>>,
     ) -> Result<Vec<Obj<T>>> {
         let mapper = T::mapper();
         let ncols = mapper.column_names().len();
         let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let values = row.into_values();
+        for values in rows {
             if values.len() != ncols {
                 return Err(Error::invalid_request(format!(
                     "a statement loading {} must select its {} columns in table order (use \
@@ -346,11 +395,13 @@ impl SessionCore {
                     mapper.name()
                 )));
             };
+            let tkeys = target_keys(mapper, &values)?;
             if let Some(existing) = self.lookup(TypeId::of::<T>(), &key) {
                 let expired = existing.state().expired;
                 if expired {
                     let pairs: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
                     existing.try_set_values(&pairs)?;
+                    set_target_keys(&existing, tkeys)?;
                     let mut st = existing.state();
                     st.expired = false;
                     st.committed = None;
@@ -367,7 +418,9 @@ impl SessionCore {
                 )
             })?;
             let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
-            self.register(key, &obj.as_any());
+            let any = obj.as_any();
+            set_target_keys(&any, tkeys)?;
+            self.register(key, &any);
             out.push(obj);
         }
         Ok(out)
@@ -380,7 +433,7 @@ fn new_instance<T: Model>(
     key: Option<Key>,
     shared: &Arc<SessionShared>,
 ) -> Obj<T> {
-    Obj::from_arc(Arc::new(Instance {
+    let obj = Obj::from_arc(Arc::new(Instance {
         data: std::sync::RwLock::new(value),
         state: Mutex::new(InstanceState {
             status,
@@ -390,7 +443,56 @@ fn new_instance<T: Model>(
             delete_pending: false,
             session: Arc::downgrade(shared),
         }),
-    }))
+    }));
+    if !T::relationships().is_empty() {
+        attach_relations(&obj.as_any());
+    }
+    obj
+}
+
+/// Points every relationship field of `inst` at it, so the fields can load through its session.
+pub(crate) fn attach_relations(inst: &Arc<dyn AnyInstance>) {
+    for index in 0..inst.mapper().relationships().len() {
+        let link = crate::relationship::ParentLink {
+            parent: Arc::downgrade(inst),
+            index,
+        };
+        // Freshly created or just attached: nothing else holds a guard on it.
+        let _ = inst.with_relation(index, &mut |r| r.attach(link.clone()));
+    }
+}
+
+/// The target keys of the many-to-one relationships of a row of `mapper`.
+pub(crate) fn target_keys(
+    mapper: &crate::Mapper,
+    values: &[Value],
+) -> Result<Vec<(usize, Option<Key>)>> {
+    if mapper.relationships().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for (i, r) in mapper.resolved()?.iter().enumerate() {
+        if let crate::loading::Resolved::Referenced { parent_cols, .. } = r {
+            let vals: Vec<Value> = parent_cols.iter().map(|&c| values[c].clone()).collect();
+            out.push((i, Key::from_values(&vals)));
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn set_target_keys(
+    inst: &Arc<dyn AnyInstance>,
+    keys: Vec<(usize, Option<Key>)>,
+) -> Result<()> {
+    for (i, k) in keys {
+        let mut k = Some(k);
+        inst.with_relation(i, &mut |r| {
+            if let Some(k) = k.take() {
+                r.set_target_key(k);
+            }
+        })?;
+    }
+    Ok(())
 }
 
 impl Session {
@@ -482,7 +584,8 @@ impl Session {
     #[doc(hidden)]
     pub fn load_rows<T: Model>(&mut self, rows: Vec<Row>) -> Result<Vec<Obj<T>>> {
         let shared = self.shared.clone();
-        self.core().load::<T>(&shared, rows)
+        let values = rows.into_iter().map(Row::into_values).collect();
+        self.core().load::<T>(&shared, values)
     }
 
     /// Whether the session holds a checked-out connection right now.
@@ -587,8 +690,11 @@ impl Session {
         self.autoflush()?;
         let stmt = unit_of_work::select_by_key(T::mapper(), &key)?;
         let mut core = self.core();
-        let rows = core.execute_rows(&stmt)?;
-        Ok(core.load::<T>(&self.shared, rows)?.into_iter().next())
+        let rows = core.execute_values(&stmt)?;
+        let objs = core.load::<T>(&self.shared, rows)?;
+        let any: crate::relationship::Related = objs.iter().map(Obj::as_any).collect();
+        crate::loading::apply_loaders(&mut core, &self.shared, T::mapper(), &any, &[])?;
+        Ok(objs.into_iter().next())
     }
 
     /// Like [`get`](Session::get), but a missing row is `NoResultFound`.
@@ -612,13 +718,12 @@ impl Session {
     /// # Errors
     /// The database's error, a row that does not fit `T`, or the statement does not select
     /// `T`'s columns in table order.
-    pub fn scalars<T: Model>(&mut self, stmt: &Select) -> Result<Vec<Obj<T>>> {
+    pub fn scalars<T: Model>(&mut self, stmt: &ModelSelect<T>) -> Result<Vec<Obj<T>>> {
         self.core().check_active()?;
         self.shared.io_guard()?;
         self.autoflush()?;
         let mut core = self.core();
-        let rows = core.execute_rows(stmt)?;
-        core.load::<T>(&self.shared, rows)
+        crate::loading::run_model_select(&mut core, &self.shared, stmt)
     }
 
     /// Runs a Core statement in the session's transaction and returns its rows
@@ -709,7 +814,7 @@ impl Session {
         self.shared.io_guard()?;
         let dirty = self.shared.take_dirty();
         let mut core = self.core();
-        unit_of_work::flush(&mut core, dirty)
+        unit_of_work::flush(&mut core, &self.shared, dirty)
     }
 
     fn autoflush(&mut self) -> Result<()> {
@@ -1017,7 +1122,14 @@ impl Session {
         };
         match self.get::<T>(key)? {
             Some(existing) => {
-                *existing.write()? = value;
+                {
+                    let mut target = existing.write()?;
+                    for i in 0..T::mapper().column_names().len() {
+                        target
+                            .set_column_value(i, value.column_value(i))
+                            .map_err(|e| Error::decode(T::mapper().name(), e))?;
+                    }
+                }
                 Ok(existing)
             }
             None => Ok(self.add(value)),

@@ -10,8 +10,9 @@ use rustc_hash::FxHashMap;
 
 use crate::instance::{AnyInstance, Status};
 use crate::key::Key;
+use crate::loading::Resolved;
 use crate::model::Mapper;
-use crate::session::SessionCore;
+use crate::session::{SessionCore, SessionShared};
 
 /// An instance with its column values, as the flush orders them.
 type RowOf = (Arc<dyn AnyInstance>, Vec<Value>);
@@ -166,8 +167,12 @@ fn order_self_referential(mapper: &Mapper, rows: Vec<RowOf>) -> Vec<RowOf> {
 
 /// Writes the session's pending changes. On a database error the transaction is rolled back
 /// and the session is marked pending-rollback.
-pub(crate) fn flush(core: &mut SessionCore, dirty: Vec<Arc<dyn AnyInstance>>) -> Result<()> {
-    match flush_inner(core, dirty) {
+pub(crate) fn flush(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    dirty: Vec<Arc<dyn AnyInstance>>,
+) -> Result<()> {
+    match flush_inner(core, shared, dirty) {
         Ok(()) => Ok(()),
         Err(e) => {
             if e.kind() != calcine_engine::ErrorKind::InvalidRequest || core.conn.is_some() {
@@ -183,34 +188,32 @@ pub(crate) fn flush(core: &mut SessionCore, dirty: Vec<Arc<dyn AnyInstance>>) ->
     }
 }
 
-fn flush_inner(core: &mut SessionCore, dirty: Vec<Arc<dyn AnyInstance>>) -> Result<()> {
-    let new = std::mem::take(&mut core.new);
-    let deleted = std::mem::take(&mut core.deleted);
-    let dirty: Vec<Arc<dyn AnyInstance>> = dedup(dirty)
+fn contains(list: &[Arc<dyn AnyInstance>], inst: &Arc<dyn AnyInstance>) -> bool {
+    list.iter().any(|i| Arc::ptr_eq(i, inst))
+}
+
+fn flush_inner(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    dirty: Vec<Arc<dyn AnyInstance>>,
+) -> Result<()> {
+    let mut new = std::mem::take(&mut core.new);
+    let mut deleted = std::mem::take(&mut core.deleted);
+    let mut dirty: Vec<Arc<dyn AnyInstance>> = dedup(dirty)
         .into_iter()
         .filter(|i| {
             let st = i.state();
             st.status == Status::Persistent && st.committed.is_some() && !st.delete_pending
         })
         .collect();
-
-    // Snapshot values now; a live guard is an error, never a wait.
-    let mut inserts = Vec::with_capacity(new.len());
-    for inst in &new {
-        inserts.push((inst.clone(), inst.try_values()?));
-    }
-    let mut updates = Vec::with_capacity(dirty.len());
-    for inst in &dirty {
-        let current = inst.try_values()?;
-        let before = inst.state().committed.clone().unwrap_or_default();
-        let changed: Vec<usize> = (0..current.len())
-            .filter(|&c| before.get(c) != Some(&current[c]))
-            .collect();
-        if changed.is_empty() {
-            inst.state().committed = None;
-        } else {
-            updates.push((inst.clone(), current, changed));
-        }
+    let has_rels = new
+        .iter()
+        .chain(dirty.iter())
+        .chain(deleted.iter())
+        .any(|i| !i.mapper().relationships().is_empty());
+    if has_rels {
+        cascade_save(shared, &mut new, &dirty)?;
+        cascade_delete(core, shared, &mut new, &mut deleted, &dirty)?;
     }
 
     let mut mappers: Vec<&'static Mapper> = Vec::new();
@@ -224,6 +227,17 @@ fn flush_inner(core: &mut SessionCore, dirty: Vec<Arc<dyn AnyInstance>>) -> Resu
             mappers.push(m);
         }
     }
+    // Children reached through relationships are flushed with their parents.
+    if has_rels {
+        for m in mappers.clone() {
+            for r in m.relationships() {
+                let t = r.target.mapper();
+                if !mappers.iter().any(|x| std::ptr::eq(*x, t)) {
+                    mappers.push(t);
+                }
+            }
+        }
+    }
     let order = match mapper_order(&mappers) {
         Ok(o) => o,
         Err(e) => {
@@ -234,23 +248,84 @@ fn flush_inner(core: &mut SessionCore, dirty: Vec<Arc<dyn AnyInstance>>) -> Resu
         }
     };
     let dialect = core.connection()?.dialect();
+    core.identity.reserve(new.len());
 
-    // Saves, parents first. Inserts are grouped by mapper without copying the rows.
-    let mut by_mapper: Vec<Vec<RowOf>> = (0..order.len()).map(|_| Vec::new()).collect();
-    core.identity.reserve(inserts.len());
-    for (inst, values) in inserts {
-        if let Some(i) = order.iter().position(|m| std::ptr::eq(*m, inst.mapper())) {
-            by_mapper[i].push((inst, values));
+    // Saves, parents first; each mapper's rows take their values only now, after the foreign
+    // keys from relationships to already-saved parents were written into them.
+    let mut late: Vec<Arc<dyn AnyInstance>> = Vec::new();
+    for mapper in &order {
+        let rows: Vec<Arc<dyn AnyInstance>> = new
+            .iter()
+            .filter(|i| std::ptr::eq(i.mapper(), *mapper))
+            .cloned()
+            .collect();
+        let rels = !mapper.relationships().is_empty();
+        let self_ref = rels
+            && mapper
+                .relationships()
+                .iter()
+                .any(|r| std::ptr::eq(r.target.mapper(), *mapper));
+        if self_ref {
+            for inst in order_by_relations(mapper, rows)? {
+                sync_many_to_one(&inst)?;
+                let values = inst.try_values()?;
+                insert_rows(core, dialect, mapper, vec![(inst.clone(), values)], false)?;
+                sync_one_to_many(&inst, &mut late)?;
+            }
+        } else {
+            let mut with_values = Vec::with_capacity(rows.len());
+            for inst in &rows {
+                if rels {
+                    sync_many_to_one(inst)?;
+                }
+                with_values.push((inst.clone(), inst.try_values()?));
+            }
+            insert_rows(
+                core,
+                dialect,
+                mapper,
+                order_self_referential(mapper, with_values),
+                true,
+            )?;
+            if rels {
+                for inst in &rows {
+                    sync_one_to_many(inst, &mut late)?;
+                }
+            }
+        }
+        // Updates of this mapper: written objects, and children whose foreign key a parent
+        // relationship just changed.
+        let mut i = 0;
+        while i < dirty.len() + late.len() {
+            let inst = if i < dirty.len() {
+                dirty[i].clone()
+            } else {
+                late[i - dirty.len()].clone()
+            };
+            i += 1;
+            if !std::ptr::eq(inst.mapper(), *mapper) {
+                continue;
+            }
+            if i > dirty.len() && contains(&dirty, &inst) {
+                continue;
+            }
+            if rels {
+                sync_many_to_one(&inst)?;
+            }
+            update_dirty(core, mapper, &inst)?;
+            if rels {
+                sync_one_to_many(&inst, &mut late)?;
+            }
         }
     }
-    for (i, mapper) in order.iter().enumerate() {
-        let rows = order_self_referential(mapper, std::mem::take(&mut by_mapper[i]));
-        insert_rows(core, dialect, mapper, rows)?;
-        for (inst, current, changed) in updates
-            .iter()
-            .filter(|(i, _, _)| std::ptr::eq(i.mapper(), *mapper))
-        {
-            update_one(core, mapper, inst, current, changed)?;
+    for inst in late {
+        if !contains(&dirty, &inst) {
+            dirty.push(inst);
+        }
+    }
+    if has_rels {
+        for inst in new.iter().chain(dirty.iter()) {
+            write_secondary(core, inst)?;
         }
     }
     // Deletes, children first.
@@ -262,10 +337,427 @@ fn flush_inner(core: &mut SessionCore, dirty: Vec<Arc<dyn AnyInstance>>) -> Resu
         let mut rows = order_self_referential(mapper, rows);
         rows.reverse();
         for (inst, _) in rows {
+            if !mapper.relationships().is_empty() {
+                detach_children(core, shared, &inst)?;
+            }
             delete_one(core, mapper, &inst)?;
         }
     }
+    if has_rels {
+        for inst in new.iter().chain(dirty.iter()) {
+            for r in 0..inst.mapper().relationships().len() {
+                inst.relation_clear_changes(r)?;
+            }
+        }
+    }
     Ok(())
+}
+
+/// Diffs a written object against its snapshot and UPDATEs the changed columns.
+fn update_dirty(
+    core: &mut SessionCore,
+    mapper: &Mapper,
+    inst: &Arc<dyn AnyInstance>,
+) -> Result<()> {
+    let before = inst.state().committed.clone();
+    let Some(before) = before else {
+        return Ok(());
+    };
+    let current = inst.try_values()?;
+    let changed: Vec<usize> = (0..current.len())
+        .filter(|&c| before.get(c) != Some(&current[c]))
+        .collect();
+    if changed.is_empty() {
+        inst.state().committed = None;
+        return Ok(());
+    }
+    update_one(core, mapper, inst, &current, &changed)
+}
+
+/// Values of `cols` of a saved object.
+fn column_values(inst: &Arc<dyn AnyInstance>, cols: &[usize]) -> Result<Vec<Value>> {
+    let values = inst.try_values()?;
+    Ok(cols.iter().map(|&c| values[c].clone()).collect())
+}
+
+/// Sets columns of `inst` (snapshotting a persistent object first, so the flush UPDATEs them).
+fn set_columns(inst: &Arc<dyn AnyInstance>, cols: &[usize], values: Vec<Value>) -> Result<()> {
+    inst.ensure_snapshot()?;
+    let pairs: Vec<(usize, Value)> = cols.iter().copied().zip(values).collect();
+    inst.try_set_values(&pairs)
+}
+
+/// Many-to-one: a `One` set in memory writes the target's key into this object's foreign key.
+fn sync_many_to_one(inst: &Arc<dyn AnyInstance>) -> Result<()> {
+    let mapper = inst.mapper();
+    if mapper.relationships().is_empty() {
+        return Ok(());
+    }
+    for (i, resolved) in mapper.resolved()?.iter().enumerate() {
+        let Resolved::Referenced {
+            parent_cols,
+            target_cols,
+        } = resolved
+        else {
+            continue;
+        };
+        match inst.relation_one_change(i)? {
+            None => {}
+            Some(None) => {
+                set_columns(inst, parent_cols, vec![Value::Null; parent_cols.len()])?;
+                inst.with_relation(i, &mut |r| r.set_target_key(None))?;
+            }
+            Some(Some(target)) => {
+                if target.state().key.is_none() {
+                    return Err(Error::invalid_request(format!(
+                        "{}.{} refers to {}, which is not saved yet (a circular dependency \
+                         between unsaved objects?)",
+                        mapper.name(),
+                        mapper.relationships()[i].name,
+                        target.describe()
+                    )));
+                }
+                let values = column_values(&target, target_cols)?;
+                let key = Key::from_values(&values);
+                set_columns(inst, parent_cols, values)?;
+                inst.with_relation(i, &mut |r| r.set_target_key(key.clone()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One-to-many: children added to this object's collections get its key in their foreign key;
+/// removed ones get NULL (unless `delete-orphan` deletes them).
+fn sync_one_to_many(
+    inst: &Arc<dyn AnyInstance>,
+    late: &mut Vec<Arc<dyn AnyInstance>>,
+) -> Result<()> {
+    let mapper = inst.mapper();
+    for (i, resolved) in mapper.resolved()?.iter().enumerate() {
+        let Resolved::Referencing {
+            parent_cols,
+            target_cols,
+        } = resolved
+        else {
+            continue;
+        };
+        let rel = &mapper.relationships()[i];
+        let (mut added, removed) = inst.relation_changes(i)?;
+        if let Some(Some(t)) = inst.relation_one_change(i)? {
+            added.push(t);
+        }
+        if added.is_empty() && removed.is_empty() {
+            continue;
+        }
+        let values = column_values(inst, parent_cols)?;
+        let back = rel.back_populates.and_then(|name| {
+            rel.target
+                .mapper()
+                .relationships()
+                .iter()
+                .position(|r| r.name == name)
+        });
+        for child in added {
+            set_columns(&child, target_cols, values.clone())?;
+            if let Some(b) = back {
+                // The other side now points here (in memory, as SQLAlchemy's backref does).
+                let _ = child.relation_set_loaded(b, vec![inst.clone()]);
+                let key = inst.state().key.clone();
+                let _ = child.with_relation(b, &mut |r| r.set_target_key(key.clone()));
+            }
+            if child.state().status == Status::Persistent && !contains(late, &child) {
+                late.push(child);
+            }
+        }
+        if !rel.cascade.delete_orphan {
+            for child in removed {
+                if child.state().status != Status::Persistent || child.state().delete_pending {
+                    continue;
+                }
+                set_columns(&child, target_cols, vec![Value::Null; target_cols.len()])?;
+                if !contains(late, &child) {
+                    late.push(child);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `save-update` cascade: transient objects reachable through relationships of pending or
+/// written objects become pending too.
+fn cascade_save(
+    shared: &Arc<SessionShared>,
+    new: &mut Vec<Arc<dyn AnyInstance>>,
+    dirty: &[Arc<dyn AnyInstance>],
+) -> Result<()> {
+    let mut queue: Vec<Arc<dyn AnyInstance>> = new.iter().chain(dirty).cloned().collect();
+    while let Some(inst) = queue.pop() {
+        let rels = inst.mapper().relationships();
+        for (i, rel) in rels.iter().enumerate() {
+            if !rel.cascade.save_update {
+                continue;
+            }
+            let (mut added, _) = inst.relation_changes(i)?;
+            if let Some(Some(t)) = inst.relation_one_change(i)? {
+                added.push(t);
+            }
+            for t in added {
+                let adopt = {
+                    let mut st = t.state();
+                    if st.status == Status::Transient && st.session.upgrade().is_none() {
+                        st.status = Status::Pending;
+                        st.session = Arc::downgrade(shared);
+                        true
+                    } else {
+                        false
+                    }
+                };
+                if adopt {
+                    crate::session::attach_relations(&t);
+                    new.push(t.clone());
+                    queue.push(t);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `delete` cascade (children of deleted objects) and `delete-orphan` (children removed from a
+/// collection).
+fn cascade_delete(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    new: &mut Vec<Arc<dyn AnyInstance>>,
+    deleted: &mut Vec<Arc<dyn AnyInstance>>,
+    dirty: &[Arc<dyn AnyInstance>],
+) -> Result<()> {
+    // Orphans.
+    for inst in new.clone().iter().chain(dirty) {
+        for (i, rel) in inst.mapper().relationships().iter().enumerate() {
+            if !rel.cascade.delete_orphan {
+                continue;
+            }
+            let (_, removed) = inst.relation_changes(i)?;
+            for child in removed {
+                mark_deleted(&child, new, deleted);
+            }
+        }
+    }
+    // Children of deleted parents.
+    let mut i = 0;
+    while i < deleted.len() {
+        let inst = deleted[i].clone();
+        i += 1;
+        let mapper = inst.mapper();
+        for (r, rel) in mapper.relationships().iter().enumerate() {
+            if !rel.cascade.delete || rel.passive_deletes {
+                continue;
+            }
+            if !matches!(mapper.resolved()?[r], Resolved::Referencing { .. }) {
+                continue;
+            }
+            for child in children_of(core, shared, &inst, r)? {
+                mark_deleted(&child, new, deleted);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mark_deleted(
+    child: &Arc<dyn AnyInstance>,
+    new: &mut Vec<Arc<dyn AnyInstance>>,
+    deleted: &mut Vec<Arc<dyn AnyInstance>>,
+) {
+    let mut st = child.state();
+    match st.status {
+        Status::Persistent if !st.delete_pending => {
+            st.delete_pending = true;
+            drop(st);
+            deleted.push(child.clone());
+        }
+        Status::Pending => {
+            st.status = Status::Transient;
+            st.session = std::sync::Weak::<SessionShared>::new();
+            drop(st);
+            new.retain(|n| !Arc::ptr_eq(n, child));
+        }
+        _ => {}
+    }
+}
+
+/// The loaded (or now loaded) related objects of relationship `index`.
+fn children_of(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    inst: &Arc<dyn AnyInstance>,
+    index: usize,
+) -> Result<Vec<Arc<dyn AnyInstance>>> {
+    if let Some(items) = inst.relation_loaded_items(index)? {
+        return Ok(items);
+    }
+    let key = inst.state().key.clone();
+    let items = core.load_related(shared, inst, index, key, None)?;
+    inst.relation_set_loaded(index, items.clone())?;
+    Ok(items)
+}
+
+/// Before a parent's DELETE: children it keeps through relationships without `delete`
+/// cascade get a NULL foreign key; many-to-many association rows go.
+fn detach_children(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    inst: &Arc<dyn AnyInstance>,
+) -> Result<()> {
+    let mapper = inst.mapper();
+    for (r, resolved) in mapper.resolved()?.iter().enumerate() {
+        let rel = &mapper.relationships()[r];
+        match resolved {
+            Resolved::Referencing { target_cols, .. } => {
+                if rel.cascade.delete || rel.passive_deletes {
+                    continue;
+                }
+                let target = rel.target.mapper();
+                for child in children_of(core, shared, inst, r)? {
+                    if child.state().delete_pending || child.state().status != Status::Persistent {
+                        continue;
+                    }
+                    set_columns(&child, target_cols, vec![Value::Null; target_cols.len()])?;
+                    update_dirty(core, target, &child)?;
+                }
+            }
+            Resolved::Secondary {
+                parent_cols,
+                sec_parent,
+                ..
+            } => {
+                let Some(sec) = rel.secondary.map(|s| s.mapper()) else {
+                    continue;
+                };
+                let values = column_values(inst, parent_cols)?;
+                let cond = eq_all(sec, sec_parent, &values)?;
+                core.connection()?
+                    .execute(&delete(sec.table()).where_(cond))?;
+            }
+            Resolved::Referenced { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// Many-to-many: association rows for objects added to / removed from a collection.
+fn write_secondary(core: &mut SessionCore, inst: &Arc<dyn AnyInstance>) -> Result<()> {
+    let mapper = inst.mapper();
+    if mapper.relationships().is_empty() {
+        return Ok(());
+    }
+    for (r, resolved) in mapper.resolved()?.iter().enumerate() {
+        let Resolved::Secondary {
+            parent_cols,
+            sec_parent,
+            sec_target,
+            target_cols,
+        } = resolved
+        else {
+            continue;
+        };
+        let rel = &mapper.relationships()[r];
+        let Some(sec) = rel.secondary.map(|s| s.mapper()) else {
+            continue;
+        };
+        let (added, removed) = inst.relation_changes(r)?;
+        if added.is_empty() && removed.is_empty() {
+            continue;
+        }
+        let pvals = column_values(inst, parent_cols)?;
+        for t in added {
+            let tvals = column_values(&t, target_cols)?;
+            let pairs: Vec<(usize, Value)> = sec_parent
+                .iter()
+                .copied()
+                .zip(pvals.iter().cloned())
+                .chain(sec_target.iter().copied().zip(tvals))
+                .collect();
+            core.connection()?
+                .execute(&insert(sec.table()).values(pairs)?)?;
+        }
+        for t in removed {
+            let tvals = column_values(&t, target_cols)?;
+            let cond = eq_all(sec, sec_parent, &pvals)?.and(eq_all(sec, sec_target, &tvals)?);
+            core.connection()?
+                .execute(&delete(sec.table()).where_(cond))?;
+        }
+    }
+    Ok(())
+}
+
+fn eq_all(mapper: &Mapper, cols: &[usize], values: &[Value]) -> Result<Expr> {
+    let mut cond: Option<Expr> = None;
+    for (&c, v) in cols.iter().zip(values) {
+        let col = mapper
+            .table()
+            .c_at(c)
+            .ok_or_else(|| Error::invalid_request("column out of range"))?;
+        let e = col.eq(v.clone());
+        cond = Some(match cond {
+            None => e,
+            Some(p) => p.and(e),
+        });
+    }
+    cond.ok_or_else(|| Error::invalid_request("empty key"))
+}
+
+/// Rows of a self-referential mapper ordered so that an object comes after the objects it
+/// refers to through relationships (parents before children).
+fn order_by_relations(
+    mapper: &Mapper,
+    rows: Vec<Arc<dyn AnyInstance>>,
+) -> Result<Vec<Arc<dyn AnyInstance>>> {
+    let n = rows.len();
+    let index_of = |x: &Arc<dyn AnyInstance>| rows.iter().position(|r| Arc::ptr_eq(r, x));
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, inst) in rows.iter().enumerate() {
+        for (r, resolved) in mapper.resolved()?.iter().enumerate() {
+            match resolved {
+                Resolved::Referenced { .. } => {
+                    if let Some(Some(t)) = inst.relation_one_change(r)? {
+                        if let Some(j) = index_of(&t) {
+                            deps[i].push(j);
+                        }
+                    }
+                }
+                Resolved::Referencing { .. } => {
+                    let (added, _) = inst.relation_changes(r)?;
+                    for c in added {
+                        if let Some(j) = index_of(&c) {
+                            deps[j].push(i);
+                        }
+                    }
+                }
+                Resolved::Secondary { .. } => {}
+            }
+        }
+    }
+    let mut state = vec![0u8; n];
+    let mut order = Vec::with_capacity(n);
+    fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>) {
+        if state[i] != 0 {
+            return;
+        }
+        state[i] = 1;
+        for &j in &deps[i] {
+            visit(j, deps, state, order);
+        }
+        state[i] = 2;
+        order.push(i);
+    }
+    for i in 0..n {
+        visit(i, &deps, &mut state, &mut order);
+    }
+    Ok(order.into_iter().map(|i| rows[i].clone()).collect())
 }
 
 /// Which columns an INSERT of `values` sends (bit i = column i), and the autoincrement column
@@ -311,6 +803,7 @@ fn insert_rows(
     dialect: Dialect,
     mapper: &Mapper,
     rows: Vec<RowOf>,
+    batch: bool,
 ) -> Result<()> {
     if mapper.table().columns().len() > 63 {
         for (inst, values) in rows {
@@ -324,7 +817,7 @@ fn insert_rows(
         let shape = row_shape(mapper, &values);
         let (mask, auto) = shape;
         let returning = auto.is_some() && dialect == Dialect::Postgresql;
-        if returning {
+        if returning && batch {
             let ncols = (mask.count_ones() as usize).max(1);
             let cap = (32_767 / ncols).clamp(1, 1000);
             let mut batch = vec![(inst, values)];
@@ -369,17 +862,25 @@ fn insert_rows(
             }
             continue;
         }
-        let Some(sql) = mapper.insert_sql(dialect, mask, 1, false) else {
+        let Some(sql) = mapper.insert_sql(dialect, mask, 1, returning) else {
             insert_one(core, dialect, mapper, &inst, values)?;
             continue;
         };
         params.clear();
         let pk = split_row(mapper, values, mask, &mut params);
         let conn = core.connection()?;
-        conn.exec_driver_sql_rowcount(&sql, &params)?;
-        let generated = match auto {
-            Some(_) => conn.last_insert_id().map(Value::Int),
-            None => None,
+        let generated = if returning {
+            let mut rows = conn.exec_driver_sql(&sql, &params)?.all()?;
+            match rows.pop() {
+                Some(mut row) => Some(row.take::<Value>(0)?),
+                None => None,
+            }
+        } else {
+            conn.exec_driver_sql_rowcount(&sql, &params)?;
+            match auto {
+                Some(_) => conn.last_insert_id().map(Value::Int),
+                None => None,
+            }
         };
         finish_insert(core, mapper, &inst, pk, auto, generated)?;
     }

@@ -1,0 +1,718 @@
+//! Loading related objects (SQLAlchemy `orm/strategies.py`): how each relationship joins its
+//! tables ([`Resolved`], worked out once from the foreign keys), the lazy load behind
+//! `Many::load` / `One::get`, and the eager `selectin` loader.
+
+use std::sync::Arc;
+
+use calcine_engine::{Error, Result};
+use calcine_sql::{Expr, Select, Value};
+use rustc_hash::FxHashMap;
+
+use crate::instance::{AnyInstance, Status};
+use crate::key::Key;
+use crate::model::{Mapper, Model};
+use crate::relationship::{Lazy, ParentLink, Related, RelationshipDef};
+use crate::session::{SessionCore, SessionShared};
+
+/// Builds instances of one model from rows, through the identity map (type-erased).
+pub(crate) type LoadFn =
+    fn(&mut SessionCore, &Arc<SessionShared>, Vec<Vec<Value>>) -> Result<Related>;
+
+pub(crate) fn load_erased<T: Model>(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    rows: Vec<Vec<Value>>,
+) -> Result<Related> {
+    Ok(core
+        .load::<T>(shared, rows)?
+        .iter()
+        .map(crate::Obj::as_any)
+        .collect())
+}
+
+/// How one relationship joins its parent to its target.
+#[derive(Debug, Clone)]
+pub(crate) enum Resolved {
+    /// The target's foreign key (`target_cols`) refers to the parent's `parent_cols`:
+    /// one-to-many (a `Many`), or a one-to-one seen from the referenced side (a `One`).
+    Referencing {
+        parent_cols: Vec<usize>,
+        target_cols: Vec<usize>,
+    },
+    /// The parent's foreign key (`parent_cols`) refers to the target's `target_cols`:
+    /// many-to-one.
+    Referenced {
+        parent_cols: Vec<usize>,
+        target_cols: Vec<usize>,
+    },
+    /// Through an association table: `secondary.sec_parent = parent.parent_cols` and
+    /// `secondary.sec_target = target.target_cols`.
+    Secondary {
+        parent_cols: Vec<usize>,
+        sec_parent: Vec<usize>,
+        sec_target: Vec<usize>,
+        target_cols: Vec<usize>,
+    },
+}
+
+/// A foreign key as (local column positions, referred column positions).
+type FkCols = (Vec<usize>, Vec<usize>);
+
+/// Foreign keys of `from` that refer to `to`.
+fn fks_between(from: &Mapper, to: &Mapper, only: Option<&str>) -> Vec<FkCols> {
+    let (ft, tt) = (from.table(), to.table());
+    ft.foreign_keys()
+        .iter()
+        .filter(|fk| fk.referred_table() == tt.name())
+        .filter(|fk| only.is_none_or(|name| fk.columns().iter().any(|c| &**c == name)))
+        .filter_map(|fk| {
+            let local: Option<Vec<usize>> =
+                fk.columns().iter().map(|c| ft.column_index(c)).collect();
+            let remote: Option<Vec<usize>> = fk
+                .referred_columns()
+                .iter()
+                .map(|c| tt.column_index(c))
+                .collect();
+            Some((local?, remote?))
+        })
+        .collect()
+}
+
+fn one_fk(
+    found: Vec<FkCols>,
+    what: impl Fn() -> String,
+) -> std::result::Result<Option<FkCols>, String> {
+    match found.len() {
+        0 => Ok(None),
+        1 => Ok(found.into_iter().next()),
+        n => Err(format!(
+            "{}: {n} foreign keys could join these tables; name the one to use with \
+             relationship(foreign_key = \"column\")",
+            what()
+        )),
+    }
+}
+
+pub(crate) fn resolve_all(mapper: &Mapper) -> std::result::Result<Vec<Resolved>, String> {
+    mapper
+        .relationships()
+        .iter()
+        .map(|r| resolve(mapper, r))
+        .collect()
+}
+
+fn resolve(parent: &Mapper, rel: &RelationshipDef) -> std::result::Result<Resolved, String> {
+    let target = rel.target.mapper();
+    let what = || format!("relationship {}.{}", parent.name(), rel.name);
+    if let Some(sec) = rel.secondary {
+        let sec = sec.mapper();
+        let left = one_fk(fks_between(sec, parent, None), what)?;
+        let right = one_fk(fks_between(sec, target, None), what)?;
+        return match (left, right) {
+            (Some((sec_parent, parent_cols)), Some((sec_target, target_cols))) => {
+                Ok(Resolved::Secondary {
+                    parent_cols,
+                    sec_parent,
+                    sec_target,
+                    target_cols,
+                })
+            }
+            _ => Err(format!(
+                "{}: the association table {:?} needs a foreign key to {:?} and one to {:?}",
+                what(),
+                sec.table().name(),
+                parent.table().name(),
+                target.table().name()
+            )),
+        };
+    }
+    let referencing = || fks_between(target, parent, rel.foreign_key);
+    let referenced = || fks_between(parent, target, rel.foreign_key);
+    // A collection is the referenced side; a scalar prefers to hold the foreign key itself.
+    let order: [bool; 2] = if rel.collection {
+        [true, false]
+    } else {
+        [false, true]
+    };
+    for target_holds_fk in order {
+        if target_holds_fk {
+            if let Some((target_cols, parent_cols)) = one_fk(referencing(), what)? {
+                return Ok(Resolved::Referencing {
+                    parent_cols,
+                    target_cols,
+                });
+            }
+        } else if !rel.collection {
+            if let Some((parent_cols, target_cols)) = one_fk(referenced(), what)? {
+                return Ok(Resolved::Referenced {
+                    parent_cols,
+                    target_cols,
+                });
+            }
+        }
+    }
+    Err(format!(
+        "{}: no foreign key joins {:?} and {:?}; add #[calcine(foreign_key = \"table.column\")] \
+         to the column that refers to the other table",
+        what(),
+        parent.table().name(),
+        target.table().name()
+    ))
+}
+
+/// `col1 = v1 AND col2 = v2 ...` on `mapper`'s table.
+fn equals(mapper: &Mapper, cols: &[usize], values: &[Value]) -> Result<Expr> {
+    let mut cond: Option<Expr> = None;
+    for (&c, v) in cols.iter().zip(values) {
+        let col = mapper
+            .table()
+            .c_at(c)
+            .ok_or_else(|| Error::invalid_request("relationship column out of range"))?;
+        let e = col.eq(v.clone());
+        cond = Some(match cond {
+            None => e,
+            Some(prev) => prev.and(e),
+        });
+    }
+    cond.ok_or_else(|| Error::invalid_request("a relationship without join columns"))
+}
+
+fn ordered(select: Select, target: &Mapper, rel: &RelationshipDef) -> Result<Select> {
+    let Some(spec) = rel.order_by else {
+        return Ok(select);
+    };
+    let mut words = spec.split_whitespace();
+    let name = words.next().unwrap_or_default();
+    let desc = words.next().is_some_and(|w| w.eq_ignore_ascii_case("desc"));
+    let col = target.table().c(name).map_err(Error::from)?;
+    Ok(select.order_by([if desc {
+        calcine_sql::desc(col)
+    } else {
+        calcine_sql::asc(col)
+    }]))
+}
+
+/// Key parts of `key` as values.
+fn key_values(key: &Key) -> Vec<Value> {
+    key.parts().iter().map(crate::KeyPart::to_value).collect()
+}
+
+/// Values of `cols` (positions in the primary key's column list are looked up in `key`).
+fn pk_subset(mapper: &Mapper, key: &Key, cols: &[usize]) -> Option<Vec<Value>> {
+    let pk = mapper.primary_key();
+    let parts = key.parts();
+    cols.iter()
+        .map(|c| {
+            pk.iter()
+                .position(|p| p == c)
+                .and_then(|i| parts.get(i))
+                .map(crate::KeyPart::to_value)
+        })
+        .collect()
+}
+
+/// The lazy load behind `Many::load` / `One::get` (`target_key`: a `One`'s known target).
+pub(crate) fn lazy_load(link: &ParentLink, target_key: Option<Key>) -> Result<Related> {
+    let Some(parent) = link.parent.upgrade() else {
+        return Err(Error::detached_instance(
+            "the parent instance of this relationship is gone",
+        ));
+    };
+    let mapper = parent.mapper();
+    let rel = mapper
+        .relationships()
+        .get(link.index)
+        .ok_or_else(|| Error::invalid_request("unknown relationship"))?;
+    let attr = format!("{}.{}", mapper.name(), rel.name);
+    match rel.lazy {
+        Lazy::Raise => {
+            return Err(Error::invalid_request(format!(
+                "'{attr}' is not available due to lazy='raise'; load it with an eager option \
+                 (selectinload / joinedload) or change the relationship's lazy setting"
+            )));
+        }
+        Lazy::NoLoad => return Ok(Vec::new()),
+        _ => {}
+    }
+    let (status, key, session) = {
+        let st = parent.state();
+        (st.status, st.key.clone(), st.session.upgrade())
+    };
+    let Some(session) = session else {
+        return Err(Error::detached_instance(format!(
+            "Parent instance {} is not bound to a Session; lazy load operation of attribute \
+             '{}' cannot proceed",
+            parent.describe(),
+            rel.name
+        )));
+    };
+    // A pending parent has no rows behind it yet.
+    if status == Status::Pending
+        && !matches!(mapper.resolved()?[link.index], Resolved::Referenced { .. })
+    {
+        return Ok(Vec::new());
+    }
+    session.io_guard_for(&attr)?;
+    session.load_relationship(&parent, link.index, key, target_key)
+}
+
+impl SessionCore {
+    /// Loads relationship `index` of `parent` (whose identity is `key`; for a many-to-one,
+    /// `target_key` is the referenced row's key).
+    pub(crate) fn load_related(
+        &mut self,
+        shared: &Arc<SessionShared>,
+        parent: &Arc<dyn AnyInstance>,
+        index: usize,
+        key: Option<Key>,
+        target_key: Option<Key>,
+    ) -> Result<Related> {
+        let mapper = parent.mapper();
+        let rel = &mapper.relationships()[index];
+        let target = rel.target.mapper();
+        let resolved = mapper.resolved()?[index].clone();
+        let related = match resolved {
+            Resolved::Referenced { target_cols, .. } => {
+                let Some(tkey) = target_key else {
+                    return Ok(Vec::new());
+                };
+                let target_is_pk = target_cols == target.primary_key();
+                if target_is_pk {
+                    if let Some(found) = self.lookup((rel.target.type_id)(), &tkey) {
+                        return Ok(vec![found]);
+                    }
+                }
+                let stmt =
+                    target
+                        .select()
+                        .where_(equals(target, &target_cols, &key_values(&tkey))?);
+                let rows = self.execute_values(&stmt)?;
+                (rel.target.load)(self, shared, rows)?
+            }
+            Resolved::Referencing {
+                parent_cols,
+                target_cols,
+            } => {
+                let Some(key) = key else {
+                    return Ok(Vec::new());
+                };
+                let Some(values) = pk_subset(mapper, &key, &parent_cols) else {
+                    return Err(Error::invalid_request(format!(
+                        "relationship {}.{} joins on columns outside the primary key; not \
+                         supported yet",
+                        mapper.name(),
+                        rel.name
+                    )));
+                };
+                let stmt = ordered(
+                    target
+                        .select()
+                        .where_(equals(target, &target_cols, &values)?),
+                    target,
+                    rel,
+                )?;
+                let rows = self.execute_values(&stmt)?;
+                (rel.target.load)(self, shared, rows)?
+            }
+            Resolved::Secondary {
+                parent_cols,
+                sec_parent,
+                sec_target,
+                target_cols,
+            } => {
+                let Some(key) = key else {
+                    return Ok(Vec::new());
+                };
+                let sec = rel
+                    .secondary
+                    .map(|s| s.mapper())
+                    .ok_or_else(|| Error::invalid_request("secondary without a model"))?;
+                let Some(values) = pk_subset(mapper, &key, &parent_cols) else {
+                    return Err(Error::invalid_request(
+                        "many-to-many joined on columns outside the primary key",
+                    ));
+                };
+                let mut on: Option<Expr> = None;
+                for (&s, &t) in sec_target.iter().zip(&target_cols) {
+                    let (sc, tc) = (
+                        sec.table()
+                            .c_at(s)
+                            .ok_or_else(|| Error::invalid_request("column"))?,
+                        target
+                            .table()
+                            .c_at(t)
+                            .ok_or_else(|| Error::invalid_request("column"))?,
+                    );
+                    let e = sc.eq(tc);
+                    on = Some(match on {
+                        None => e,
+                        Some(prev) => prev.and(e),
+                    });
+                }
+                let on = on.ok_or_else(|| Error::invalid_request("empty join"))?;
+                let stmt = target
+                    .select()
+                    .join(sec.table(), on)
+                    .map_err(Error::from)?
+                    .where_(equals(sec, &sec_parent, &values)?);
+                let rows = self.execute_values(&ordered(stmt, target, rel)?)?;
+                (rel.target.load)(self, shared, rows)?
+            }
+        };
+        Ok(related)
+    }
+}
+
+/// Selectin-loads relationship `index` for every parent of `mapper` in `parents` whose field
+/// is not loaded yet: one `IN` query per batch of parents (SQLAlchemy's `selectinload`).
+/// Returns the loaded targets (for nested options).
+pub(crate) fn selectin_load(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    mapper: &Mapper,
+    index: usize,
+    parents: &[Arc<dyn AnyInstance>],
+) -> Result<Related> {
+    const BATCH: usize = 500;
+    let rel = &mapper.relationships()[index];
+    let target = rel.target.mapper();
+    let resolved = mapper.resolved()?[index].clone();
+    let todo: Vec<&Arc<dyn AnyInstance>> = parents
+        .iter()
+        .filter(|p| !p.relation_loaded(index).unwrap_or(true))
+        .collect();
+    let mut all_targets: Related = Vec::new();
+    match resolved {
+        Resolved::Referencing {
+            parent_cols,
+            target_cols,
+        } if parent_cols.len() == 1 && target_cols.len() == 1 => {
+            let (pc, tc) = (parent_cols[0], target_cols[0]);
+            let mut by_key: FxHashMap<Key, Vec<&Arc<dyn AnyInstance>>> = FxHashMap::default();
+            for p in &todo {
+                let key = p.state().key.clone();
+                if let Some(v) = key.as_ref().and_then(|k| pk_subset(mapper, k, &[pc])) {
+                    if let Some(k) = Key::from_values(&v) {
+                        by_key.entry(k).or_default().push(p);
+                    }
+                }
+            }
+            let keys: Vec<Key> = by_key.keys().cloned().collect();
+            let mut children: FxHashMap<Key, Related> = FxHashMap::default();
+            let col = target
+                .table()
+                .c_at(tc)
+                .ok_or_else(|| Error::invalid_request("column out of range"))?;
+            for chunk in keys.chunks(BATCH) {
+                let values: Vec<Value> = chunk.iter().flat_map(key_values).collect();
+                let stmt = ordered(target.select().where_(col.clone().in_(values)), target, rel)?;
+                let rows = core.execute_values(&stmt)?;
+                let fks: Vec<Option<Key>> = rows
+                    .iter()
+                    .map(|r| {
+                        r.get(tc)
+                            .and_then(|v| Key::from_values(std::slice::from_ref(v)))
+                    })
+                    .collect();
+                let objs = (rel.target.load)(core, shared, rows)?;
+                for (fk, obj) in fks.into_iter().zip(objs) {
+                    if let Some(fk) = fk {
+                        children.entry(fk).or_default().push(obj.clone());
+                    }
+                    all_targets.push(obj);
+                }
+            }
+            for (k, ps) in by_key {
+                let kids = children.remove(&k).unwrap_or_default();
+                for p in ps {
+                    p.relation_set_loaded(index, kids.clone())?;
+                }
+            }
+            // Parents without a key (pending) get an empty collection.
+            for p in &todo {
+                if !p.relation_loaded(index).unwrap_or(true) {
+                    p.relation_set_loaded(index, Vec::new())?;
+                }
+            }
+        }
+        Resolved::Referenced { target_cols, .. }
+            if target_cols == target.primary_key() && target_cols.len() == 1 =>
+        {
+            let mut wanted: FxHashMap<Key, Vec<&Arc<dyn AnyInstance>>> = FxHashMap::default();
+            for p in &todo {
+                match p.relation_target_key(index)? {
+                    Some(k) => wanted.entry(k).or_default().push(p),
+                    None => p.relation_set_loaded(index, Vec::new())?,
+                }
+            }
+            let mut found: FxHashMap<Key, Arc<dyn AnyInstance>> = FxHashMap::default();
+            let mut missing = Vec::new();
+            for k in wanted.keys() {
+                match core.lookup((rel.target.type_id)(), k) {
+                    Some(t) => {
+                        found.insert(k.clone(), t);
+                    }
+                    None => missing.push(k.clone()),
+                }
+            }
+            let col = target
+                .table()
+                .c_at(target_cols[0])
+                .ok_or_else(|| Error::invalid_request("column out of range"))?;
+            for chunk in missing.chunks(BATCH) {
+                let values: Vec<Value> = chunk.iter().flat_map(key_values).collect();
+                let rows = core.execute_values(&target.select().where_(col.clone().in_(values)))?;
+                for obj in (rel.target.load)(core, shared, rows)? {
+                    let key = obj.state().key.clone();
+                    if let Some(k) = key {
+                        found.insert(k, obj);
+                    }
+                }
+            }
+            for (k, ps) in wanted {
+                let t: Related = found.get(&k).cloned().into_iter().collect();
+                all_targets.extend(t.iter().cloned());
+                for p in ps {
+                    p.relation_set_loaded(index, t.clone())?;
+                }
+            }
+        }
+        _ => {
+            // Composite keys and many-to-many: one lazy load per parent (correct, not batched).
+            for p in todo {
+                let key = p.state().key.clone();
+                let tkey = p.relation_target_key(index)?;
+                let got = core.load_related(shared, p, index, key, tkey)?;
+                all_targets.extend(got.iter().cloned());
+                p.relation_set_loaded(index, got)?;
+            }
+        }
+    }
+    Ok(all_targets)
+}
+
+/// Runs a [`ModelSelect`](crate::ModelSelect): the statement (with a LEFT OUTER JOIN per
+/// joined relationship of the first level), the rows through the identity map, then the
+/// relationship loaders: options first, then the relationships' eager defaults.
+pub(crate) fn run_model_select<T: Model>(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    stmt: &crate::ModelSelect<T>,
+) -> Result<Vec<crate::Obj<T>>> {
+    let mapper = T::mapper();
+    // Joined loading at the first level: options, else eager defaults not overridden.
+    let mut joined: Option<usize> = None;
+    for path in &stmt.options {
+        if let Some(step) = path.steps.first() {
+            if step.strategy == Lazy::Joined && joined.is_none() {
+                joined = Some(step.index);
+            }
+        }
+    }
+    if joined.is_none() {
+        joined = mapper
+            .relationships()
+            .iter()
+            .enumerate()
+            .find_map(|(i, r)| {
+                (r.lazy == Lazy::Joined && !overridden(&stmt.options, i)).then_some(i)
+            });
+    }
+    let joined = match joined {
+        Some(i) => joined_statement(mapper, i, stmt.statement())?.map(|s| (i, s)),
+        None => None,
+    };
+    let parents: Vec<crate::Obj<T>> = match joined {
+        None => {
+            let rows = core.execute_values(stmt)?;
+            core.load::<T>(shared, rows)?
+        }
+        Some((index, (sql, ncols))) => {
+            let rows = core.execute_values(&sql)?;
+            load_joined::<T>(core, shared, index, ncols, rows)?
+        }
+    };
+    let any: Related = parents.iter().map(crate::Obj::as_any).collect();
+    apply_loaders(core, shared, mapper, &any, &stmt.options)?;
+    Ok(parents)
+}
+
+fn overridden(options: &[crate::query::LoadPath], index: usize) -> bool {
+    options
+        .iter()
+        .any(|p| p.steps.first().is_some_and(|s| s.index == index))
+}
+
+/// The base statement plus `LEFT OUTER JOIN target` and the target's columns, for a joined
+/// load of relationship `index`; `None` where a join can't express it (self-referential,
+/// many-to-many), which then loads like selectin.
+fn joined_statement(
+    mapper: &Mapper,
+    index: usize,
+    base: &calcine_sql::Select,
+) -> Result<Option<(calcine_sql::Select, usize)>> {
+    let rel = &mapper.relationships()[index];
+    let target = rel.target.mapper();
+    if std::ptr::eq(target, mapper) {
+        return Ok(None);
+    }
+    let (pcols, tcols) = match &mapper.resolved()?[index] {
+        Resolved::Referencing {
+            parent_cols,
+            target_cols,
+        }
+        | Resolved::Referenced {
+            parent_cols,
+            target_cols,
+        } => (parent_cols.clone(), target_cols.clone()),
+        Resolved::Secondary { .. } => return Ok(None),
+    };
+    let mut on: Option<Expr> = None;
+    for (&p, &t) in pcols.iter().zip(&tcols) {
+        let (pc, tc) = (
+            mapper
+                .table()
+                .c_at(p)
+                .ok_or_else(|| Error::invalid_request("column"))?,
+            target
+                .table()
+                .c_at(t)
+                .ok_or_else(|| Error::invalid_request("column"))?,
+        );
+        let e = pc.eq(tc);
+        on = Some(match on {
+            None => e,
+            Some(prev) => prev.and(e),
+        });
+    }
+    let on = on.ok_or_else(|| Error::invalid_request("empty join"))?;
+    let stmt = base
+        .clone()
+        .add_columns(target.table())
+        .outerjoin(target.table(), on)
+        .map_err(Error::from)?;
+    Ok(Some((stmt, mapper.column_names().len())))
+}
+
+/// Splits joined rows into parents (de-duplicated, in order) and their related objects.
+fn load_joined<T: Model>(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    index: usize,
+    ncols: usize,
+    rows: Vec<Vec<Value>>,
+) -> Result<Vec<crate::Obj<T>>> {
+    let mapper = T::mapper();
+    let rel = &mapper.relationships()[index];
+    let target = rel.target.mapper();
+    let mut parent_rows = Vec::new();
+    let mut seen: FxHashMap<Key, usize> = FxHashMap::default();
+    let mut pairs: Vec<(usize, Option<Vec<Value>>)> = Vec::with_capacity(rows.len());
+    for mut values in rows {
+        let child = values.split_off(ncols.min(values.len()));
+        let pk: Vec<Value> = mapper
+            .primary_key()
+            .iter()
+            .map(|&c| values[c].clone())
+            .collect();
+        let Some(key) = Key::from_values(&pk) else {
+            continue;
+        };
+        let slot = *seen.entry(key).or_insert_with(|| {
+            parent_rows.push(values);
+            parent_rows.len() - 1
+        });
+        let tpk: Vec<Value> = target
+            .primary_key()
+            .iter()
+            .filter_map(|&c| child.get(c).cloned())
+            .collect();
+        let present = Key::from_values(&tpk).is_some();
+        pairs.push((slot, present.then_some(child)));
+    }
+    let parents = core.load::<T>(shared, parent_rows)?;
+    let mut related: Vec<Related> = vec![Vec::new(); parents.len()];
+    let child_rows: Vec<Vec<Value>> = pairs.iter().filter_map(|(_, c)| c.clone()).collect();
+    let children = (rel.target.load)(core, shared, child_rows)?;
+    let mut it = children.into_iter();
+    for (slot, child) in pairs {
+        if child.is_some() {
+            if let Some(c) = it.next() {
+                if !related[slot].iter().any(|x| Arc::ptr_eq(x, &c)) {
+                    related[slot].push(c);
+                }
+            }
+        }
+    }
+    for (p, items) in parents.iter().zip(related) {
+        let any = p.as_any();
+        if !any.relation_loaded(index)? {
+            any.relation_set_loaded(index, items)?;
+        }
+    }
+    Ok(parents)
+}
+
+/// Runs the loader options on `parents` (of `mapper`), then the eager defaults
+/// (`lazy = "selectin"` / `"joined"`) of relationships the options don't mention, following
+/// eager defaults of the loaded targets up to three levels.
+pub(crate) fn apply_loaders(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    mapper: &Mapper,
+    parents: &Related,
+    options: &[crate::query::LoadPath],
+) -> Result<()> {
+    if parents.is_empty() {
+        return Ok(());
+    }
+    for path in options {
+        let mut current = parents.clone();
+        let mut current_mapper = mapper;
+        for step in &path.steps {
+            if current.is_empty() {
+                break;
+            }
+            let step_mapper = step.parent.mapper();
+            if !std::ptr::eq(step_mapper, current_mapper) {
+                return Err(Error::invalid_request(format!(
+                    "loader option path does not start at {}",
+                    current_mapper.name()
+                )));
+            }
+            let rel = &step_mapper.relationships()[step.index];
+            match step.strategy {
+                Lazy::Selectin | Lazy::Joined => {
+                    current = selectin_load(core, shared, step_mapper, step.index, &current)?;
+                    current_mapper = rel.target.mapper();
+                }
+                _ => break,
+            }
+        }
+    }
+    eager_defaults(core, shared, mapper, parents, options, 3)
+}
+
+fn eager_defaults(
+    core: &mut SessionCore,
+    shared: &Arc<SessionShared>,
+    mapper: &Mapper,
+    parents: &Related,
+    options: &[crate::query::LoadPath],
+    depth: usize,
+) -> Result<()> {
+    if depth == 0 || parents.is_empty() {
+        return Ok(());
+    }
+    for (i, rel) in mapper.relationships().iter().enumerate() {
+        if !matches!(rel.lazy, Lazy::Selectin | Lazy::Joined) || overridden(options, i) {
+            continue;
+        }
+        let loaded = selectin_load(core, shared, mapper, i, parents)?;
+        let target = rel.target.mapper();
+        if !std::ptr::eq(target, mapper) {
+            eager_defaults(core, shared, target, &loaded, &[], depth - 1)?;
+        }
+    }
+    Ok(())
+}
