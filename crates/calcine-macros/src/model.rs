@@ -35,6 +35,45 @@ struct FieldSpec {
     foreign_key: Option<(String, String)>,
     on_delete: Option<(TokenStream, Span)>,
     on_update: Option<(TokenStream, Span)>,
+    /// `Some` for a `Many<T>` / `One<T>` field (not a column).
+    relationship: Option<RelSpec>,
+}
+
+/// A relationship field's `#[calcine(relationship(...))]` settings.
+struct RelSpec {
+    /// `T` of `Many<T>` / `One<T>`.
+    target: TokenStream,
+    /// `T` as written, for docs.
+    target_name: String,
+    /// `Many` (true) or `One`.
+    collection: bool,
+    back_populates: Option<LitStr>,
+    order_by: Option<LitStr>,
+    /// The `Lazy` variant.
+    lazy: Option<Ident>,
+    cascade: Option<CascadeSpec>,
+    foreign_key: Option<LitStr>,
+    secondary: Option<syn::Path>,
+    passive_deletes: Option<bool>,
+}
+
+/// `Cascade`'s fields, computed at compile time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CascadeSpec {
+    save_update: bool,
+    merge: bool,
+    delete: bool,
+    delete_orphan: bool,
+}
+
+impl CascadeSpec {
+    /// `Cascade::DEFAULT`: `save-update, merge`.
+    const DEFAULT: CascadeSpec = CascadeSpec {
+        save_update: true,
+        merge: true,
+        delete: false,
+        delete_orphan: false,
+    };
 }
 
 pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
@@ -93,7 +132,14 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
         return Err(e);
     }
 
-    let columns: Vec<&FieldSpec> = specs.iter().filter(|s| !s.skip).collect();
+    let columns: Vec<&FieldSpec> = specs
+        .iter()
+        .filter(|s| !s.skip && s.relationship.is_none())
+        .collect();
+    let relationships: Vec<(&FieldSpec, &RelSpec)> = specs
+        .iter()
+        .filter_map(|s| s.relationship.as_ref().map(|r| (s, r)))
+        .collect();
     for (i, c) in columns.iter().enumerate() {
         if let Some(prev) = columns[..i].iter().find(|o| o.column == c.column) {
             return Err(syn::Error::new(
@@ -137,7 +183,7 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
     let mut column_index = 0usize;
     let inits = specs.iter().map(|s| {
         let ident = &s.ident;
-        if s.skip {
+        if s.skip || s.relationship.is_some() {
             quote_spanned!(s.ty_span=> #ident: ::core::default::Default::default())
         } else {
             let i = column_index;
@@ -168,6 +214,57 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
         }
     });
     let ncols = columns.len();
+    let rel_consts = relationships.iter().enumerate().map(|(i, (s, r))| {
+        let const_name = format_ident!(
+            "{}",
+            snake_case(&unraw(&s.ident)).to_uppercase(),
+            span = s.ident.span()
+        );
+        let target = &r.target;
+        let field = unraw(&s.ident);
+        let doc = format!(
+            "Relationship `{field}` of `{name_str}`: {} `{}`.",
+            if r.collection {
+                "a collection of"
+            } else {
+                "a reference to"
+            },
+            r.target_name
+        );
+        let kk = respan(&krate, s.ty_span);
+        quote_spanned! {s.ty_span=>
+            #[doc = #doc]
+            #vis const #const_name: #kk::Rel<#name, #target> = #kk::Rel::new(#i, #field);
+        }
+    });
+    let relationship_fns = if relationships.is_empty() {
+        quote!()
+    } else {
+        let nrels = relationships.len();
+        let defs = relationships
+            .iter()
+            .map(|(s, r)| relationship_def(s, r, &krate));
+        let arms = relationships.iter().enumerate().map(|(i, (s, _))| {
+            let ident = &s.ident;
+            let kk = respan(&krate, s.ty_span);
+            quote_spanned! {s.ty_span=>
+                #i => ::core::option::Option::Some(#kk::RelationRef::from(&self.#ident))
+            }
+        });
+        quote! {
+            fn relationships() -> &'static [#krate::RelationshipDef] {
+                static RELS: [#krate::RelationshipDef; #nrels] = [#(#defs),*];
+                &RELS
+            }
+
+            fn relation(&self, index: usize) -> ::core::option::Option<#krate::RelationRef<'_>> {
+                match index {
+                    #(#arms,)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+    };
 
     Ok(quote! {
         impl #krate::Model for #name {
@@ -176,7 +273,8 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
                 MAPPER.get_or_init(|| {
                     let table = #p::Table::new(#table_name) #(.column(#column_defs))*;
                     match #krate::Mapper::new(#name_str, table) {
-                        ::core::result::Result::Ok(mapper) => mapper,
+                        ::core::result::Result::Ok(mapper) => mapper
+                            .with_relationships(<#name as #krate::Model>::relationships()),
                         ::core::result::Result::Err(e) => ::core::panic!(
                             "invalid #[derive(Model)] definition of {}: {}", #name_str, e
                         ),
@@ -221,12 +319,15 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
             fn to_values(&self) -> ::std::vec::Vec<#p::Value> {
                 ::std::vec![#(#to_values),*]
             }
+
+            #relationship_fns
         }
 
-        // Column handles are a query API: unused ones are no reason to warn.
+        // Column and relationship handles are a query API: unused ones are no reason to warn.
         #[allow(dead_code)]
         impl #name {
             #(#consts)*
+            #(#rel_consts)*
         }
     })
 }
@@ -303,6 +404,18 @@ const FIELD_KEYS: &[&str] = &[
     "on_delete",
     "on_update",
     "skip",
+    "relationship",
+];
+
+/// The keys inside `relationship(...)`.
+const RELATIONSHIP_KEYS: &[&str] = &[
+    "back_populates",
+    "order_by",
+    "lazy",
+    "cascade",
+    "foreign_key",
+    "secondary",
+    "passive_deletes",
 ];
 
 fn set_once<T>(meta: &ParseNestedMeta<'_>, slot: &mut Option<T>, value: T) -> Result<()> {
@@ -368,12 +481,19 @@ fn parse_field(field: &syn::Field) -> Result<FieldSpec> {
     let mut foreign_key = None;
     let mut on_delete = None;
     let mut on_update = None;
+    let rel_type = relationship_type(&field.ty);
+    // The `relationship` key's span and its settings.
+    let mut relationship: Option<(Span, RelAttrs)> = None;
 
     for attr in field.attrs.iter().filter(|a| a.path().is_ident("calcine")) {
         attr.parse_nested_meta(|meta| {
             let key_span = meta.path.span();
             if meta.path.is_ident("skip") {
                 return set_flag(&meta, &mut skip);
+            }
+            if meta.path.is_ident("relationship") {
+                let attrs = parse_relationship(&meta)?;
+                return set_once(&meta, &mut relationship, (key_span, attrs));
             }
             other_key.get_or_insert((path_str(&meta.path), key_span));
             if meta.path.is_ident("primary_key") {
@@ -426,6 +546,22 @@ fn parse_field(field: &syn::Field) -> Result<FieldSpec> {
         })?;
     }
 
+    let mut rel_spec = None;
+    if let (Some((span, _)), None) = (&relationship, rel_type) {
+        let hint = match option_inner(&field.ty).and_then(relationship_type) {
+            Some(_) => {
+                "; drop the `Option`: `One<T>` can already be unset and `Many<T>` empty".to_owned()
+            }
+            None => format!(" (the type of field `{}` is neither)", unraw(&ident)),
+        };
+        return Err(syn::Error::new(
+            *span,
+            format!(
+                "`relationship` needs a field of type `Many<T>` (a collection) or `One<T>` \
+                 (a reference){hint}"
+            ),
+        ));
+    }
     if skip {
         if let Some((key, span)) = other_key {
             return Err(syn::Error::new(
@@ -433,6 +569,50 @@ fn parse_field(field: &syn::Field) -> Result<FieldSpec> {
                 format!("`{key}` has no effect on a `skip` field (it is not a column)"),
             ));
         }
+        if let Some((span, _)) = relationship {
+            return Err(syn::Error::new(
+                span,
+                "`relationship` has no effect on a `skip` field (it is not mapped)",
+            ));
+        }
+    } else if let Some((collection, target)) = rel_type {
+        let kind = if collection { "Many" } else { "One" };
+        if let Some((key, span)) = other_key {
+            let hint = if key == "foreign_key" {
+                "; to choose the foreign-key column the relationship joins on, use \
+                 #[calcine(relationship(foreign_key = \"column\"))]"
+            } else {
+                ""
+            };
+            return Err(syn::Error::new(
+                span,
+                format!(
+                    "`{key}` does not apply to relationship field `{}`: a `{kind}<_>` field is \
+                     a relationship, not a column{hint}",
+                    unraw(&ident)
+                ),
+            ));
+        }
+        let attrs = relationship.map(|(_, a)| a).unwrap_or_default();
+        if let (false, Some(path)) = (collection, &attrs.secondary) {
+            return Err(syn::Error::new_spanned(
+                path,
+                "`secondary` needs a `Many<T>` field: a many-to-many relationship through an \
+                 association model is a collection",
+            ));
+        }
+        rel_spec = Some(RelSpec {
+            target: quote!(#target),
+            target_name: type_str(target),
+            collection,
+            back_populates: attrs.back_populates,
+            order_by: attrs.order_by,
+            lazy: attrs.lazy,
+            cascade: attrs.cascade,
+            foreign_key: attrs.foreign_key,
+            secondary: attrs.secondary,
+            passive_deletes: attrs.passive_deletes,
+        });
     } else {
         for (action, key) in [(&on_delete, "on_delete"), (&on_update, "on_update")] {
             if let (Some((_, span)), None) = (action, &foreign_key) {
@@ -473,7 +653,246 @@ fn parse_field(field: &syn::Field) -> Result<FieldSpec> {
         foreign_key,
         on_delete,
         on_update,
+        relationship: rel_spec,
     })
+}
+
+/// The keys of one `relationship(...)`.
+#[derive(Default)]
+struct RelAttrs {
+    back_populates: Option<LitStr>,
+    order_by: Option<LitStr>,
+    lazy: Option<Ident>,
+    cascade: Option<CascadeSpec>,
+    foreign_key: Option<LitStr>,
+    secondary: Option<syn::Path>,
+    passive_deletes: Option<bool>,
+}
+
+/// `relationship` alone, or `relationship(key = value, ...)`.
+fn parse_relationship(meta: &ParseNestedMeta<'_>) -> Result<RelAttrs> {
+    let mut attrs = RelAttrs::default();
+    if meta.input.peek(syn::Token![=]) {
+        return Err(meta.error(
+            "`relationship` takes a list, e.g. relationship(back_populates = \"author\", \
+             lazy = \"selectin\"), or nothing",
+        ));
+    }
+    if !meta.input.peek(syn::token::Paren) {
+        return Ok(attrs);
+    }
+    meta.parse_nested_meta(|meta| {
+        if meta.path.is_ident("back_populates") {
+            let lit = non_empty_str(&meta, "the back_populates attribute name")?;
+            set_once(&meta, &mut attrs.back_populates, lit)
+        } else if meta.path.is_ident("order_by") {
+            let lit: LitStr = meta.value()?.parse()?;
+            check_order_by(&lit)?;
+            set_once(&meta, &mut attrs.order_by, lit)
+        } else if meta.path.is_ident("lazy") {
+            let lit: LitStr = meta.value()?.parse()?;
+            let lazy = parse_lazy(&lit)?;
+            set_once(&meta, &mut attrs.lazy, lazy)
+        } else if meta.path.is_ident("cascade") {
+            let lit: LitStr = meta.value()?.parse()?;
+            let cascade = parse_cascade(&lit)?;
+            set_once(&meta, &mut attrs.cascade, cascade)
+        } else if meta.path.is_ident("foreign_key") {
+            let lit = non_empty_str(&meta, "the foreign-key column name")?;
+            if lit.value().contains('.') {
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "relationship(foreign_key = ...) names the foreign-key column (e.g. \
+                         \"user_id\"), not {:?}",
+                        lit.value()
+                    ),
+                ));
+            }
+            set_once(&meta, &mut attrs.foreign_key, lit)
+        } else if meta.path.is_ident("secondary") {
+            let input = meta.value()?;
+            if input.peek(LitStr) {
+                let lit: LitStr = input.parse()?;
+                return Err(syn::Error::new(
+                    lit.span(),
+                    "`secondary` takes the association model's type, not a string: \
+                     secondary = PostTag",
+                ));
+            }
+            let path: syn::Path = input.parse()?;
+            set_once(&meta, &mut attrs.secondary, path)
+        } else if meta.path.is_ident("passive_deletes") {
+            let v = optional_bool(&meta)?;
+            set_once(&meta, &mut attrs.passive_deletes, v)
+        } else {
+            let key = path_str(&meta.path);
+            Err(meta.error(format!(
+                "unknown relationship attribute `{key}`; expected one of: {}{}",
+                RELATIONSHIP_KEYS.join(", "),
+                if FIELD_KEYS.contains(&key.as_str()) {
+                    " (column attributes do not apply to a relationship)"
+                } else {
+                    ""
+                }
+            )))
+        }
+    })?;
+    Ok(attrs)
+}
+
+fn non_empty_str(meta: &ParseNestedMeta<'_>, what: &str) -> Result<LitStr> {
+    let lit: LitStr = meta.value()?.parse()?;
+    if lit.value().trim().is_empty() {
+        return Err(syn::Error::new(lit.span(), format!("{what} is empty")));
+    }
+    Ok(lit)
+}
+
+/// `"column"`, `"column asc"` or `"column desc"`.
+fn check_order_by(lit: &LitStr) -> Result<()> {
+    let v = lit.value();
+    let words: Vec<&str> = v.split_whitespace().collect();
+    match words[..] {
+        [_] => Ok(()),
+        [_, dir] if dir.eq_ignore_ascii_case("asc") || dir.eq_ignore_ascii_case("desc") => Ok(()),
+        _ => Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`order_by` must be a column of the related model, optionally followed by \
+                 `asc` or `desc` (e.g. \"id desc\"), not {v:?}"
+            ),
+        )),
+    }
+}
+
+/// The `Lazy` variant named by a `lazy = "..."` string.
+fn parse_lazy(lit: &LitStr) -> Result<Ident> {
+    let v = lit.value();
+    let variant = match v.as_str() {
+        "select" => "Select",
+        "selectin" => "Selectin",
+        "joined" => "Joined",
+        "raise" => "Raise",
+        "noload" => "NoLoad",
+        _ => {
+            return Err(syn::Error::new(
+                lit.span(),
+                format!(
+                    "unknown loader strategy lazy = {v:?}; expected \"select\" (the default), \
+                     \"selectin\", \"joined\", \"raise\" or \"noload\""
+                ),
+            ));
+        }
+    };
+    Ok(Ident::new(variant, lit.span()))
+}
+
+/// SQLAlchemy's cascade string, with the words (and meaning) of `Cascade::parse`.
+fn parse_cascade(lit: &LitStr) -> Result<CascadeSpec> {
+    let mut c = CascadeSpec {
+        save_update: false,
+        merge: false,
+        delete: false,
+        delete_orphan: false,
+    };
+    let v = lit.value();
+    for word in v.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        match word {
+            "all" => {
+                c.save_update = true;
+                c.merge = true;
+                c.delete = true;
+            }
+            "save-update" => c.save_update = true,
+            "merge" => c.merge = true,
+            "delete" => c.delete = true,
+            "delete-orphan" => c.delete_orphan = true,
+            "refresh-expire" | "expunge" | "none" => {}
+            other => {
+                let hyphenated = other.trim().to_ascii_lowercase().replace(['_', ' '], "-");
+                let hint = if hyphenated != other
+                    && [
+                        "all",
+                        "save-update",
+                        "merge",
+                        "delete",
+                        "delete-orphan",
+                        "refresh-expire",
+                        "expunge",
+                        "none",
+                    ]
+                    .contains(&hyphenated.as_str())
+                {
+                    format!(" (did you mean {hyphenated:?}?)")
+                } else {
+                    String::new()
+                };
+                return Err(syn::Error::new(
+                    lit.span(),
+                    format!(
+                        "unknown cascade {other:?}{hint}; expected a comma-separated list of \
+                         save-update, merge, delete, delete-orphan, all, refresh-expire, \
+                         expunge, none"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(c)
+}
+
+/// The `RelationshipDef` literal of one relationship field.
+fn relationship_def(s: &FieldSpec, r: &RelSpec, krate: &TokenStream) -> TokenStream {
+    let name = unraw(&s.ident);
+    let target = &r.target;
+    let collection = r.collection;
+    let opt_str = |l: &Option<LitStr>| match l {
+        Some(l) => quote!(::core::option::Option::Some(#l)),
+        None => quote!(::core::option::Option::None),
+    };
+    let foreign_key = opt_str(&r.foreign_key);
+    let back_populates = opt_str(&r.back_populates);
+    let order_by = opt_str(&r.order_by);
+    let secondary = match &r.secondary {
+        Some(path) => {
+            let kk = respan(krate, path.span());
+            quote_spanned!(path.span()=> ::core::option::Option::Some(#kk::ModelRef::of::<#path>()))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let lazy = r
+        .lazy
+        .clone()
+        .unwrap_or_else(|| Ident::new("Select", Span::call_site()));
+    let CascadeSpec {
+        save_update,
+        merge,
+        delete,
+        delete_orphan,
+    } = r.cascade.unwrap_or(CascadeSpec::DEFAULT);
+    let passive_deletes = r.passive_deletes.unwrap_or(false);
+    let kk = respan(krate, s.ty_span);
+    let target_ref = quote_spanned!(s.ty_span=> #kk::ModelRef::of::<#target>());
+    quote! {
+        #krate::RelationshipDef {
+            name: #name,
+            target: #target_ref,
+            collection: #collection,
+            foreign_key: #foreign_key,
+            secondary: #secondary,
+            back_populates: #back_populates,
+            order_by: #order_by,
+            lazy: #krate::Lazy::#lazy,
+            cascade: #krate::Cascade {
+                save_update: #save_update,
+                merge: #merge,
+                delete: #delete,
+                delete_orphan: #delete_orphan,
+            },
+            passive_deletes: #passive_deletes,
+        }
+    }
 }
 
 fn column_def(c: &FieldSpec, p: &TokenStream) -> TokenStream {
@@ -659,6 +1078,41 @@ fn option_inner(ty: &Type) -> Option<&Type> {
     single_type_arg(&last.arguments)
 }
 
+/// `(true, T)` for `Many<T>`, `(false, T)` for `One<T>` (by the last path segment).
+fn relationship_type(ty: &Type) -> Option<(bool, &Type)> {
+    let Type::Path(tp) = strip_group(ty) else {
+        return None;
+    };
+    if tp.qself.is_some() {
+        return None;
+    }
+    let last = tp.path.segments.last()?;
+    let collection = if last.ident == "Many" {
+        true
+    } else if last.ident == "One" {
+        false
+    } else {
+        return None;
+    };
+    Some((collection, single_type_arg(&last.arguments)?))
+}
+
+/// A type as written, without the token spacing (`crate :: Post` → `crate::Post`).
+fn type_str(ty: &Type) -> String {
+    let mut s = quote!(#ty).to_string();
+    for (from, to) in [
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" < ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
+}
+
 fn single_type_arg(args: &PathArguments) -> Option<&Type> {
     let PathArguments::AngleBracketed(ab) = args else {
         return None;
@@ -792,6 +1246,201 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("const S"), "{out}");
+    }
+
+    fn expansion(src: &str) -> String {
+        let input: syn::DeriveInput = match syn::parse_str(src) {
+            Ok(i) => i,
+            Err(e) => panic!("test input does not parse: {e}"),
+        };
+        match expand(&input) {
+            Ok(out) => out.to_string(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn expands_relationships() {
+        let out = expansion(
+            "#[calcine(crate = \"o\")] pub struct User { #[calcine(primary_key)] id: i64, \
+             #[calcine(relationship(back_populates = \"author\", order_by = \"id desc\", \
+             lazy = \"selectin\", cascade = \"all, delete-orphan\", foreign_key = \"user_id\", \
+             passive_deletes))] posts: Many<Post>, \
+             name: String, \
+             manager: o::One<User>, \
+             #[calcine(relationship(secondary = m::PostTag, lazy = \"noload\", cascade = \"none\"))] \
+             tags: Many<Tag> }",
+        );
+        let has = |needle: &str| assert!(out.contains(needle), "{needle:?} not in {out}");
+        has(
+            "static RELS : [o :: RelationshipDef ; 3usize] = [o :: RelationshipDef { name : \"posts\" , \
+             target : o :: ModelRef :: of :: < Post > () , collection : true , \
+             foreign_key : :: core :: option :: Option :: Some (\"user_id\") , \
+             secondary : :: core :: option :: Option :: None , \
+             back_populates : :: core :: option :: Option :: Some (\"author\") , \
+             order_by : :: core :: option :: Option :: Some (\"id desc\") , \
+             lazy : o :: Lazy :: Selectin , \
+             cascade : o :: Cascade { save_update : true , merge : true , delete : true , \
+             delete_orphan : true , } , passive_deletes : true , }",
+        );
+        has(
+            "name : \"manager\" , target : o :: ModelRef :: of :: < User > () , \
+             collection : false , foreign_key : :: core :: option :: Option :: None",
+        );
+        has(
+            "lazy : o :: Lazy :: Select , cascade : o :: Cascade { save_update : true , \
+             merge : true , delete : false , delete_orphan : false , } , passive_deletes : false",
+        );
+        has(
+            "secondary : :: core :: option :: Option :: Some (o :: ModelRef :: of :: < m :: PostTag > ())",
+        );
+        has(
+            "lazy : o :: Lazy :: NoLoad , cascade : o :: Cascade { save_update : false , \
+             merge : false , delete : false , delete_orphan : false , }",
+        );
+        has(
+            "0usize => :: core :: option :: Option :: Some (o :: RelationRef :: from (& self . posts))",
+        );
+        has(
+            "2usize => :: core :: option :: Option :: Some (o :: RelationRef :: from (& self . tags))",
+        );
+        has("mapper . with_relationships (< User as o :: Model > :: relationships ())");
+        has("pub const POSTS : o :: Rel < User , Post > = o :: Rel :: new (0usize , \"posts\")");
+        has(
+            "pub const MANAGER : o :: Rel < User , User > = o :: Rel :: new (1usize , \"manager\")",
+        );
+        has("pub const TAGS : o :: Rel < User , Tag > = o :: Rel :: new (2usize , \"tags\")");
+        has("Relationship `posts` of `User`: a collection of `Post`.");
+        has("Relationship `manager` of `User`: a reference to `User`.");
+        // Relationship fields are defaulted, not read from the row; columns keep their indexes.
+        has("posts : :: core :: default :: Default :: default ()");
+        has("manager : :: core :: default :: Default :: default ()");
+        has("const NAME : o :: Col < User , String > = o :: Col :: new (1usize , \"name\")");
+        has(":: std :: format ! (\"{} has {} columns, not {}\" , \"User\" , 2usize");
+        assert!(!out.contains("clone (& self . posts)"), "{out}");
+        assert!(!out.contains("Column :: new (\"posts\""), "{out}");
+        assert!(!out.contains("const POSTS : o :: Col"), "{out}");
+
+        // No relationships: the trait's defaults, and no RELS.
+        let out =
+            expansion("#[calcine(crate = \"o\")] struct T { #[calcine(primary_key)] id: i64 }");
+        assert!(!out.contains("fn relationships"), "{out}");
+        assert!(!out.contains("fn relation"), "{out}");
+        assert!(out.contains("with_relationships"), "{out}");
+
+        // `skip` opts a `Many`/`One`-named type out of being a relationship.
+        let out = expansion(
+            "#[calcine(crate = \"o\")] struct T { #[calcine(primary_key)] id: i64, \
+             #[calcine(skip)] x: One<u8> }",
+        );
+        assert!(!out.contains("fn relationships"), "{out}");
+    }
+
+    #[test]
+    fn relationship_errors() {
+        let t = |field: &str| format!("struct T {{ #[calcine(primary_key)] id: i64, {field} }}");
+        assert_error(
+            &t("#[calcine(relationship)] u: Vec<Post>"),
+            "`relationship` needs a field of type `Many<T>` (a collection) or `One<T>`",
+        );
+        assert_error(
+            &t("#[calcine(relationship(lazy = \"joined\"))] u: Option<One<User>>"),
+            "drop the `Option`",
+        );
+        assert_error(
+            &t("#[calcine(primary_key)] posts: Many<Post>"),
+            "`primary_key` does not apply to relationship field `posts`: a `Many<_>` field is \
+             a relationship, not a column",
+        );
+        assert_error(
+            &t("#[calcine(sql_type = \"integer\", relationship)] user: One<User>"),
+            "`sql_type` does not apply to relationship field `user`: a `One<_>`",
+        );
+        assert_error(
+            &t("#[calcine(foreign_key = \"users.id\")] user: One<User>"),
+            "use #[calcine(relationship(foreign_key = \"column\"))]",
+        );
+        assert_error(
+            &t("#[calcine(relationship(lazzy = \"select\"))] posts: Many<Post>"),
+            "unknown relationship attribute `lazzy`; expected one of: back_populates, order_by",
+        );
+        assert_error(
+            &t("#[calcine(relationship(unique))] posts: Many<Post>"),
+            "(column attributes do not apply to a relationship)",
+        );
+        assert_error(
+            &t("#[calcine(relationship(lazy = \"dynamic\"))] posts: Many<Post>"),
+            "unknown loader strategy lazy = \"dynamic\"",
+        );
+        assert_error(
+            &t("#[calcine(relationship(cascade = \"all, delete-orphans\"))] posts: Many<Post>"),
+            "unknown cascade \"delete-orphans\"; expected a comma-separated list",
+        );
+        assert_error(
+            &t("#[calcine(relationship(cascade = \"save_update\"))] posts: Many<Post>"),
+            "(did you mean \"save-update\"?)",
+        );
+        assert_error(
+            &t("#[calcine(relationship(secondary = PostTag))] post: One<Post>"),
+            "`secondary` needs a `Many<T>` field",
+        );
+        assert_error(
+            &t("#[calcine(relationship(secondary = \"post_tags\"))] tags: Many<Tag>"),
+            "`secondary` takes the association model's type, not a string",
+        );
+        assert_error(
+            &t("#[calcine(relationship(order_by = \"id descending\"))] posts: Many<Post>"),
+            "`order_by` must be a column of the related model",
+        );
+        assert_error(
+            &t("#[calcine(relationship(foreign_key = \"posts.user_id\"))] posts: Many<Post>"),
+            "names the foreign-key column (e.g. \"user_id\"), not \"posts.user_id\"",
+        );
+        assert_error(
+            &t("#[calcine(relationship(back_populates = \"\"))] posts: Many<Post>"),
+            "the back_populates attribute name is empty",
+        );
+        assert_error(
+            &t("#[calcine(relationship(lazy = \"select\", lazy = \"raise\"))] posts: Many<Post>"),
+            "`lazy` is given more than once",
+        );
+        assert_error(
+            &t("#[calcine(relationship, relationship)] posts: Many<Post>"),
+            "`relationship` is given more than once",
+        );
+        assert_error(
+            &t("#[calcine(relationship = \"x\")] posts: Many<Post>"),
+            "`relationship` takes a list",
+        );
+        assert_error(
+            &t("#[calcine(skip, relationship)] posts: Many<Post>"),
+            "`relationship` has no effect on a `skip` field",
+        );
+        assert_error(
+            "#[calcine(relationship)] struct T { #[calcine(primary_key)] id: i64 }",
+            "(it is a field attribute)",
+        );
+    }
+
+    #[test]
+    fn cascades() {
+        let parse = |s: &str| {
+            let lit = syn::LitStr::new(s, proc_macro2::Span::call_site());
+            super::parse_cascade(&lit)
+                .ok()
+                .map(|c| [c.save_update, c.merge, c.delete, c.delete_orphan])
+        };
+        assert_eq!(parse("all"), Some([true, true, true, false]));
+        assert_eq!(parse("all, delete-orphan"), Some([true, true, true, true]));
+        assert_eq!(parse("save-update,merge"), Some([true, true, false, false]));
+        assert_eq!(
+            parse(" delete , refresh-expire, expunge"),
+            Some([false, false, true, false])
+        );
+        assert_eq!(parse("none"), Some([false; 4]));
+        assert_eq!(parse(""), Some([false; 4]));
+        assert_eq!(parse("ALL"), None);
+        assert_eq!(parse("all delete"), None);
     }
 
     #[test]

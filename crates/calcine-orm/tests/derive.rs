@@ -295,3 +295,157 @@ fn session_round_trip_sqlite() -> calcine_engine::Result<()> {
     assert_eq!(post.read()?.body.as_deref(), Some(&b"hello"[..]));
     Ok(())
 }
+
+/// Relationship fields: `Many<T>` / `One<T>` are declarations, not columns.
+mod relationships {
+    use calcine_orm::{Cascade, Lazy, Many, Model, One, Rel};
+    use calcine_sql::Value;
+
+    /// One side of a one-to-many.
+    #[derive(Model, Debug)]
+    #[calcine(crate = "calcine_orm")]
+    pub(crate) struct User {
+        #[calcine(primary_key)]
+        pub(crate) id: Option<i64>,
+        pub(crate) name: String,
+        /// The posts, newest first, loaded with their users.
+        #[calcine(relationship(
+            back_populates = "author",
+            order_by = "id desc",
+            lazy = "selectin",
+            cascade = "all, delete-orphan",
+            passive_deletes,
+        ))]
+        pub(crate) posts: Many<Post>,
+        /// Self-referential many-to-one, all defaults.
+        pub(crate) manager: One<User>,
+        #[calcine(foreign_key = "users.id")]
+        pub(crate) manager_id: Option<i64>,
+    }
+
+    /// The many side, with a many-to-many through `PostTag`.
+    #[derive(Model, Debug)]
+    #[calcine(crate = "calcine_orm")]
+    pub(crate) struct Post {
+        #[calcine(primary_key)]
+        pub(crate) id: Option<i64>,
+        #[calcine(foreign_key = "users.id")]
+        pub(crate) user_id: i64,
+        #[calcine(relationship(
+            back_populates = "posts",
+            foreign_key = "user_id",
+            lazy = "raise"
+        ))]
+        pub(crate) author: One<User>,
+        pub(crate) title: String,
+        #[calcine(relationship(secondary = PostTag, cascade = "none"))]
+        pub(crate) tags: Many<Tag>,
+    }
+
+    /// A tag.
+    #[derive(Model, Debug)]
+    #[calcine(crate = "calcine_orm")]
+    pub(crate) struct Tag {
+        #[calcine(primary_key)]
+        pub(crate) id: Option<i64>,
+        pub(crate) name: String,
+    }
+
+    /// The association model of `Post::tags`.
+    #[derive(Model, Debug)]
+    #[calcine(crate = "calcine_orm")]
+    pub(crate) struct PostTag {
+        #[calcine(primary_key, foreign_key = "posts.id")]
+        pub(crate) post_id: i64,
+        #[calcine(primary_key, foreign_key = "tags.id")]
+        pub(crate) tag_id: i64,
+    }
+
+    #[test]
+    fn declarations() {
+        let rels = User::relationships();
+        let names: Vec<&str> = rels.iter().map(|r| r.name).collect();
+        assert_eq!(names, ["posts", "manager"]);
+        let posts = &rels[0];
+        assert!(posts.collection);
+        assert_eq!(posts.target.mapper().name(), "Post");
+        assert_eq!(posts.back_populates, Some("author"));
+        assert_eq!(posts.order_by, Some("id desc"));
+        assert_eq!(posts.lazy, Lazy::Selectin);
+        assert_eq!(
+            posts.cascade,
+            Cascade::parse("all, delete-orphan").expect("cascade")
+        );
+        assert!(posts.cascade.delete && posts.cascade.delete_orphan);
+        assert!(posts.passive_deletes);
+        assert_eq!(posts.foreign_key, None);
+        assert!(posts.secondary.is_none());
+
+        let manager = &rels[1];
+        assert!(!manager.collection);
+        assert_eq!(manager.target.mapper().name(), "User");
+        assert_eq!(manager.lazy, Lazy::Select);
+        assert_eq!(manager.cascade, Cascade::DEFAULT);
+        assert_eq!(manager.back_populates, None);
+        assert!(!manager.passive_deletes);
+
+        let rels = Post::relationships();
+        let names: Vec<&str> = rels.iter().map(|r| r.name).collect();
+        assert_eq!(names, ["author", "tags"]);
+        assert!(!rels[0].collection);
+        assert_eq!(rels[0].foreign_key, Some("user_id"));
+        assert_eq!(rels[0].lazy, Lazy::Raise);
+        assert!(rels[1].collection);
+        assert_eq!(
+            rels[1].secondary.map(|s| s.mapper().name()),
+            Some("PostTag")
+        );
+        assert_eq!(rels[1].cascade, Cascade::parse("none").expect("cascade"));
+
+        assert!(Tag::relationships().is_empty());
+        assert!(PostTag::relationships().is_empty());
+    }
+
+    #[test]
+    fn handles() {
+        let posts: Rel<User, Post> = User::POSTS;
+        assert_eq!(posts.index(), 0);
+        assert_eq!(posts.name(), "posts");
+        let _: Rel<User, User> = User::MANAGER;
+        assert_eq!(User::MANAGER.index(), 1);
+        let _: Rel<Post, User> = Post::AUTHOR;
+        assert_eq!(Post::TAGS.index(), 1);
+        // Column handles count columns only.
+        assert_eq!(User::MANAGER_ID.index(), 2);
+        assert_eq!(Post::TITLE.index(), 2);
+    }
+
+    #[test]
+    fn not_columns() {
+        let names: Vec<&str> = User::mapper().column_names().iter().map(|c| &**c).collect();
+        assert_eq!(names, ["id", "name", "manager_id"]);
+        let names: Vec<&str> = Post::mapper().column_names().iter().map(|c| &**c).collect();
+        assert_eq!(names, ["id", "user_id", "title"]);
+        assert_eq!(
+            User::mapper().relationships().len(),
+            User::relationships().len()
+        );
+        assert_eq!(User::mapper().relationships().len(), 2);
+        assert_eq!(Post::mapper().relationships().len(), 2);
+        assert!(Tag::mapper().relationships().is_empty());
+
+        let values = vec![Value::Int(1), Value::Text("ann".into()), Value::Null];
+        let user = User::from_values(values.clone()).expect("from_values");
+        assert_eq!(user.to_values(), values);
+        assert_eq!(user.column_value(3), Value::Null);
+        assert!(user.relation(0).is_some());
+        assert!(user.relation(1).is_some());
+        assert!(user.relation(2).is_none());
+        assert!(
+            Tag::from_values(vec![Value::Int(1), Value::Text("t".into())])
+                .expect("tag")
+                .relation(0)
+                .is_none()
+        );
+    }
+}
