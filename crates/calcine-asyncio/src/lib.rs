@@ -63,6 +63,7 @@
 //!   `AsyncMethodRequired` ("use stream()") cannot arise: `execute` buffers, `stream` streams.
 //! * No `async_creator`: the sync engine has no creator hook yet.
 
+mod awaitable;
 mod bridge;
 mod connection;
 mod engine;
@@ -74,6 +75,7 @@ mod session;
 mod stream;
 mod transaction;
 
+pub use awaitable::AwaitableAttrs;
 pub use connection::AsyncConnection;
 pub use engine::{AsyncEngine, AsyncEngineBuilder, create_async_engine};
 pub use result::BufferedResult;

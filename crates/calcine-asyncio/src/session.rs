@@ -209,6 +209,19 @@ impl AsyncSession {
         self.sync.delete(obj)
     }
 
+    /// [`Session::refresh_relationships`] through the bridge (`await session.refresh(obj,
+    /// ["posts"])`).
+    ///
+    /// # Errors
+    /// As `Session::refresh_relationships`.
+    pub async fn refresh_relationships<T: Model>(
+        &mut self,
+        obj: &Obj<T>,
+        names: &[&str],
+    ) -> Result<()> {
+        self.run_sync(|s| s.refresh_relationships(obj, names)).await
+    }
+
     /// [`Session::merge`] through the bridge.
     ///
     /// # Errors

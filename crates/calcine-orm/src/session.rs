@@ -1066,6 +1066,35 @@ impl Session {
         self.core().refresh_instance(&obj.as_any())
     }
 
+    /// Reloads the named relationships of `obj` now (`session.refresh(obj, ["posts"])`): each
+    /// is expired and loaded again with one SELECT.
+    ///
+    /// # Errors
+    /// An unknown relationship name, or as [`refresh`](Session::refresh).
+    pub fn refresh_relationships<T: Model>(&mut self, obj: &Obj<T>, names: &[&str]) -> Result<()> {
+        self.core().check_active()?;
+        self.shared.io_guard()?;
+        self.autoflush()?;
+        let any = obj.as_any();
+        let key = any.state().key.clone();
+        let rels = T::relationships();
+        for name in names {
+            let index = rels.iter().position(|r| r.name == *name).ok_or_else(|| {
+                Error::invalid_request(format!(
+                    "{} has no relationship named {name:?}",
+                    T::mapper().name()
+                ))
+            })?;
+            let tkey = any.relation_target_key(index)?;
+            let items = {
+                let mut core = self.core();
+                core.load_related(&self.shared, &any, index, key.clone(), tkey)?
+            };
+            any.relation_set_loaded(index, items)?;
+        }
+        Ok(())
+    }
+
     /// Removes `obj` from the session: it becomes detached (or transient if never flushed).
     pub fn expunge<T: Model>(&mut self, obj: &Obj<T>) {
         let any = obj.as_any();

@@ -1,0 +1,585 @@
+//! Relationships, loader strategies and awaitable attributes (acceptance C29, C31, C32, C36,
+//! C37, and issue 6's cascades) on every backend, sync and through `run_sync`. Statement
+//! counts come from an execution hook, never from timing.
+
+#![allow(clippy::unwrap_used, missing_docs, dead_code)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use calcine_asyncio::{AsyncEngine, AsyncSession, AwaitableAttrs};
+use calcine_engine::{Engine, ErrorKind, ExecutePhase, Result};
+use calcine_orm::{Many, Model, Obj, One, Session, Status, joinedload, select, selectinload};
+use calcine_testsuite::{Db, each_backend};
+
+#[derive(Model, Debug)]
+#[calcine(table = "authors", crate = "calcine_orm")]
+struct Author {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    name: String,
+    #[calcine(relationship(
+        back_populates = "author",
+        order_by = "id",
+        cascade = "all, delete-orphan"
+    ))]
+    posts: Many<Post>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "articles", crate = "calcine_orm")]
+struct Post {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(foreign_key = "authors.id")]
+    author_id: Option<i64>,
+    title: String,
+    #[calcine(relationship(back_populates = "posts"))]
+    author: One<Author>,
+    #[calcine(relationship(order_by = "id", cascade = "all"))]
+    comments: Many<Comment>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "remarks", crate = "calcine_orm")]
+struct Comment {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(foreign_key = "articles.id")]
+    post_id: Option<i64>,
+    text: String,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "vaults", crate = "calcine_orm")]
+struct Vault {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(relationship(lazy = "raise"))]
+    items: Many<Item>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "vault_items", crate = "calcine_orm")]
+struct Item {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(foreign_key = "vaults.id")]
+    vault_id: Option<i64>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "students", crate = "calcine_orm")]
+struct Student {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    name: String,
+    #[calcine(relationship(secondary = Enrollment, order_by = "id"))]
+    courses: Many<Course>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "courses", crate = "calcine_orm")]
+struct Course {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    title: String,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "enrollments", crate = "calcine_orm")]
+struct Enrollment {
+    #[calcine(primary_key, foreign_key = "students.id")]
+    student_id: i64,
+    #[calcine(primary_key, foreign_key = "courses.id")]
+    course_id: i64,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "tree_nodes", crate = "calcine_orm")]
+struct Node {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(foreign_key = "tree_nodes.id")]
+    parent_id: Option<i64>,
+    name: String,
+    #[calcine(relationship(back_populates = "parent", order_by = "id"))]
+    children: Many<Node>,
+    #[calcine(relationship(back_populates = "children"))]
+    parent: One<Node>,
+}
+
+fn author(name: &str) -> Author {
+    Author {
+        id: None,
+        name: name.into(),
+        posts: Many::new(),
+    }
+}
+
+fn post(title: &str) -> Post {
+    Post {
+        id: None,
+        author_id: None,
+        title: title.into(),
+        author: One::new(),
+        comments: Many::new(),
+    }
+}
+
+fn comment(text: &str) -> Comment {
+    Comment {
+        id: None,
+        post_id: None,
+        text: text.into(),
+    }
+}
+
+struct Ctx {
+    engine: Engine,
+    count: Arc<AtomicUsize>,
+}
+
+impl Ctx {
+    fn new(db: &Db) -> Ctx {
+        let engine = db.engine();
+        calcine_orm::create_all(
+            &engine,
+            &[
+                Author::mapper(),
+                Post::mapper(),
+                Comment::mapper(),
+                Vault::mapper(),
+                Item::mapper(),
+                Student::mapper(),
+                Course::mapper(),
+                Enrollment::mapper(),
+                Node::mapper(),
+            ],
+        )
+        .unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let c = count.clone();
+        engine.on_execute(move |ev| {
+            if ev.phase == ExecutePhase::Before {
+                c.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        Ctx { engine, count }
+    }
+
+    fn counting<R>(&self, f: impl FnOnce() -> R) -> (R, usize) {
+        let before = self.count.load(Ordering::SeqCst);
+        let r = f();
+        (r, self.count.load(Ordering::SeqCst) - before)
+    }
+}
+
+type Body = fn(&Ctx, &mut Session) -> Result<()>;
+
+fn parity(body: Body) {
+    each_backend(|db| {
+        let ctx = Ctx::new(db);
+        let mut s = Session::new(&ctx.engine);
+        body(&ctx, &mut s).unwrap_or_else(|e| panic!("sync on {}: {e}", db.name));
+        drop(s);
+        let db2 = match db.name {
+            "sqlite-memory" => calcine_testsuite::sqlite_memory(),
+            "sqlite-file" => calcine_testsuite::sqlite_file(),
+            _ => calcine_testsuite::postgres().unwrap(),
+        };
+        let ctx = Ctx::new(&db2);
+        let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut s = AsyncSession::new(&engine);
+            s.run_sync(|s| body(&ctx, s))
+                .await
+                .unwrap_or_else(|e| panic!("run_sync on {}: {e}", db.name));
+            s.close().await;
+        });
+    });
+}
+
+/// An author with `n` posts, each with `m` comments, committed; returns the author's id.
+fn seed(s: &mut Session, name: &str, n: usize, m: usize) -> Result<i64> {
+    let a = s.add(author(name));
+    for i in 0..n {
+        let p = Obj::new(post(&format!("{name} post {i}")));
+        for j in 0..m {
+            p.write()?
+                .comments
+                .push(Obj::new(comment(&format!("c{j}"))))?;
+        }
+        a.write()?.posts.push(p)?;
+    }
+    s.commit()?;
+    Ok(a.read()?.id.unwrap())
+}
+
+fn lazy_loading(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let id = seed(s, "ann", 3, 0)?;
+    s.close();
+    let a = s.get_one::<Author>(id)?;
+    let (posts, n) = ctx.counting(|| a.read().and_then(|a| a.posts.load()));
+    let posts = posts?;
+    assert_eq!(posts.len(), 3);
+    assert_eq!(n, 1, "one SELECT for the collection");
+    let (again, n) = ctx.counting(|| a.read().and_then(|a| a.posts.load()));
+    assert_eq!(again?.len(), 3);
+    assert_eq!(n, 0, "loaded once");
+    // Many-to-one to a loaded parent: the identity map, no SQL.
+    let (parent, n) = ctx.counting(|| posts[0].read().and_then(|p| p.author.get()));
+    assert!(parent?.unwrap() == a);
+    assert_eq!(n, 0);
+    // Ordered by id, foreign keys set by the flush.
+    let ids: Vec<i64> = posts
+        .iter()
+        .map(|p| p.read().unwrap().id.unwrap())
+        .collect();
+    let mut sorted = ids.clone();
+    sorted.sort_unstable();
+    assert_eq!(ids, sorted);
+    for p in &posts {
+        assert_eq!(p.read()?.author_id, Some(id));
+    }
+    Ok(())
+}
+
+#[test]
+fn lazy_one_to_many_and_many_to_one() {
+    parity(lazy_loading);
+}
+
+fn many_to_one_cold(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let id = seed(s, "bob", 1, 0)?;
+    s.close();
+    let posts = s.scalars(&select::<Post>())?;
+    let (a, n) = ctx.counting(|| posts[0].read().and_then(|p| p.author.get()));
+    assert_eq!(a?.unwrap().read()?.id, Some(id));
+    assert_eq!(n, 1, "one SELECT by primary key");
+    Ok(())
+}
+
+#[test]
+fn many_to_one_loads_by_key() {
+    parity(many_to_one_cold);
+}
+
+fn eager_loading(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    // 1,000 parents x 2 children x 1 grandchild.
+    for i in 0..1000 {
+        let a = s.add(author(&format!("a{i:04}")));
+        for j in 0..2 {
+            let p = Obj::new(post(&format!("p{j}")));
+            p.write()?.comments.push(Obj::new(comment("c")))?;
+            a.write()?.posts.push(p)?;
+        }
+    }
+    s.commit()?;
+    s.close();
+
+    // selectin: 1 + ceil(1000 / 500) statements.
+    let (authors, n) =
+        ctx.counting(|| s.scalars(&select::<Author>().options(selectinload(Author::POSTS))));
+    let authors = authors?;
+    assert_eq!(authors.len(), 1000);
+    assert_eq!(n, 1 + 2, "selectinload over 1,000 parents");
+    let (total, n) = ctx.counting(|| {
+        authors
+            .iter()
+            .map(|a| a.read().and_then(|a| a.posts.load()).map(|p| p.len()))
+            .sum::<Result<usize>>()
+    });
+    assert_eq!(total?, 2000);
+    assert_eq!(n, 0, "all collections were loaded");
+    s.close();
+
+    // joined: one statement, parents de-duplicated.
+    let (authors, n) =
+        ctx.counting(|| s.scalars(&select::<Author>().options(joinedload(Author::POSTS))));
+    let authors = authors?;
+    assert_eq!(authors.len(), 1000);
+    assert_eq!(n, 1, "joinedload is one statement");
+    let (total, n) = ctx.counting(|| {
+        authors
+            .iter()
+            .map(|a| a.read().and_then(|a| a.posts.load()).map(|p| p.len()))
+            .sum::<Result<usize>>()
+    });
+    assert_eq!(total?, 2000);
+    assert_eq!(n, 0);
+    s.close();
+
+    // Nested: two levels, then no IO.
+    let q = select::<Author>()
+        .where_(Author::NAME.lt("a0010"))
+        .options(selectinload(Author::POSTS).selectinload(Post::COMMENTS));
+    let (authors, n) = ctx.counting(|| s.scalars(&q));
+    let authors = authors?;
+    assert_eq!(authors.len(), 10);
+    assert_eq!(n, 3, "parents, posts, comments");
+    let (comments, n) = ctx.counting(|| -> Result<usize> {
+        let mut c = 0;
+        for a in &authors {
+            for p in a.read()?.posts.load()? {
+                c += p.read()?.comments.load()?.len();
+            }
+        }
+        Ok(c)
+    });
+    assert_eq!(comments?, 20);
+    assert_eq!(n, 0);
+    Ok(())
+}
+
+#[test]
+fn c36_selectin_joined_nested() {
+    parity(eager_loading);
+}
+
+fn raise_loading(_ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let v = s.add(Vault {
+        id: None,
+        items: Many::new(),
+    });
+    s.commit()?;
+    let id = v.read()?.id.unwrap();
+    s.close();
+    let v = s.get_one::<Vault>(id)?;
+    let err = v.read()?.items.load().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    assert!(err.to_string().contains("Vault.items"), "{err}");
+    assert!(err.to_string().contains("lazy='raise'"), "{err}");
+    // An eager option still loads it.
+    s.close();
+    let vs = s.scalars(&select::<Vault>().options(selectinload(Vault::ITEMS)))?;
+    assert!(vs[0].read()?.items.load()?.is_empty());
+    Ok(())
+}
+
+#[test]
+fn c37_lazy_raise() {
+    parity(raise_loading);
+}
+
+fn refresh_relationship(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let id = seed(s, "cy", 2, 0)?;
+    s.close();
+    let a = s.get_one::<Author>(id)?;
+    assert!(!a.read()?.posts.is_loaded());
+    let (r, n) = ctx.counting(|| s.refresh_relationships(&a, &["posts"]));
+    r?;
+    assert_eq!(n, 1);
+    assert!(a.read()?.posts.is_loaded());
+    let (p, n) = ctx.counting(|| a.read().and_then(|a| a.posts.load()));
+    assert_eq!(p?.len(), 2);
+    assert_eq!(n, 0);
+    let err = s.refresh_relationships(&a, &["nope"]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest);
+    Ok(())
+}
+
+#[test]
+fn c32_refresh_named_relationship() {
+    parity(refresh_relationship);
+}
+
+fn cascades(_ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let id = seed(s, "dee", 3, 1)?;
+    s.close();
+    let a = s.get_one::<Author>(id)?;
+    let posts = a.read()?.posts.load()?;
+    // delete-orphan: removing a post from the collection deletes it.
+    a.write()?.posts.remove(&posts[0])?;
+    s.flush()?;
+    assert_eq!(posts[0].status(), Status::Deleted);
+    let left: i64 = s.scalar(
+        &calcine_sql::select(calcine_sql::func::count_star()).select_from(Post::mapper().table()),
+    )?;
+    assert_eq!(left, 2);
+    // cascade delete: deleting the author deletes its posts and (cascade all) their comments.
+    s.delete(&a)?;
+    s.commit()?;
+    for table in [Author::mapper(), Post::mapper(), Comment::mapper()] {
+        let n: i64 = s.scalar(
+            &calcine_sql::select(calcine_sql::func::count_star()).select_from(table.table()),
+        )?;
+        assert_eq!(n, 0, "{}", table.table().name());
+    }
+    Ok(())
+}
+
+#[test]
+fn cascade_delete_and_delete_orphan() {
+    parity(cascades);
+}
+
+fn many_to_many(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let st = s.add(Student {
+        id: None,
+        name: "eve".into(),
+        courses: Many::new(),
+    });
+    let math = Obj::new(Course {
+        id: None,
+        title: "math".into(),
+    });
+    let art = Obj::new(Course {
+        id: None,
+        title: "art".into(),
+    });
+    st.write()?.courses.push(math.clone())?;
+    st.write()?.courses.push(art.clone())?;
+    s.commit()?;
+    let sid = st.read()?.id.unwrap();
+    s.close();
+    let st = s.get_one::<Student>(sid)?;
+    let (courses, n) = ctx.counting(|| st.read().and_then(|s| s.courses.load()));
+    let titles: Vec<String> = courses?
+        .iter()
+        .map(|c| c.read().unwrap().title.clone())
+        .collect();
+    assert_eq!(titles, ["math", "art"]);
+    assert_eq!(n, 1);
+    let first = st.read()?.courses.load()?[0].clone();
+    st.write()?.courses.remove(&first)?;
+    s.commit()?;
+    s.close();
+    let st = s.get_one::<Student>(sid)?;
+    assert_eq!(st.read()?.courses.load()?.len(), 1);
+    let rows: i64 = s.scalar(
+        &calcine_sql::select(calcine_sql::func::count_star())
+            .select_from(Enrollment::mapper().table()),
+    )?;
+    assert_eq!(rows, 1);
+    Ok(())
+}
+
+#[test]
+fn many_to_many_through_association() {
+    parity(many_to_many);
+}
+
+fn self_referential(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let root = s.add(Node {
+        id: None,
+        parent_id: None,
+        name: "root".into(),
+        children: Many::new(),
+        parent: One::new(),
+    });
+    let child = Obj::new(Node {
+        id: None,
+        parent_id: None,
+        name: "child".into(),
+        children: Many::new(),
+        parent: One::new(),
+    });
+    let grandchild = Obj::new(Node {
+        id: None,
+        parent_id: None,
+        name: "grandchild".into(),
+        children: Many::new(),
+        parent: One::new(),
+    });
+    child.write()?.children.push(grandchild.clone())?;
+    root.write()?.children.push(child.clone())?;
+    s.commit()?;
+    assert_eq!(child.read()?.parent_id, root.read()?.id);
+    assert_eq!(grandchild.read()?.parent_id, child.read()?.id);
+    let (p, n) = ctx.counting(|| grandchild.read().and_then(|g| g.parent.get()));
+    assert!(p?.unwrap() == child);
+    assert_eq!(n, 0, "the parent is in the identity map");
+    Ok(())
+}
+
+#[test]
+fn self_referential_adjacency_list() {
+    parity(self_referential);
+}
+
+// C29 (async half), C31: lazy access outside a greenlet is MissingGreenlet naming the
+// attribute; inside run_sync it loads; an awaitable attribute loads with exactly one statement,
+// none when eager-loaded, and gives [] for a pending object.
+#[test]
+fn c29_c31_async_lazy_loading_and_awaitable_attributes() {
+    each_backend(|db| {
+        let ctx = Ctx::new(db);
+        let mut s = Session::new(&ctx.engine);
+        let id = seed(&mut s, "fay", 2, 0).unwrap();
+        drop(s);
+        let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut s = AsyncSession::new(&engine);
+            let a = s.get_one::<Author>(id).await.unwrap();
+            let err = a.read().unwrap().posts.load().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::MissingGreenlet, "{err}");
+            assert!(err.to_string().contains("Author.posts"), "{err}");
+
+            let before = ctx.count.load(Ordering::SeqCst);
+            let posts = a.awaitable(|a| a.posts.load()).await.unwrap();
+            assert_eq!(posts.len(), 2);
+            assert_eq!(
+                ctx.count.load(Ordering::SeqCst) - before,
+                1,
+                "exactly one statement"
+            );
+            // Afterwards plain access does no IO, outside any greenlet.
+            assert_eq!(a.read().unwrap().posts.load().unwrap().len(), 2);
+
+            // Eager-loaded: the awaitable attribute does no IO.
+            s.expunge_all();
+            let authors = s
+                .scalars(&select::<Author>().options(selectinload(Author::POSTS)))
+                .await
+                .unwrap();
+            let before = ctx.count.load(Ordering::SeqCst);
+            let posts = authors[0].awaitable(|a| a.posts.load()).await.unwrap();
+            assert_eq!(posts.len(), 2);
+            assert_eq!(ctx.count.load(Ordering::SeqCst) - before, 0);
+
+            // Pending object: [] without IO.
+            let pending = s.add(author("pending"));
+            let before = ctx.count.load(Ordering::SeqCst);
+            let posts = pending.awaitable(|a| a.posts.load()).await.unwrap();
+            assert!(posts.is_empty());
+            assert_eq!(ctx.count.load(Ordering::SeqCst) - before, 0);
+
+            // Inside run_sync a lazy load just works.
+            s.expunge_all();
+            let a = s.get_one::<Author>(id).await.unwrap();
+            let n = s
+                .run_sync(|_| a.read().and_then(|a| a.posts.load()).map(|p| p.len()))
+                .await
+                .unwrap();
+            assert_eq!(n, 2);
+            s.rollback().await.unwrap();
+            s.close().await;
+        });
+    });
+}
+
+// A detached parent cannot lazy-load.
+#[test]
+fn detached_instance_lazy_load_is_typed() {
+    each_backend(|db| {
+        let ctx = Ctx::new(db);
+        let mut s = Session::new(&ctx.engine);
+        let id = seed(&mut s, "gus", 1, 0).unwrap();
+        s.close();
+        let a = s.get_one::<Author>(id).unwrap();
+        s.expunge(&a);
+        let err = a.read().unwrap().posts.load().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DetachedInstance, "{err}");
+        assert!(err.to_string().contains("posts"), "{err}");
+    });
+}
