@@ -228,6 +228,41 @@ pub(crate) trait AnyRelation: Send + Sync {
     fn one_change(&self) -> Option<Option<Arc<dyn AnyInstance>>> {
         None
     }
+    /// The other side of a `back_populates` pair changed: reflect it in memory only (a `One`
+    /// now points at `other`, a loaded `Many` contains it); the flush is driven by the side the
+    /// user changed.
+    fn back_link(&self, other: &Arc<dyn AnyInstance>);
+}
+
+/// Reflects a change of relationship `link.index` (on the object behind `link`) into the
+/// `back_populates` side of `other`, an object of model `T`.
+fn back_populate<T: Model>(link: &Option<ParentLink>, other: &Obj<T>) {
+    let Some(link) = link else {
+        return;
+    };
+    let Some(parent) = link.parent.upgrade() else {
+        return;
+    };
+    let Some(back) = parent
+        .mapper()
+        .relationships()
+        .get(link.index)
+        .and_then(|r| r.back_populates)
+    else {
+        return;
+    };
+    let Some(index) = T::relationships().iter().position(|r| r.name == back) else {
+        return;
+    };
+    if Arc::ptr_eq(&other.as_any(), &parent) {
+        return;
+    }
+    // Never wait: if the other object is locked, its side updates at the next load.
+    if let Ok(guard) = other.inner.data.try_read() {
+        if let Some(r) = guard.relation(index) {
+            r.0.back_link(&parent);
+        }
+    }
 }
 
 /// A borrowed relationship field, returned by the generated [`Model::relation`].
@@ -343,8 +378,11 @@ impl<T: Model> Many<T> {
         }
         st.removed.retain(|o| o != &child);
         if !st.added.contains(&child) {
-            st.added.push(child);
+            st.added.push(child.clone());
         }
+        let link = st.link.clone();
+        drop(st);
+        back_populate(&link, &child);
         Ok(())
     }
 
@@ -404,6 +442,17 @@ impl<T: Model> AnyRelation for Many<T> {
     fn set_target_key(&self, _key: Option<Key>) {}
     fn target_key(&self) -> Option<Key> {
         None
+    }
+    fn back_link(&self, other: &Arc<dyn AnyInstance>) {
+        let Some(obj) = downcast::<T>(other.clone()) else {
+            return;
+        };
+        let mut st = self.lock();
+        if let Some(items) = st.items.as_mut() {
+            if !items.contains(&obj) {
+                items.push(obj);
+            }
+        }
     }
 }
 
@@ -509,9 +558,15 @@ impl<T: Model> One<T> {
 
     /// Points the reference at `target` (or clears it); the flush writes the foreign key.
     pub fn set(&mut self, target: Option<&Obj<T>>) {
-        let mut st = self.lock();
-        st.target = Some(target.cloned());
-        st.changed = true;
+        let link = {
+            let mut st = self.lock();
+            st.target = Some(target.cloned());
+            st.changed = true;
+            st.link.clone()
+        };
+        if let Some(t) = target {
+            back_populate(&link, t);
+        }
     }
 }
 
@@ -556,6 +611,11 @@ impl<T: Model> AnyRelation for One<T> {
     }
     fn target_key(&self) -> Option<Key> {
         self.lock().key.clone()
+    }
+    fn back_link(&self, other: &Arc<dyn AnyInstance>) {
+        if let Some(obj) = downcast::<T>(other.clone()) {
+            self.lock().target = Some(Some(obj));
+        }
     }
     fn one_change(&self) -> Option<Option<Arc<dyn AnyInstance>>> {
         let st = self.lock();

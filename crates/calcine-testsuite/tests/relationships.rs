@@ -583,3 +583,28 @@ fn detached_instance_lazy_load_is_typed() {
         assert!(err.to_string().contains("posts"), "{err}");
     });
 }
+
+fn back_populates_in_memory(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let a = s.add(author("hal"));
+    let p = Obj::new(post("first"));
+    a.write()?.posts.push(p.clone())?;
+    // The other side sees it before any flush, with no IO.
+    let (back, n) = ctx.counting(|| p.read().and_then(|p| p.author.get()));
+    assert!(back?.unwrap() == a);
+    assert_eq!(n, 0);
+    s.commit()?;
+    let a = s.get_one::<Author>(a.read()?.id.unwrap())?;
+    assert_eq!(a.read()?.posts.load()?.len(), 1);
+    // Setting the many-to-one side appends to the loaded collection.
+    let p2 = s.add(post("second"));
+    p2.write()?.author.set(Some(&a));
+    assert_eq!(a.read()?.posts.load()?.len(), 2);
+    s.commit()?;
+    assert_eq!(p2.read()?.author_id, a.read()?.id);
+    Ok(())
+}
+
+#[test]
+fn back_populates_both_sides() {
+    parity(back_populates_in_memory);
+}
