@@ -109,6 +109,57 @@ struct Node {
     parent: One<Node>,
 }
 
+#[derive(Model, Debug)]
+#[calcine(table = "accounts", crate = "calcine_orm")]
+struct Account {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    login: String,
+    #[calcine(relationship(back_populates = "account"))]
+    profile: One<Profile>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "profiles", crate = "calcine_orm")]
+struct Profile {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(foreign_key = "accounts.id", unique)]
+    account_id: Option<i64>,
+    bio: String,
+    #[calcine(relationship(back_populates = "profile"))]
+    account: One<Account>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "folders", crate = "calcine_orm")]
+struct Folder {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(relationship(lazy = "noload"))]
+    files: Many<File>,
+    #[calcine(relationship(cascade = "all", passive_deletes))]
+    docs: Many<Doc>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "files", crate = "calcine_orm")]
+struct File {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(foreign_key = "folders.id")]
+    folder_id: Option<i64>,
+}
+
+#[derive(Model, Debug)]
+#[calcine(table = "docs", crate = "calcine_orm")]
+struct Doc {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(foreign_key = "folders.id", on_delete = "cascade")]
+    folder_id: Option<i64>,
+}
+
 fn author(name: &str) -> Author {
     Author {
         id: None,
@@ -155,6 +206,11 @@ impl Ctx {
                 Course::mapper(),
                 Enrollment::mapper(),
                 Node::mapper(),
+                Account::mapper(),
+                Profile::mapper(),
+                Folder::mapper(),
+                File::mapper(),
+                Doc::mapper(),
             ],
         )
         .unwrap();
@@ -607,4 +663,84 @@ fn back_populates_in_memory(ctx: &Ctx, s: &mut Session) -> Result<()> {
 #[test]
 fn back_populates_both_sides() {
     parity(back_populates_in_memory);
+}
+
+fn one_to_one(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let acc = s.add(Account {
+        id: None,
+        login: "ida".into(),
+        profile: One::new(),
+    });
+    let prof = Obj::new(Profile {
+        id: None,
+        account_id: None,
+        bio: "hello".into(),
+        account: One::new(),
+    });
+    prof.write()?.account.set(Some(&acc));
+    s.add_obj(&prof)?;
+    s.commit()?;
+    let aid = acc.read()?.id.unwrap();
+    assert_eq!(prof.read()?.account_id, Some(aid));
+    s.close();
+    // The referenced side loads its scalar with one SELECT.
+    let acc = s.get_one::<Account>(aid)?;
+    let (p, n) = ctx.counting(|| acc.read().and_then(|a| a.profile.get()));
+    assert_eq!(p?.unwrap().read()?.bio, "hello");
+    assert_eq!(n, 1);
+    Ok(())
+}
+
+#[test]
+fn one_to_one_both_sides() {
+    parity(one_to_one);
+}
+
+fn noload_passive_override(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let f = s.add(Folder {
+        id: None,
+        files: Many::new(),
+        docs: Many::new(),
+    });
+    s.flush()?;
+    let fid = f.read()?.id.unwrap();
+    s.add(File {
+        id: None,
+        folder_id: Some(fid),
+    });
+    s.add(Doc {
+        id: None,
+        folder_id: Some(fid),
+    });
+    s.commit()?;
+    s.close();
+    // noload: never loads, even though a row exists.
+    let f = s.get_one::<Folder>(fid)?;
+    let (files, n) = ctx.counting(|| f.read().and_then(|f| f.files.load()));
+    assert!(files?.is_empty());
+    assert_eq!(n, 0);
+    // An explicit option overrides the relationship's default.
+    s.close();
+    let fs = s.scalars(&select::<Folder>().options(selectinload(Folder::FILES)))?;
+    assert_eq!(fs[0].read()?.files.load()?.len(), 1);
+    // passive_deletes: deleting the folder leaves its docs to ON DELETE CASCADE, no SELECT.
+    let files: Vec<Obj<File>> = fs[0].read()?.files.load()?;
+    s.delete(&files[0])?;
+    s.flush()?;
+    let before = ctx.count.load(Ordering::SeqCst);
+    s.delete(&fs[0])?;
+    s.flush()?;
+    let stmts = ctx.count.load(Ordering::SeqCst) - before;
+    assert_eq!(stmts, 1, "only the DELETE of the folder");
+    s.commit()?;
+    let docs: i64 = s.scalar(
+        &calcine_sql::select(calcine_sql::func::count_star()).select_from(Doc::mapper().table()),
+    )?;
+    assert_eq!(docs, 0, "the database cascaded the delete");
+    Ok(())
+}
+
+#[test]
+fn noload_passive_deletes_and_option_override() {
+    parity(noload_passive_override);
 }
