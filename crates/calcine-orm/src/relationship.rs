@@ -132,6 +132,27 @@ pub struct ModelRef {
     pub(crate) mapper: fn() -> &'static Mapper,
     pub(crate) load: crate::loading::LoadFn,
     pub(crate) type_id: fn() -> std::any::TypeId,
+    pub(crate) merge: MergeFn,
+}
+
+/// Objects already merged in one `merge` call, by the address of the source object.
+pub(crate) type MergeMemo = rustc_hash::FxHashMap<usize, Arc<dyn AnyInstance>>;
+
+/// Merges one related object into a session (type-erased `Session::merge_obj`).
+pub(crate) type MergeFn =
+    fn(&mut crate::Session, Arc<dyn AnyInstance>, &mut MergeMemo) -> Result<Arc<dyn AnyInstance>>;
+
+fn merge_erased<T: Model>(
+    session: &mut crate::Session,
+    any: Arc<dyn AnyInstance>,
+    memo: &mut MergeMemo,
+) -> Result<Arc<dyn AnyInstance>> {
+    match downcast::<T>(any) {
+        Some(obj) => Ok(session.merge_memo(&obj, memo)?.as_any()),
+        None => Err(calcine_engine::Error::invalid_request(
+            "a related object of the wrong model",
+        )),
+    }
 }
 
 impl ModelRef {
@@ -141,6 +162,7 @@ impl ModelRef {
             mapper: T::mapper,
             load: crate::loading::load_erased::<T>,
             type_id: std::any::TypeId::of::<T>,
+            merge: merge_erased::<T>,
         }
     }
 
@@ -232,6 +254,9 @@ pub(crate) trait AnyRelation: Send + Sync {
     /// now points at `other`, a loaded `Many` contains it); the flush is driven by the side the
     /// user changed.
     fn back_link(&self, other: &Arc<dyn AnyInstance>);
+    /// `merge` cascade: the contents become `items` (a collection records what it gained
+    /// and lost, so the flush syncs foreign keys; a reference is set).
+    fn merge_set(&self, items: Related);
 }
 
 /// Reflects a change of relationship `link.index` (on the object behind `link`) into the
@@ -443,6 +468,22 @@ impl<T: Model> AnyRelation for Many<T> {
     fn target_key(&self) -> Option<Key> {
         None
     }
+    fn merge_set(&self, items: Related) {
+        let new: Vec<Obj<T>> = items.into_iter().filter_map(downcast::<T>).collect();
+        let mut st = self.lock();
+        let old = st.items.take().unwrap_or_default();
+        for o in &new {
+            if !old.contains(o) && !st.added.contains(o) {
+                st.added.push(o.clone());
+            }
+        }
+        for o in old {
+            if !new.contains(&o) {
+                st.removed.push(o);
+            }
+        }
+        st.items = Some(new);
+    }
     fn back_link(&self, other: &Arc<dyn AnyInstance>) {
         let Some(obj) = downcast::<T>(other.clone()) else {
             return;
@@ -616,6 +657,11 @@ impl<T: Model> AnyRelation for One<T> {
         if let Some(obj) = downcast::<T>(other.clone()) {
             self.lock().target = Some(Some(obj));
         }
+    }
+    fn merge_set(&self, items: Related) {
+        let mut st = self.lock();
+        st.target = Some(items.into_iter().find_map(downcast::<T>));
+        st.changed = true;
     }
     fn one_change(&self) -> Option<Option<Arc<dyn AnyInstance>>> {
         let st = self.lock();

@@ -1141,28 +1141,97 @@ impl Session {
     /// # Errors
     /// Loading the existing row failed.
     pub fn merge<T: Model>(&mut self, value: T) -> Result<Obj<T>> {
+        self.merge_obj(&Obj::new(value))
+    }
+
+    /// [`merge`](Session::merge) of a handle, typically detached or from another session: its
+    /// column values are copied onto the persistent instance with its key (loaded if needed),
+    /// or a new pending instance; relationships with the `merge` cascade are merged the same
+    /// way, object by object, and the merged instance's collections hold the merged objects.
+    /// An object already in this session is returned as is.
+    ///
+    /// # Errors
+    /// Loading the existing row failed, or an object is locked by a live guard.
+    pub fn merge_obj<T: Model>(&mut self, obj: &Obj<T>) -> Result<Obj<T>> {
+        self.merge_memo(obj, &mut crate::relationship::MergeMemo::default())
+    }
+
+    /// `merge_obj` that remembers what it merged, so a graph with cycles (back references)
+    /// merges each object once.
+    pub(crate) fn merge_memo<T: Model>(
+        &mut self,
+        obj: &Obj<T>,
+        memo: &mut crate::relationship::MergeMemo,
+    ) -> Result<Obj<T>> {
+        let any = obj.as_any();
+        let id = Arc::as_ptr(&any) as *const () as usize;
+        if let Some(done) = memo.get(&id) {
+            if let Some(o) = downcast::<T>(done.clone()) {
+                return Ok(o);
+            }
+        }
+        let own = any
+            .state()
+            .session
+            .upgrade()
+            .is_some_and(|s| Arc::ptr_eq(&s, &self.shared));
+        if own {
+            return Ok(obj.clone());
+        }
+        let values = any.try_values()?;
         let pk: Vec<Value> = T::mapper()
             .primary_key()
             .iter()
-            .map(|&i| value.column_value(i))
+            .map(|&i| values[i].clone())
             .collect();
-        let Some(key) = Key::from_values(&pk) else {
-            return Ok(self.add(value));
+        let existing = match Key::from_values(&pk) {
+            Some(key) => self.get::<T>(key)?,
+            None => None,
         };
-        match self.get::<T>(key)? {
+        let merged = match existing {
             Some(existing) => {
                 {
                     let mut target = existing.write()?;
-                    for i in 0..T::mapper().column_names().len() {
+                    for (i, v) in values.into_iter().enumerate() {
                         target
-                            .set_column_value(i, value.column_value(i))
+                            .set_column_value(i, v)
                             .map_err(|e| Error::decode(T::mapper().name(), e))?;
                     }
                 }
-                Ok(existing)
+                existing
             }
-            None => Ok(self.add(value)),
+            None => {
+                let value = T::from_values(values).map_err(|(i, e)| {
+                    Error::decode(
+                        format!(
+                            "{}.{}",
+                            T::mapper().name(),
+                            crate::instance::column_name::<T>(i)
+                        ),
+                        e,
+                    )
+                })?;
+                self.add(value)
+            }
+        };
+        memo.insert(id, merged.as_any());
+        for (i, rel) in T::relationships().iter().enumerate() {
+            if !rel.cascade.merge {
+                continue;
+            }
+            let Some(items) = any.relation_loaded_items(i)? else {
+                continue;
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for child in items {
+                out.push((rel.target.merge)(self, child, memo)?);
+            }
+            let target = merged.as_any();
+            target.with_relation(i, &mut |r| r.merge_set(out.clone()))?;
+            // Written: the flush syncs the collection's foreign keys.
+            drop(merged.write()?);
         }
+        Ok(merged)
     }
 
     /// Whether `obj` has changes a flush would write.

@@ -744,3 +744,46 @@ fn noload_passive_override(ctx: &Ctx, s: &mut Session) -> Result<()> {
 fn noload_passive_deletes_and_option_override() {
     parity(noload_passive_override);
 }
+
+fn merge_cascade(_ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let id = seed(s, "jo", 2, 0)?;
+    s.close();
+    // A detached graph: the author and its loaded posts, changed while detached.
+    let a = s.get_one::<Author>(id)?;
+    let posts = a.read()?.posts.load()?;
+    s.close();
+    assert_eq!(a.status(), Status::Detached);
+    posts[0].write()?.title = "edited while detached".into();
+    a.write()?.name = "jo (merged)".into();
+    let extra = Obj::new(post("added while detached"));
+    a.write()?.posts.push(extra)?;
+
+    let merged = s.merge_obj(&a)?;
+    assert!(merged != a, "merge returns the session's own instance");
+    s.commit()?;
+    s.close();
+    let a = s.get_one::<Author>(id)?;
+    assert_eq!(a.read()?.name, "jo (merged)");
+    let titles: Vec<String> = a
+        .read()?
+        .posts
+        .load()?
+        .iter()
+        .map(|p| p.read().unwrap().title.clone())
+        .collect();
+    assert_eq!(titles.len(), 3, "{titles:?}");
+    assert!(
+        titles.contains(&"edited while detached".to_owned()),
+        "{titles:?}"
+    );
+    assert!(
+        titles.contains(&"added while detached".to_owned()),
+        "{titles:?}"
+    );
+    Ok(())
+}
+
+#[test]
+fn merge_cascades_into_relationships() {
+    parity(merge_cascade);
+}
