@@ -175,10 +175,8 @@ impl fmt::Debug for AsyncEngine {
 }
 
 /// Options for an [`AsyncEngine`] (SQLAlchemy's `create_async_engine(url, **kw)`): the pool
-/// options of [`EngineBuilder`].
-///
-/// A custom async creator (SQLAlchemy's `async_creator=`) is not offered: the synchronous
-/// [`Engine`] has no creator hook yet to build it on.
+/// options of [`EngineBuilder`], and a custom PostgreSQL connect function
+/// ([`async_creator`](AsyncEngineBuilder::async_creator)).
 #[derive(Debug)]
 pub struct AsyncEngineBuilder {
     checked: Result<()>,
@@ -219,6 +217,26 @@ impl AsyncEngineBuilder {
     /// Replaces connections older than `age` (`pool_recycle`).
     pub fn pool_recycle(mut self, age: Duration) -> Self {
         self.inner = self.inner.pool_recycle(age);
+        self
+    }
+
+    /// Connects PostgreSQL through a user-supplied async function (SQLAlchemy's
+    /// `create_async_engine(url, async_creator=...)`): called once per new pool connection,
+    /// with no arguments. See [`EngineBuilder::async_creator`].
+    pub fn async_creator<F, Fut, S, T>(mut self, creator: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<
+                Output = std::result::Result<
+                    (tokio_postgres::Client, tokio_postgres::Connection<S, T>),
+                    tokio_postgres::Error,
+                >,
+            > + Send
+            + 'static,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        self.inner = self.inner.async_creator(creator);
         self
     }
 

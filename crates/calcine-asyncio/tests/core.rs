@@ -521,3 +521,64 @@ fn buffered_result_accessors() {
         conn.close().await;
     });
 }
+
+// B25: a custom async creator is called once per new connection, with no arguments.
+#[test]
+fn b25_async_creator_called_once_per_new_connection() {
+    let Some(db) = backends::postgres() else {
+        return;
+    };
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let c = calls.clone();
+    // The creator connects with its own parameters (the URL's schema option included).
+    let url: calcine_engine::Url = db.url.parse().unwrap();
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host(url.host().unwrap())
+        .port(url.port().unwrap())
+        .user(url.username().unwrap())
+        .dbname(url.database().unwrap());
+    let engine = AsyncEngine::builder("postgresql://ignored@nowhere/none")
+        .pool_size(2)
+        .async_creator(move || {
+            c.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let config = config.clone();
+            async move { config.connect(tokio_postgres::NoTls).await }
+        })
+        .build()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut a = engine.connect().await.unwrap();
+        let mut b = engine.connect().await.unwrap();
+        let x: i64 = a
+            .exec_driver_sql("SELECT 1::BIGINT", &[])
+            .await
+            .unwrap()
+            .scalar()
+            .unwrap();
+        let y: i64 = b
+            .exec_driver_sql("SELECT 2::BIGINT", &[])
+            .await
+            .unwrap()
+            .scalar()
+            .unwrap();
+        assert_eq!((x, y), (1, 2));
+        a.close().await;
+        b.close().await;
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Pooled connections are reused: no new calls.
+        let mut c2 = engine.connect().await.unwrap();
+        let _: i64 = c2
+            .exec_driver_sql("SELECT 3::BIGINT", &[])
+            .await
+            .unwrap()
+            .scalar()
+            .unwrap();
+        c2.close().await;
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    });
+}

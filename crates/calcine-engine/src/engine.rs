@@ -85,6 +85,7 @@ impl Engine {
             pool_pre_ping: false,
             pool_recycle: None,
             query_cache_size: 500,
+            pg_creator: None,
         }
     }
 
@@ -227,9 +228,38 @@ pub struct EngineBuilder {
     pool_pre_ping: bool,
     pool_recycle: Option<Duration>,
     query_cache_size: usize,
+    pg_creator: Option<crate::driver::postgres::PgCreator>,
 }
 
 impl EngineBuilder {
+    /// Connects PostgreSQL through `creator` instead of the URL's parameters (SQLAlchemy's
+    /// `async_creator`): called once per new pool connection, with no arguments, on the
+    /// driver's IO runtime; it returns what `tokio_postgres::connect` returns (any TLS). The
+    /// URL still selects the dialect. Ignored for SQLite.
+    ///
+    /// ```no_run
+    /// let engine = calcine_engine::Engine::builder("postgresql://")
+    ///     .async_creator(|| tokio_postgres::connect("host=/tmp user=postgres", tokio_postgres::NoTls))
+    ///     .build()?;
+    /// # Ok::<(), calcine_engine::Error>(())
+    /// ```
+    pub fn async_creator<F, Fut, S, T>(mut self, creator: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<
+                Output = std::result::Result<
+                    (tokio_postgres::Client, tokio_postgres::Connection<S, T>),
+                    tokio_postgres::Error,
+                >,
+            > + Send
+            + 'static,
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        self.pg_creator = Some(crate::driver::postgres::erase_creator(creator));
+        self
+    }
+
     /// Logs every statement and its parameters at `INFO` through `tracing` (target
     /// `calcine::engine`). Default off.
     pub fn echo(mut self, echo: bool) -> Self {
@@ -334,7 +364,7 @@ impl EngineBuilder {
                 };
                 Arc::new(SqliteDriver::new(path, busy))
             }
-            Backend::Postgresql => crate::driver::postgres::driver_for(&url)?,
+            Backend::Postgresql => crate::driver::postgres::driver_for(&url, self.pg_creator)?,
         };
         let pool = Pool::new(Arc::clone(&driver), pool_config);
         Ok(Engine {

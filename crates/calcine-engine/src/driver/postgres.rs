@@ -57,7 +57,47 @@ use crate::url::Url;
 const STATEMENT_CACHE_CAPACITY: usize = 256;
 
 /// Builds the PostgreSQL driver for `url`.
-pub(crate) fn driver_for(url: &Url) -> Result<Arc<dyn Driver>> {
+/// A user-supplied async connect function (SQLAlchemy's `async_creator`), type-erased: it
+/// connects, spawns the connection's future on the current (IO) runtime, and returns the client.
+pub(crate) type PgCreator = Arc<
+    dyn Fn() -> std::pin::Pin<
+            Box<
+                dyn std::future::Future<Output = std::result::Result<Client, tokio_postgres::Error>>
+                    + Send,
+            >,
+        > + Send
+        + Sync,
+>;
+
+/// Erases an `async_creator` returning `(Client, Connection)`.
+pub(crate) fn erase_creator<F, Fut, S, T>(f: F) -> PgCreator
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<
+            Output = std::result::Result<
+                (Client, tokio_postgres::Connection<S, T>),
+                tokio_postgres::Error,
+            >,
+        > + Send
+        + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    Arc::new(move || {
+        let fut = f();
+        Box::pin(async move {
+            let (client, connection) = fut.await?;
+            tokio::spawn(async move {
+                if let Err(e) = connection.await {
+                    tracing::debug!(target: "calcine::postgres", error = %e, "connection ended with an error");
+                }
+            });
+            Ok(client)
+        })
+    })
+}
+
+pub(crate) fn driver_for(url: &Url, creator: Option<PgCreator>) -> Result<Arc<dyn Driver>> {
     let mut config = tokio_postgres::Config::new();
     config.host(url.host().unwrap_or("localhost"));
     config.port(url.port().unwrap_or(5432));
@@ -102,15 +142,26 @@ pub(crate) fn driver_for(url: &Url) -> Result<Arc<dyn Driver>> {
     Ok(Arc::new(PostgresDriver {
         config,
         url: url.to_string(),
+        creator,
     }))
 }
 
 /// Opens tokio-postgres connections on the driver's IO runtime.
-#[derive(Debug)]
 struct PostgresDriver {
     config: tokio_postgres::Config,
     /// The URL with the password hidden, for messages.
     url: String,
+    /// Connects instead of `config` when set (`async_creator`).
+    creator: Option<PgCreator>,
+}
+
+impl std::fmt::Debug for PostgresDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresDriver")
+            .field("url", &self.url)
+            .field("creator", &self.creator.is_some())
+            .finish()
+    }
 }
 
 /// The handle of the runtime that owns every PostgreSQL socket (see the module docs).
@@ -143,7 +194,11 @@ impl Driver for PostgresDriver {
 
     fn connect(&self) -> Result<Box<dyn DriverConnection>> {
         let config = self.config.clone();
+        let creator = self.creator.clone();
         let task = io_runtime()?.spawn(async move {
+            if let Some(creator) = creator {
+                return creator().await;
+            }
             let (client, connection) = config.connect(NoTls).await?;
             tokio::spawn(async move {
                 if let Err(e) = connection.await {
