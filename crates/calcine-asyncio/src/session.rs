@@ -24,7 +24,16 @@ use crate::stream::AsyncResult;
 ///
 /// The futures are `!Send` (inline mode): use a current-thread runtime, a `LocalSet`, or
 /// `block_on` of the top-level future. Two concurrent operations on one session are a compile
-/// error (`&mut self`), where SQLAlchemy raises "concurrent operations are not permitted".
+/// error (`&mut self`), where SQLAlchemy raises "concurrent operations are not permitted" at
+/// run time:
+///
+/// ```compile_fail
+/// # async fn two_at_once(s: &mut calcine_asyncio::AsyncSession) {
+/// let a = s.flush();
+/// let b = s.commit(); // error[E0499]: cannot borrow `*s` as mutable more than once
+/// drop((a, b));
+/// # }
+/// ```
 ///
 /// # Example (the seed)
 /// ```ignore
