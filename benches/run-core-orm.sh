@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Runs the Core and ORM benchmarks (criterion `core`, harness `orm`, SQLAlchemy's `orm.py`) and
-# rewrites the "Core" and "ORM" sections of benches/RESULTS.md (the bridge section stays).
-# About 8-9 minutes on 2 cores after the first build.
+# Runs the Core, ORM and relationship benchmarks (criterion `core`, harness `orm` with its
+# `assoc.*`/`p1k.*` relationship workloads, SQLAlchemy's `orm.py`) and rewrites the "Core", "ORM"
+# and "Relationships" sections of benches/RESULTS.md (the bridge section stays).
+# About 10-12 minutes on 2 cores after the first build.
 #   CALCINE_BENCH_POSTGRES_URL  PostgreSQL to measure; when unset, a benchmark cluster is started
 #                               (or reused) by tools/pg-bench.sh (fsync=off, port 55433, CPU 1).
 #                               Set it to "none" to skip PostgreSQL.
 #   WARM_UP_TIME / MEASUREMENT_TIME   criterion seconds per core benchmark (default 0.5 / 1.5)
-#   ORM_FLUSH_REPS ...                see benches/benches/orm.rs; SA_FLUSH_REPEATS (default 3)
+#   ORM_FLUSH_REPS, ORM_ASSOC_REPS ... see benches/benches/orm.rs; SA_FLUSH_REPEATS (default 3),
+#                                     SA_REL_REPEATS / SA_LAZY_REPEATS (default 5 / 3)
 set -euo pipefail
 cd "$(dirname "$0")"
 
 warm="${WARM_UP_TIME:-0.5}"
 meas="${MEASUREMENT_TIME:-1.5}"
 sa_flush="${SA_FLUSH_REPEATS:-3}"
+sa_rel="${SA_REL_REPEATS:-5}"
+sa_lazy="${SA_LAZY_REPEATS:-3}"
 date="$(date -u)"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -42,7 +46,8 @@ core_args="--warm-up-time $warm --measurement-time $meas"
 load_core="$(load)"
 "${pin[@]}" cargo bench --bench orm -- --json target/orm.json 2>&1 | tee target/orm.log
 load_orm="$(load)"
-"${pin[@]}" sqlalchemy/run.sh orm --flush-repeats "$sa_flush" --json target/sqlalchemy-orm.json \
+"${pin[@]}" sqlalchemy/run.sh orm --flush-repeats "$sa_flush" --rel-repeats "$sa_rel" \
+    --lazy-repeats "$sa_lazy" --json target/sqlalchemy-orm.json \
     | tee target/sqlalchemy-orm.log
 load_after="$(load)"
 
@@ -50,7 +55,7 @@ python3 tools/core_orm_report.py --splice RESULTS.md \
     --criterion target/criterion --orm target/orm.json --sqlalchemy target/sqlalchemy-orm.json \
     --analysis tools/core_orm_analysis.md --lock Cargo.lock \
     --command "cd benches && ./run-core-orm.sh" \
-    --runs "${pin[*]} cargo bench --bench core -- $core_args; ${pin[*]} cargo bench --bench orm -- --json target/orm.json; ${pin[*]} sqlalchemy/run.sh orm --flush-repeats $sa_flush" \
+    --runs "${pin[*]} cargo bench --bench core -- $core_args; ${pin[*]} cargo bench --bench orm -- --json target/orm.json; ${pin[*]} sqlalchemy/run.sh orm --flush-repeats $sa_flush --rel-repeats $sa_rel --lazy-repeats $sa_lazy" \
     --date "$date" --load-before "$load_before" --load-core "$load_core" \
     --load-orm "$load_orm" --load-after "$load_after" --pg-version "$pg_version"
 echo "wrote $(pwd)/RESULTS.md"

@@ -24,6 +24,12 @@
 //! Variants: `calcine_sync` (plain `Session`), `calcine_run_sync` (the same code inside one
 //! `AsyncSession::run_sync` on a current-thread runtime: the bridge's cost), `calcine_async`
 //! (`AsyncSession::get(..).await` per get, current-thread runtime), `raw`.
+//!
+//! Relationship loading (`assoc.*`: diesel's workload 4; `p1k.*`: 1,000 parents × 100
+//! children; lazy / selectin / joined): see `orm/relationships.rs`.
+
+#[path = "orm/relationships.rs"]
+mod relationships;
 
 use std::hint::black_box;
 use std::path::Path;
@@ -100,6 +106,8 @@ impl Record {
 struct Harness {
     filter: Option<String>,
     records: Vec<Record>,
+    /// Statements sent per workload (`<workload>.<strategy>/<backend>`), counted untimed.
+    statements: Vec<(String, usize)>,
 }
 
 impl Harness {
@@ -140,6 +148,16 @@ impl Harness {
         self.records.push(r);
     }
 
+    fn statements(&mut self, id: &str, n: usize) {
+        if let Some(flt) = &self.filter {
+            if !id.contains(flt.as_str()) {
+                return;
+            }
+        }
+        println!("{id:<40} {n} statements");
+        self.statements.push((id.to_owned(), n));
+    }
+
     fn json(&self) -> String {
         let mut s = String::from("{\"results\": [\n");
         for (i, r) in self.records.iter().enumerate() {
@@ -153,7 +171,14 @@ impl Harness {
                 if i + 1 < self.records.len() { "," } else { "" }
             ));
         }
-        s.push_str("]}\n");
+        s.push_str("],\n\"statements\": {");
+        let stmts: Vec<String> = self
+            .statements
+            .iter()
+            .map(|(id, n)| format!("\"{id}\": {n}"))
+            .collect();
+        s.push_str(&stmts.join(", "));
+        s.push_str("}}\n");
         s
     }
 }
@@ -741,12 +766,17 @@ fn main() {
     let mut h = Harness {
         filter,
         records: Vec::new(),
+        statements: Vec::new(),
     };
     let flush_reps = env_usize("ORM_FLUSH_REPS", 3);
     let commit_n = env_usize("ORM_COMMIT_N", 10_000);
     bench_sqlite(&mut h, flush_reps, commit_n);
+    relationships::bench_sqlite(&mut h);
     match std::env::var("CALCINE_BENCH_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => bench_postgres(&mut h, &url, flush_reps, commit_n),
+        Ok(url) if !url.is_empty() => {
+            bench_postgres(&mut h, &url, flush_reps, commit_n);
+            relationships::bench_postgres(&mut h, &url);
+        }
         _ => eprintln!("orm: CALCINE_BENCH_POSTGRES_URL not set; PostgreSQL skipped"),
     }
     if let Some(path) = json {

@@ -13,6 +13,13 @@ orm.rs (`<workload>/<backend>/<variant>`).
   get_hit    10,000 session.get of objects already in the identity map; on PostgreSQL also
              `await AsyncSession.get` (asyncpg) and Session.get inside one run_sync
 
+  assoc.<s>  diesel's workload 4: users x posts x comments, 100 users (SQLite: 9) x 10 x 10,
+             into [(user, [(post, [comment, ...]), ...]), ...], fresh session each time, with
+             <s> = lazy (lazyload, every collection touched), selectin (selectinload(User.posts)
+             .selectinload(Post.comments)), joined (joinedload(User.posts).selectinload(...))
+  p1k.<s>    1,000 parents x 100 children, lazy / selectin / joined, same way
+             (--rel-repeats, default 5; --lazy-repeats for p1k.lazy, default 3)
+
 PostgreSQL runs when CALCINE_BENCH_POSTGRES_URL (postgres://user@host:port/db) is set.
 """
 
@@ -29,9 +36,10 @@ import tempfile
 import time
 
 import sqlalchemy
-from sqlalchemy import Identity, Integer, String, create_engine, select
+from sqlalchemy import ForeignKey, Identity, Integer, String, Text, create_engine, select
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import (DeclarativeBase, Mapped, Session, joinedload, lazyload,
+                            mapped_column, relationship, selectinload)
 
 FLUSH_N = 100_000
 CHUNK = 1_000
@@ -49,6 +57,53 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(255))
     description: Mapped[str] = mapped_column(String(255))
 
+
+class RelBase(DeclarativeBase):
+    pass
+
+
+class User(RelBase):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    hair_color: Mapped[str | None] = mapped_column(Text)
+    posts: Mapped[list["Post"]] = relationship()
+
+
+class Post(RelBase):
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    comments: Mapped[list["Comment"]] = relationship()
+
+
+class Comment(RelBase):
+    __tablename__ = "comments"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+
+
+class Parent(RelBase):
+    __tablename__ = "parent"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    children: Mapped[list["Child"]] = relationship()
+
+
+class Child(RelBase):
+    __tablename__ = "child"
+    id: Mapped[int] = mapped_column(Integer, Identity(), primary_key=True)
+    parent_id: Mapped[int] = mapped_column(ForeignKey("parent.id"), index=True)
+    name: Mapped[str] = mapped_column(Text)
+
+
+POSTS_PER_USER = 10
+COMMENTS_PER_POST = 10
+PARENTS = 1_000
+CHILDREN_PER_PARENT = 100
 
 RESULTS: dict[str, dict] = {}
 
@@ -190,26 +245,103 @@ async def bench_asyncpg(url: str, args) -> None:
     await engine.dispose()
 
 
+def rel_seed(engine, users: int) -> None:
+    if engine.dialect.name == "postgresql":  # leftovers of orm.rs or core.rs (other schemas)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS comments, posts, users, child, parent "
+                                 "CASCADE")
+    RelBase.metadata.drop_all(engine)
+    RelBase.metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(User.__table__.insert(), [
+            {"name": f"User {i}", "hair_color": "black" if i % 2 == 0 else "brown"}
+            for i in range(users)])
+        uids = conn.scalars(select(User.id).order_by(User.id)).all()
+        conn.execute(Post.__table__.insert(), [
+            {"user_id": u, "title": f"Post {j} by user {u}", "body": "body"}
+            for u in uids for j in range(POSTS_PER_USER)])
+        pids = conn.scalars(select(Post.id).order_by(Post.id)).all()
+        conn.execute(Comment.__table__.insert(), [
+            {"post_id": p, "text": f"Comment {k} on post {p}"}
+            for p in pids for k in range(COMMENTS_PER_POST)])
+        conn.execute(Parent.__table__.insert(), [{"name": f"parent {i}"} for i in range(PARENTS)])
+        parent_ids = conn.scalars(select(Parent.id).order_by(Parent.id)).all()
+        conn.execute(Child.__table__.insert(), [
+            {"parent_id": p, "name": f"child {j} of parent {p}"}
+            for p in parent_ids for j in range(CHILDREN_PER_PARENT)])
+
+
+ASSOC_OPTIONS = {
+    "lazy": lambda: lazyload(User.posts).lazyload(Post.comments),
+    "selectin": lambda: selectinload(User.posts).selectinload(Post.comments),
+    "joined": lambda: joinedload(User.posts).selectinload(Post.comments),
+}
+P1K_OPTIONS = {
+    "lazy": lambda: lazyload(Parent.children),
+    "selectin": lambda: selectinload(Parent.children),
+    "joined": lambda: joinedload(Parent.children),
+}
+
+
+def bench_relationships(backend: str, variant: str, engine, users: int, args) -> None:
+    """assoc.* and p1k.*: the object graph loaded and every collection touched."""
+    rel_seed(engine, users)
+    for name, opt in ASSOC_OPTIONS.items():
+        def assoc():
+            with Session(engine) as s:
+                us = s.scalars(select(User).options(opt())).unique().all()
+                graph = [(u, [(p, list(p.comments)) for p in u.posts]) for u in us]
+                assert sum(len(c) for _, ps in graph for _, c in ps) == \
+                    users * POSTS_PER_USER * COMMENTS_PER_POST
+
+        record(f"assoc.{name}/{backend}/{variant}", users * POSTS_PER_USER * COMMENTS_PER_POST,
+               [timed(assoc) for _ in range(args.rel_repeats)])
+    for name, opt in P1K_OPTIONS.items():
+        def p1k():
+            with Session(engine) as s:
+                ps = s.scalars(select(Parent).options(opt())).unique().all()
+                fams = [(p, list(p.children)) for p in ps]
+                assert len(fams) == PARENTS
+                assert all(len(c) == CHILDREN_PER_PARENT for _, c in fams)
+
+        reps = args.lazy_repeats if name == "lazy" else args.rel_repeats
+        record(f"p1k.{name}/{backend}/{variant}", PARENTS * CHILDREN_PER_PARENT,
+               [timed(p1k) for _ in range(reps)])
+    RelBase.metadata.drop_all(engine)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--flush-repeats", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--cold-repeats", type=int, default=1)
+    ap.add_argument("--rel-repeats", type=int, default=5)
+    ap.add_argument("--lazy-repeats", type=int, default=3)
+    ap.add_argument("--only-relationships", action="store_true",
+                    help="run assoc.* and p1k.* only")
     ap.add_argument("--json")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as d:
         counter = iter(range(1000))
-        bench_sync("sqlite", "sqlalchemy",
-                   lambda: create_engine(f"sqlite:///{d}/sa{next(counter)}.db"), args)
+        if not args.only_relationships:
+            bench_sync("sqlite", "sqlalchemy",
+                       lambda: create_engine(f"sqlite:///{d}/sa{next(counter)}.db"), args)
+        engine = create_engine(f"sqlite:///{d}/relationships.db")
+        bench_relationships("sqlite", "sqlalchemy", engine, 9, args)
+        engine.dispose()
 
     pg = os.environ.get("CALCINE_BENCH_POSTGRES_URL", "")
     versions = {}
     if pg:
         rest = pg.split("://", 1)[1]
-        bench_sync("postgres", "sqlalchemy_psycopg",
-                   lambda: create_engine(f"postgresql+psycopg://{rest}"), args)
-        asyncio.run(bench_asyncpg(f"postgresql+asyncpg://{rest}", args))
+        if not args.only_relationships:
+            bench_sync("postgres", "sqlalchemy_psycopg",
+                       lambda: create_engine(f"postgresql+psycopg://{rest}"), args)
+            asyncio.run(bench_asyncpg(f"postgresql+asyncpg://{rest}", args))
+        engine = create_engine(f"postgresql+psycopg://{rest}")
+        bench_relationships("postgres", "sqlalchemy_psycopg", engine, 100, args)
+        engine.dispose()
         import asyncpg
         import psycopg
         versions = {"psycopg": psycopg.__version__, "asyncpg": asyncpg.__version__}

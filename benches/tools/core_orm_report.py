@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the `## Core` and `## ORM` sections of benches/RESULTS.md from one run of
+"""Writes the `## Core`, `## ORM` and `## Relationships` sections of benches/RESULTS.md from one run of
 `run-core-orm.sh`, between the markers below, leaving the rest (the bridge section) alone.
 
 Inputs: criterion's `target/criterion/core_<backend>_<workload>/<impl>/<n>/new/estimates.json`,
@@ -221,6 +221,80 @@ def orm_section(orm: dict, sa: dict, w) -> list[tuple[str, bool]]:
 
 GET_N_OPS = 10_000
 
+REL_WORKLOADS = [
+    # (workload, what, calcine variants)
+    ("assoc", "diesel workload 4: users × 10 posts × 10 comments → "
+              "`Vec<(User, Vec<(Post, Vec<Comment>)>)>`",
+     [("calcine_sync", "`Session`"), ("calcine_run_sync", "`AsyncSession::run_sync`")]),
+    ("p1k", "1,000 parents × 100 children → `Vec<(Parent, Vec<Child>)>`",
+     [("calcine_sync", "`Session`")]),
+]
+REL_OPTIONS = {
+    ("assoc", "lazy"): "`lazyload(User::POSTS)`, every collection touched",
+    ("assoc", "selectin"): "`selectinload(User::POSTS).selectinload(Post::COMMENTS)`",
+    ("assoc", "joined"): "`joinedload(User::POSTS).selectinload(Post::COMMENTS)`",
+    ("p1k", "lazy"): "`lazyload(Parent::CHILDREN)`, every collection touched",
+    ("p1k", "selectin"): "`selectinload(Parent::CHILDREN)`",
+    ("p1k", "joined"): "`joinedload(Parent::CHILDREN)`",
+}
+SA_REL_VARIANT = {"sqlite": ("sqlalchemy", "pysqlite"), "postgres": ("sqlalchemy_psycopg", "psycopg")}
+
+
+def rel_section(orm: dict, sa: dict, w) -> None:
+    res = {r["id"]: r for r in orm["results"]}
+    stmts = orm.get("statements", {})
+    sares = sa.get("results", {}) if sa else {}
+    if not any(k.startswith(("assoc", "p1k")) for k in res):
+        return
+    w("## Relationships\n\n")
+    w("Loading associations (`benches/benches/orm/relationships.rs`, same harness: median of the "
+      "repetitions shown, wall clock of query + walking every collection + teardown, fresh "
+      "session each repetition). `assoc` is diesel's workload 4 (100 users, SQLite: 9); `p1k` is "
+      "§2's \"lazy vs selectin vs joined\" (1,000 parents × 100 children = 100,000 rows). "
+      "Foreign-key columns are indexed on every side. **raw** = the efficient floor: the "
+      "driver runs one `SELECT` per level with the children selected by an `IN` list of all the "
+      "parents' keys (3 statements for `assoc`, 2 for `p1k`) and groups the rows by foreign key "
+      "into plain structs (diesel's `belonging_to` + `grouped_by`); the ratio is calcine / raw "
+      "for every strategy (lazy loading is 1 + N (+ N·M) statements by design, so its ratio "
+      "mostly measures round trips). calcine's selectin batches 500 keys per `IN` (SQLAlchemy "
+      "too). *statements* = what calcine sent, counted once untimed through an execution hook. "
+      "SQLAlchemy (`sqlalchemy/orm.py`, same shapes and options, `.unique()` for joined, "
+      "`list(...)` of every collection) runs in the same run; the last column is SQLAlchemy's "
+      "median / calcine's. No target of `shared/benchmarks.md` is a ratio to the raw driver "
+      "here (those compare with diesel, not benchmarked yet): the ratios are for the "
+      "analysis.\n\n")
+    for backend in ["sqlite", "postgres"]:
+        if not any(k.split("/")[1] == backend and k.startswith(("assoc", "p1k")) for k in res):
+            w(f"### {backend}: not measured (set `CALCINE_BENCH_POSTGRES_URL`)\n\n")
+            continue
+        sa_key, sa_driver = SA_REL_VARIANT[backend]
+        w(f"### {'SQLite file' if backend == 'sqlite' else 'PostgreSQL'}\n\n")
+        w(f"| workload | strategy (calcine option) | statements | calcine | median (reps) | "
+          f"per row | raw median | ratio calcine/raw | SQLAlchemy ({sa_driver}) median | "
+          f"SQLAlchemy / calcine |\n|---|---|---|---|---|---|---|---|---|---|\n")
+        for wl, what, variants in REL_WORKLOADS:
+            raw = res.get(f"{wl}/{backend}/raw")
+            first = True
+            for strategy in ["lazy", "selectin", "joined"]:
+                sa_r = sares.get(f"{wl}.{strategy}/{backend}/{sa_key}")
+                for v, label in variants:
+                    r = res.get(f"{wl}.{strategy}/{backend}/{v}")
+                    if r is None:
+                        continue
+                    ratio = f"**{r['median_s'] / raw['median_s']:.2f}×**" if raw else ""
+                    sa_txt, sa_ratio = "", ""
+                    if sa_r and v == "calcine_sync":
+                        sa_txt = f"{fmt(sa_r['median_s'])} ({len(sa_r['times_s'])})"
+                        sa_ratio = f"**{sa_r['median_s'] / r['median_s']:.1f}×**"
+                    head = f"{wl}: {what}" if first else wl
+                    first = False
+                    w(f"| {head} | {strategy}: {REL_OPTIONS[(wl, strategy)]} | "
+                      f"{stmts.get(f'{wl}.{strategy}/{backend}', '')} | {label} | "
+                      f"{fmt(r['median_s'])} ({len(r['times_s'])}) | "
+                      f"{fmt(r['median_s'] / r['ops'])} | "
+                      f"{fmt(raw['median_s']) if raw else ''} | {ratio} | {sa_txt} | {sa_ratio} |\n")
+        w("\n")
+
 
 def build(args) -> str:
     out: list[str] = []
@@ -256,6 +330,7 @@ def build(args) -> str:
     verdicts += orm_section(orm, sa, w)
     met = sum(1 for _, ok in verdicts if ok)
     w(f"**Summary:** {met} of {len(verdicts)} targets met.\n\n")
+    rel_section(orm, sa, w)
     if args.analysis and Path(args.analysis).exists():
         w(Path(args.analysis).read_text().rstrip() + "\n\n")
     w(END + "\n")
