@@ -683,7 +683,10 @@ pub(crate) fn apply_loaders(
             let rel = &step_mapper.relationships()[step.index];
             match step.strategy {
                 Lazy::Selectin | Lazy::Joined => {
-                    current = selectin_load(core, shared, step_mapper, step.index, &current)?;
+                    selectin_load(core, shared, step_mapper, step.index, &current)?;
+                    // The next step starts from every loaded target, including ones an earlier
+                    // (joined) load already put there.
+                    current = loaded_targets(&current, step.index)?;
                     current_mapper = rel.target.mapper();
                 }
                 _ => break,
@@ -708,11 +711,26 @@ fn eager_defaults(
         if !matches!(rel.lazy, Lazy::Selectin | Lazy::Joined) || overridden(options, i) {
             continue;
         }
-        let loaded = selectin_load(core, shared, mapper, i, parents)?;
+        selectin_load(core, shared, mapper, i, parents)?;
+        let loaded = loaded_targets(parents, i)?;
         let target = rel.target.mapper();
         if !std::ptr::eq(target, mapper) {
             eager_defaults(core, shared, target, &loaded, &[], depth - 1)?;
         }
     }
     Ok(())
+}
+
+/// Every object loaded in relationship `index` of `parents`, each once.
+fn loaded_targets(parents: &Related, index: usize) -> Result<Related> {
+    let mut seen = rustc_hash::FxHashSet::default();
+    let mut out = Vec::new();
+    for p in parents {
+        for t in p.relation_loaded_items(index)?.unwrap_or_default() {
+            if seen.insert(Arc::as_ptr(&t) as *const () as usize) {
+                out.push(t);
+            }
+        }
+    }
+    Ok(out)
 }

@@ -231,4 +231,9 @@ impl<M: Model, T: Model> Load<M, T> {
     pub fn joinedload<U: Model>(self, rel: Rel<T, U>) -> Load<M, U> {
         self.then(rel, Lazy::Selectin)
     }
+
+    /// Then leaves `rel` of the objects loaded by this option to load on access.
+    pub fn lazyload<U: Model>(self, rel: Rel<T, U>) -> Load<M, U> {
+        self.then(rel, Lazy::Select)
+    }
 }

@@ -390,6 +390,27 @@ fn eager_loading(ctx: &Ctx, s: &mut Session) -> Result<()> {
     });
     assert_eq!(comments?, 20);
     assert_eq!(n, 0);
+    s.close();
+
+    // Joined first level, then selectin: parents+posts in one statement, comments in one more.
+    let q = select::<Author>()
+        .where_(Author::NAME.lt("a0010"))
+        .options(joinedload(Author::POSTS).selectinload(Post::COMMENTS));
+    let (authors, n) = ctx.counting(|| s.scalars(&q));
+    let authors = authors?;
+    assert_eq!(authors.len(), 10);
+    assert_eq!(n, 2, "joined parents and posts, then comments");
+    let (comments, n) = ctx.counting(|| -> Result<usize> {
+        let mut c = 0;
+        for a in &authors {
+            for p in a.read()?.posts.load()? {
+                c += p.read()?.comments.load()?.len();
+            }
+        }
+        Ok(c)
+    });
+    assert_eq!(comments?, 20);
+    assert_eq!(n, 0);
     Ok(())
 }
 
