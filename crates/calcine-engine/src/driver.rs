@@ -133,7 +133,7 @@ pub trait DriverConnection: Send {
 /// so a large result never has to be in memory at once.
 pub trait DriverCursor {
     /// The names of the result columns, in order (empty for statements that return no rows).
-    fn columns(&self) -> &[String];
+    fn columns(&self) -> std::sync::Arc<[String]>;
 
     /// Appends up to `max` rows (each with one value per column) to `out`; returns how many were
     /// appended. `0` means the cursor is exhausted.

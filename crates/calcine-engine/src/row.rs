@@ -11,26 +11,37 @@ use crate::error::{Error, Result};
 /// The column names of a result, shared by all its rows, with a name → position index.
 #[derive(Debug)]
 pub(crate) struct Columns {
-    names: Box<[String]>,
-    index: FxHashMap<String, usize>,
+    names: Arc<[String]>,
+    /// Name → position, built on the first lookup by name (many results are read by position
+    /// only, or not at all).
+    index: std::sync::OnceLock<FxHashMap<String, usize>>,
 }
 
 impl Columns {
-    pub(crate) fn new(names: &[String]) -> Arc<Columns> {
-        let mut index = FxHashMap::default();
-        for (i, n) in names.iter().enumerate() {
-            // With duplicate labels (e.g. `a.id, b.id`) the first one wins; use positions for
-            // the others.
-            index.entry(n.clone()).or_insert(i);
-        }
+    pub(crate) fn new(names: Arc<[String]>) -> Arc<Columns> {
         Arc::new(Columns {
-            names: names.into(),
-            index,
+            names,
+            index: std::sync::OnceLock::new(),
         })
     }
 
     pub(crate) fn names(&self) -> &[String] {
         &self.names
+    }
+
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.index
+            .get_or_init(|| {
+                let mut index = FxHashMap::default();
+                for (i, n) in self.names.iter().enumerate() {
+                    // With duplicate labels (e.g. `a.id, b.id`) the first one wins; use
+                    // positions for the others.
+                    index.entry(n.clone()).or_insert(i);
+                }
+                index
+            })
+            .get(name)
+            .copied()
     }
 }
 
@@ -107,7 +118,7 @@ impl Row {
     }
 
     fn position(&self, idx: &impl RowIndex) -> Result<usize> {
-        let lookup = |name: &str| self.columns.index.get(name).copied();
+        let lookup = |name: &str| self.columns.position(name);
         idx.position(&self.columns.names, &lookup).ok_or_else(|| {
             Error::invalid_request(format!(
                 "Could not locate column in row for column {}; the row has columns {:?}",
@@ -201,7 +212,7 @@ pub struct RowMapping(Row);
 impl RowMapping {
     /// The value for `column`, or `None` if the row has no such column.
     pub fn get(&self, column: &str) -> Option<&Value> {
-        self.0.columns.index.get(column).map(|&i| &self.0.values[i])
+        self.0.columns.position(column).map(|i| &self.0.values[i])
     }
 
     /// The column names.

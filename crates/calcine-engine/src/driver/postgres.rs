@@ -279,7 +279,7 @@ impl DriverConnection for PostgresConnection {
         let stream =
             calcine_greenlet::await_(self.client.query_raw(&stmt, params.iter().map(Param)))?
                 .map_err(map_error)?;
-        let columns = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+        let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
         let mut cursor = PostgresCursor {
             stream: Box::pin(stream),
             columns,
@@ -342,7 +342,7 @@ impl DriverConnection for PostgresConnection {
 /// Rows of one query, pulled from tokio-postgres's `RowStream`.
 struct PostgresCursor<'c> {
     stream: Pin<Box<RowStream>>,
-    columns: Vec<String>,
+    columns: Arc<[String]>,
     buffered: Vec<Vec<Value>>,
     done: bool,
     /// The cursor borrows its connection: no other statement may interleave.
@@ -386,8 +386,8 @@ impl PostgresCursor<'_> {
 }
 
 impl DriverCursor for PostgresCursor<'_> {
-    fn columns(&self) -> &[String] {
-        &self.columns
+    fn columns(&self) -> Arc<[String]> {
+        Arc::clone(&self.columns)
     }
 
     fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {

@@ -32,7 +32,10 @@
 //! million-row query never sits in memory at once. The cursor borrows the connection.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustc_hash::FxHashMap;
 
 use calcine_sql::{Dialect, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -100,7 +103,10 @@ impl Driver for SqliteDriver {
             .map_err(map_error)?;
         conn.execute_batch("PRAGMA foreign_keys = ON")
             .map_err(map_error)?;
-        Ok(Box::new(SqliteConnection { conn }))
+        Ok(Box::new(SqliteConnection {
+            conn,
+            meta: FxHashMap::default(),
+        }))
     }
 }
 
@@ -135,23 +141,53 @@ fn busy_wait(count: i32, timeout: Duration) -> bool {
 /// One rusqlite connection.
 struct SqliteConnection {
     conn: rusqlite::Connection,
+    /// Result columns and their decoders by SQL text, worked out once per statement.
+    meta: FxHashMap<Box<str>, StatementMeta>,
+}
+
+/// Prepares `sql` through the connection's statement cache and binds `params`.
+fn prepare_on<'c>(
+    conn: &'c rusqlite::Connection,
+    sql: &str,
+    params: &[Value],
+) -> Result<rusqlite::CachedStatement<'c>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_error)?;
+
+    let expected = stmt.parameter_count();
+    if expected != params.len() {
+        return Err(Error::programming(format!(
+            "Incorrect number of bindings supplied. The current statement uses {expected}, and there are {} supplied.",
+            params.len()
+        )));
+    }
+    for (i, p) in params.iter().enumerate() {
+        stmt.raw_bind_parameter(i + 1, Param(p))
+            .map_err(map_error)?;
+    }
+    Ok(stmt)
+}
+
+/// Whether `sql` changes the schema (the statement-metadata cache is then dropped).
+fn is_ddl(sql: &str) -> bool {
+    let head = sql.trim_start().as_bytes();
+    ["CREATE", "DROP", "ALTER"].iter().any(|w| {
+        head.len() >= w.len()
+            && head[..w.len()].eq_ignore_ascii_case(w.as_bytes())
+            && head.get(w.len()).is_none_or(|c| !c.is_ascii_alphabetic())
+    })
+}
+
+/// What a prepared statement's results look like (shared by every execution of it).
+#[derive(Clone)]
+struct StatementMeta {
+    columns: Arc<[String]>,
+    decls: Arc<[Decl]>,
+    readonly: bool,
 }
 
 impl SqliteConnection {
     fn prepare(&self, sql: &str, params: &[Value]) -> Result<rusqlite::CachedStatement<'_>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(map_error)?;
-        let expected = stmt.parameter_count();
-        if expected != params.len() {
-            return Err(Error::programming(format!(
-                "Incorrect number of bindings supplied. The current statement uses {expected}, and there are {} supplied.",
-                params.len()
-            )));
-        }
-        for (i, p) in params.iter().enumerate() {
-            stmt.raw_bind_parameter(i + 1, Param(p))
-                .map_err(map_error)?;
-        }
-        Ok(stmt)
+        prepare_on(&self.conn, sql, params)
     }
 
     fn simple(&self, sql: &str) -> Result<()> {
@@ -165,6 +201,9 @@ impl SqliteConnection {
 
 impl DriverConnection for SqliteConnection {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        if is_ddl(sql) {
+            self.meta.clear();
+        }
         let mut stmt = self.prepare(sql, params)?;
         let mut rows = stmt.raw_query();
         while rows.next().map_err(map_error)?.is_some() {}
@@ -173,12 +212,44 @@ impl DriverConnection for SqliteConnection {
     }
 
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
-        let stmt = self.prepare(sql, params)?;
-        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-        let decls = stmt.columns().map(|c| Decl::of(c.decl_type())).collect();
-        let readonly = stmt.readonly();
+        if is_ddl(sql) {
+            // A schema change can change what other statements return.
+            self.meta.clear();
+        }
+        let SqliteConnection { conn, meta: cache } = self;
+        let stmt = prepare_on(conn, sql, params)?;
+        let cached = cache.get(sql).filter(|m| {
+            // The schema may have changed under a cached statement (another connection's DDL).
+            m.columns.len() == stmt.column_count()
+                && m.columns
+                    .iter()
+                    .enumerate()
+                    .all(|(i, n)| stmt.column_name(i).is_ok_and(|c| c == n))
+        });
+        let meta = match cached {
+            Some(m) => m.clone(),
+            None => {
+                let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
+                let decls: Arc<[Decl]> = stmt.columns().map(|c| Decl::of(c.decl_type())).collect();
+                let m = StatementMeta {
+                    columns,
+                    decls,
+                    readonly: stmt.readonly(),
+                };
+                if cache.len() >= STATEMENT_CACHE_CAPACITY {
+                    cache.clear();
+                }
+                cache.insert(sql.into(), m.clone());
+                m
+            }
+        };
+        let StatementMeta {
+            columns,
+            decls,
+            readonly,
+        } = meta;
         let mut cursor = SqliteCursor {
-            conn: &self.conn,
+            conn,
             stmt,
             columns,
             decls,
@@ -234,8 +305,8 @@ impl DriverConnection for SqliteConnection {
 struct SqliteCursor<'c> {
     conn: &'c rusqlite::Connection,
     stmt: rusqlite::CachedStatement<'c>,
-    columns: Vec<String>,
-    decls: Vec<Decl>,
+    columns: Arc<[String]>,
+    decls: Arc<[Decl]>,
     /// The row stepped at execution time, handed out by the first `fetch`.
     buffered: Vec<Vec<Value>>,
     done: bool,
@@ -288,8 +359,8 @@ impl SqliteCursor<'_> {
 }
 
 impl DriverCursor for SqliteCursor<'_> {
-    fn columns(&self) -> &[String] {
-        &self.columns
+    fn columns(&self) -> Arc<[String]> {
+        Arc::clone(&self.columns)
     }
 
     fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
