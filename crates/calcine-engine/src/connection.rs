@@ -46,6 +46,7 @@ pub struct Connection {
     /// Set when a driver call failed with a disconnect-class error; acted on at the next call.
     disconnected: bool,
     tx: TxState,
+    columns_cache: crate::row::ColumnsCache,
 }
 
 /// Transaction bookkeeping of one [`Connection`].
@@ -81,6 +82,7 @@ impl Connection {
             conn: Some(pooled),
             disconnected: false,
             tx: TxState::default(),
+            columns_cache: crate::row::ColumnsCache::default(),
         }
     }
 
@@ -244,6 +246,7 @@ impl Connection {
             engine,
             conn,
             disconnected,
+            columns_cache,
             ..
         } = self;
         let inner = engine.inner();
@@ -255,7 +258,8 @@ impl Connection {
         match pooled.get().query(sql, params) {
             Ok(cursor) => {
                 inner.listeners.fire(ExecutePhase::After, sql, params);
-                Ok(CursorResult::new(cursor, driver, disconnected))
+                let columns = columns_cache.get(cursor.columns());
+                Ok(CursorResult::new(cursor, columns, driver, disconnected))
             }
             Err(e) => Err(statement_error(driver, disconnected, e, sql, params)),
         }

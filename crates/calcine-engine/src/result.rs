@@ -53,10 +53,10 @@ pub struct CursorResult<'c> {
 impl<'c> CursorResult<'c> {
     pub(crate) fn new(
         cursor: Box<dyn DriverCursor + 'c>,
+        columns: Arc<Columns>,
         driver: &'c dyn Driver,
         disconnected: &'c mut bool,
     ) -> Self {
-        let columns = Columns::new(cursor.columns());
         CursorResult {
             cursor,
             columns,

@@ -45,6 +45,32 @@ impl Columns {
     }
 }
 
+/// The [`Columns`] of recently run statements, by the identity of the drivers' shared
+/// column-name lists, so a statement run again reuses its name index.
+#[derive(Debug, Default)]
+pub(crate) struct ColumnsCache {
+    map: FxHashMap<usize, Arc<Columns>>,
+}
+
+impl ColumnsCache {
+    /// The `Columns` for `names` (built once per distinct list).
+    pub(crate) fn get(&mut self, names: Arc<[String]>) -> Arc<Columns> {
+        let id = Arc::as_ptr(&names) as *const String as usize;
+        if let Some(c) = self.map.get(&id) {
+            // The entry holds its list alive, so an equal address is the same list.
+            if Arc::ptr_eq(&c.names, &names) {
+                return Arc::clone(c);
+            }
+        }
+        if self.map.len() >= 256 {
+            self.map.clear();
+        }
+        let c = Columns::new(names);
+        self.map.insert(id, Arc::clone(&c));
+        c
+    }
+}
+
 /// Something that picks a column of a [`Row`]: a position (`usize`) or a name (`&str`).
 pub trait RowIndex: private::Sealed {
     /// The position of the column in `columns`, or `None`.

@@ -72,6 +72,21 @@ impl Key {
         }
     }
 
+    /// The key made of `values[cols]` (no intermediate copy), or `None` if one is NULL.
+    pub fn from_columns(values: &[Value], cols: &[usize]) -> Option<Key> {
+        match cols {
+            [one] => values
+                .get(*one)
+                .and_then(KeyPart::from_value)
+                .map(Key::Single),
+            many => many
+                .iter()
+                .map(|&c| values.get(c).and_then(KeyPart::from_value))
+                .collect::<Option<Vec<_>>>()
+                .map(|parts| Key::Composite(parts.into())),
+        }
+    }
+
     /// The parts, in primary-key column order.
     pub fn parts(&self) -> &[KeyPart] {
         match self {

@@ -4,6 +4,7 @@
 //! The session is synchronous; async programs reach it through `AsyncSession::run_sync`, which
 //! runs the same code inside a greenlet.
 
+mod identity_map;
 mod instance;
 mod key;
 mod loading;

@@ -9,7 +9,6 @@ use calcine_engine::{Connection, DetachedTransaction, Engine, Error, Result, Row
 use calcine_sql::{Executable, FromValue, Value};
 
 use crate::query::ModelSelect;
-use rustc_hash::FxHashMap;
 
 use crate::instance::{AnyInstance, Instance, InstanceState, Obj, Status, downcast, lock_state};
 use crate::key::Key;
@@ -91,7 +90,7 @@ pub(crate) struct SessionCore {
     pub(crate) external: bool,
     /// The external connection was already in a transaction when bound: never committed here.
     pub(crate) joined_outer: bool,
-    pub(crate) identity: FxHashMap<(TypeId, Key), Weak<dyn AnyInstance>>,
+    pub(crate) identity: crate::identity_map::IdentityMap,
     pub(crate) new: Vec<Arc<dyn AnyInstance>>,
     pub(crate) deleted: Vec<Arc<dyn AnyInstance>>,
     pub(crate) tx_inserted: Vec<Arc<dyn AnyInstance>>,
@@ -100,7 +99,6 @@ pub(crate) struct SessionCore {
     pub(crate) no_autoflush: u32,
     pub(crate) expire_on_commit: bool,
     pub(crate) pending_rollback: Option<String>,
-    sweep_at: usize,
 }
 
 /// Options for new sessions (SQLAlchemy's `sessionmaker`): a factory that remembers the bind
@@ -280,34 +278,22 @@ impl SessionCore {
     }
 
     pub(crate) fn lookup(&self, ty: TypeId, key: &Key) -> Option<Arc<dyn AnyInstance>> {
-        self.identity
-            .get(&(ty, key.clone()))
-            .and_then(Weak::upgrade)
+        self.identity.get(ty, key)
     }
 
     pub(crate) fn register(&mut self, key: Key, inst: &Arc<dyn AnyInstance>) {
-        self.identity
-            .insert((inst.model_type(), key), Arc::downgrade(inst));
-        if self.identity.len() > self.sweep_at {
-            self.identity.retain(|_, w| w.strong_count() > 0);
-            self.sweep_at = (self.identity.len() * 2).max(1024);
-        }
+        self.identity.insert(inst.model_type(), key, inst);
     }
 
     fn unregister(&mut self, inst: &Arc<dyn AnyInstance>) {
         let key = inst.state().key.clone();
         if let Some(key) = key {
-            let slot = (inst.model_type(), key);
-            if let Some(w) = self.identity.get(&slot) {
-                if std::ptr::addr_eq(w.as_ptr(), Arc::as_ptr(inst)) {
-                    self.identity.remove(&slot);
-                }
-            }
+            self.identity.remove_instance(inst.model_type(), &key, inst);
         }
     }
 
     fn live_instances(&self) -> Vec<Arc<dyn AnyInstance>> {
-        self.identity.values().filter_map(Weak::upgrade).collect()
+        self.identity.live()
     }
 
     pub(crate) fn expire_all(&mut self) {
@@ -384,12 +370,7 @@ impl SessionCore {
                     values.len()
                 )));
             }
-            let pk: Vec<Value> = mapper
-                .primary_key()
-                .iter()
-                .map(|&i| values[i].clone())
-                .collect();
-            let Some(key) = Key::from_values(&pk) else {
+            let Some(key) = Key::from_columns(&values, mapper.primary_key()) else {
                 return Err(Error::invalid_request(format!(
                     "a row for {} has a NULL primary key",
                     mapper.name()
@@ -521,7 +502,7 @@ impl Session {
                     conn,
                     external,
                     joined_outer: false,
-                    identity: FxHashMap::default(),
+                    identity: crate::identity_map::IdentityMap::default(),
                     new: Vec::new(),
                     deleted: Vec::new(),
                     tx_inserted: Vec::new(),
@@ -530,7 +511,6 @@ impl Session {
                     no_autoflush: 0,
                     expire_on_commit: true,
                     pending_rollback: None,
-                    sweep_at: 1024,
                 }),
                 dirty: Mutex::new(Vec::new()),
                 is_async: AtomicBool::new(false),
@@ -1281,11 +1261,7 @@ impl Session {
 
     /// Number of instances in the identity map (live handles only).
     pub fn identity_len(&self) -> usize {
-        self.core()
-            .identity
-            .values()
-            .filter(|w| w.strong_count() > 0)
-            .count()
+        self.core().identity.live_len()
     }
 }
 

@@ -248,7 +248,12 @@ fn flush_inner(
         }
     };
     let dialect = core.connection()?.dialect();
-    core.identity.reserve(new.len());
+    for m in &order {
+        let n = new.iter().filter(|i| std::ptr::eq(i.mapper(), *m)).count();
+        if let Some(i) = new.iter().find(|i| std::ptr::eq(i.mapper(), *m)) {
+            core.identity.reserve(i.model_type(), n);
+        }
+    }
 
     // Saves, parents first; each mapper's rows take their values only now, after the foreign
     // keys from relationships to already-saved parents were written into them.
@@ -1023,7 +1028,7 @@ fn update_one(
         if new_key != key {
             st.key = Some(new_key.clone());
             drop(st);
-            core.identity.remove(&(inst.model_type(), key));
+            core.identity.remove(inst.model_type(), &key);
             core.register(new_key, inst);
         }
     }
@@ -1050,7 +1055,7 @@ fn delete_one(core: &mut SessionCore, mapper: &Mapper, inst: &Arc<dyn AnyInstanc
         st.status = Status::Deleted;
         st.delete_pending = false;
     }
-    core.identity.remove(&(inst.model_type(), key));
+    core.identity.remove(inst.model_type(), &key);
     core.tx_deleted.push(inst.clone());
     Ok(())
 }

@@ -232,21 +232,28 @@ impl Driver for PostgresDriver {
 /// One tokio-postgres client.
 struct PostgresConnection {
     client: Client,
-    statements: FxHashMap<Box<str>, Statement>,
+    statements: FxHashMap<Box<str>, (Statement, Arc<[String]>)>,
     in_tx: bool,
 }
 
 impl PostgresConnection {
     fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        self.prepare_with_columns(sql).map(|(s, _)| s)
+    }
+
+    /// The prepared statement and its result column names (shared by every execution).
+    fn prepare_with_columns(&mut self, sql: &str) -> Result<(Statement, Arc<[String]>)> {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
         let stmt = calcine_greenlet::await_(self.client.prepare(sql))?.map_err(map_error)?;
+        let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
         if self.statements.len() >= STATEMENT_CACHE_CAPACITY {
             self.statements.clear();
         }
-        self.statements.insert(sql.into(), stmt.clone());
-        Ok(stmt)
+        self.statements
+            .insert(sql.into(), (stmt.clone(), columns.clone()));
+        Ok((stmt, columns))
     }
 
     fn simple(&mut self, sql: &str) -> Result<()> {
@@ -274,12 +281,11 @@ impl DriverConnection for PostgresConnection {
     }
 
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
-        let stmt = self.prepare(sql)?;
+        let (stmt, columns) = self.prepare_with_columns(sql)?;
         check_count(&stmt, params)?;
         let stream =
             calcine_greenlet::await_(self.client.query_raw(&stmt, params.iter().map(Param)))?
                 .map_err(map_error)?;
-        let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
         let mut cursor = PostgresCursor {
             stream: Box::pin(stream),
             columns,
