@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use calcine_engine::{Error, Result};
-use calcine_sql::{Expr, Select, Value};
+use calcine_sql::{Select, Value};
 use rustc_hash::FxHashMap;
 
 use crate::instance::{AnyInstance, Status};
@@ -160,23 +160,6 @@ fn resolve(parent: &Mapper, rel: &RelationshipDef) -> std::result::Result<Resolv
     ))
 }
 
-/// `col1 = v1 AND col2 = v2 ...` on `mapper`'s table.
-fn equals(mapper: &Mapper, cols: &[usize], values: &[Value]) -> Result<Expr> {
-    let mut cond: Option<Expr> = None;
-    for (&c, v) in cols.iter().zip(values) {
-        let col = mapper
-            .table()
-            .c_at(c)
-            .ok_or_else(|| Error::invalid_request("relationship column out of range"))?;
-        let e = col.eq(v.clone());
-        cond = Some(match cond {
-            None => e,
-            Some(prev) => prev.and(e),
-        });
-    }
-    cond.ok_or_else(|| Error::invalid_request("a relationship without join columns"))
-}
-
 fn ordered(select: Select, target: &Mapper, rel: &RelationshipDef) -> Result<Select> {
     let Some(spec) = rel.order_by else {
         return Ok(select);
@@ -282,10 +265,9 @@ impl SessionCore {
                         return Ok(vec![found]);
                     }
                 }
-                let stmt =
-                    target
-                        .select()
-                        .where_(equals(target, &target_cols, &key_values(&tkey))?);
+                let stmt = target
+                    .select()
+                    .where_(target.columns_eq(&target_cols, &key_values(&tkey))?);
                 let rows = self.execute_values(&stmt)?;
                 (rel.target.load)(self, shared, rows)?
             }
@@ -307,7 +289,7 @@ impl SessionCore {
                 let stmt = ordered(
                     target
                         .select()
-                        .where_(equals(target, &target_cols, &values)?),
+                        .where_(target.columns_eq(&target_cols, &values)?),
                     target,
                     rel,
                 )?;
@@ -332,29 +314,12 @@ impl SessionCore {
                         "many-to-many joined on columns outside the primary key",
                     ));
                 };
-                let mut on: Option<Expr> = None;
-                for (&s, &t) in sec_target.iter().zip(&target_cols) {
-                    let (sc, tc) = (
-                        sec.table()
-                            .c_at(s)
-                            .ok_or_else(|| Error::invalid_request("column"))?,
-                        target
-                            .table()
-                            .c_at(t)
-                            .ok_or_else(|| Error::invalid_request("column"))?,
-                    );
-                    let e = sc.eq(tc);
-                    on = Some(match on {
-                        None => e,
-                        Some(prev) => prev.and(e),
-                    });
-                }
-                let on = on.ok_or_else(|| Error::invalid_request("empty join"))?;
+                let on = sec.join_on(&sec_target, target, &target_cols)?;
                 let stmt = target
                     .select()
                     .join(sec.table(), on)
                     .map_err(Error::from)?
-                    .where_(equals(sec, &sec_parent, &values)?);
+                    .where_(sec.columns_eq(&sec_parent, &values)?);
                 let rows = self.execute_values(&ordered(stmt, target, rel)?)?;
                 (rel.target.load)(self, shared, rows)?
             }
@@ -567,25 +532,7 @@ fn joined_statement(
         } => (parent_cols.clone(), target_cols.clone()),
         Resolved::Secondary { .. } => return Ok(None),
     };
-    let mut on: Option<Expr> = None;
-    for (&p, &t) in pcols.iter().zip(&tcols) {
-        let (pc, tc) = (
-            mapper
-                .table()
-                .c_at(p)
-                .ok_or_else(|| Error::invalid_request("column"))?,
-            target
-                .table()
-                .c_at(t)
-                .ok_or_else(|| Error::invalid_request("column"))?,
-        );
-        let e = pc.eq(tc);
-        on = Some(match on {
-            None => e,
-            Some(prev) => prev.and(e),
-        });
-    }
-    let on = on.ok_or_else(|| Error::invalid_request("empty join"))?;
+    let on = mapper.join_on(&pcols, target, &tcols)?;
     let stmt = base
         .clone()
         .add_columns(target.table())

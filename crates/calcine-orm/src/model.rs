@@ -189,6 +189,43 @@ impl Mapper {
         Some(compiled.sql)
     }
 
+    /// `c1 = v1 AND c2 = v2 ...` over this table's columns at positions `cols`.
+    pub(crate) fn columns_eq(&self, cols: &[usize], values: &[Value]) -> Result<Expr, Error> {
+        let mut cond: Option<Expr> = None;
+        for (&c, v) in cols.iter().zip(values) {
+            let e = self.column_at(c)?.eq(v.clone());
+            cond = Some(match cond {
+                None => e,
+                Some(prev) => prev.and(e),
+            });
+        }
+        cond.ok_or_else(|| Error::invalid_request(format!("{}: an empty key", self.name)))
+    }
+
+    /// The join condition `self.cols[i] = other.other_cols[i] AND ...`.
+    pub(crate) fn join_on(
+        &self,
+        cols: &[usize],
+        other: &Mapper,
+        other_cols: &[usize],
+    ) -> Result<Expr, Error> {
+        let mut cond: Option<Expr> = None;
+        for (&a, &b) in cols.iter().zip(other_cols) {
+            let e = self.column_at(a)?.eq(other.column_at(b)?);
+            cond = Some(match cond {
+                None => e,
+                Some(prev) => prev.and(e),
+            });
+        }
+        cond.ok_or_else(|| Error::invalid_request(format!("{}: an empty join", self.name)))
+    }
+
+    fn column_at(&self, index: usize) -> Result<ColumnRef, Error> {
+        self.table.c_at(index).ok_or_else(|| {
+            Error::invalid_request(format!("{}: column #{index} out of range", self.name))
+        })
+    }
+
     /// `SELECT` of all of the model's columns, in table order (SQLAlchemy's `select(User)`).
     pub fn select(&self) -> Select {
         calcine_sql::select(&self.table)

@@ -31,19 +31,8 @@ fn pk_condition(mapper: &Mapper, key: &Key) -> Result<Expr> {
             mapper.primary_key().len()
         )));
     }
-    let mut cond: Option<Expr> = None;
-    for (&col, part) in mapper.primary_key().iter().zip(parts) {
-        let c = mapper
-            .table()
-            .c_at(col)
-            .ok_or_else(|| Error::invalid_request("primary key column out of range"))?;
-        let e = c.eq(part.to_value());
-        cond = Some(match cond {
-            None => e,
-            Some(prev) => prev.and(e),
-        });
-    }
-    cond.ok_or_else(|| Error::invalid_request("empty primary key"))
+    let values: Vec<Value> = parts.iter().map(crate::KeyPart::to_value).collect();
+    mapper.columns_eq(mapper.primary_key(), &values)
 }
 
 /// Tables in dependency order: a table comes after every table it references (self-references
@@ -643,7 +632,7 @@ fn detach_children(
                     continue;
                 };
                 let values = column_values(inst, parent_cols)?;
-                let cond = eq_all(sec, sec_parent, &values)?;
+                let cond = sec.columns_eq(sec_parent, &values)?;
                 core.connection()?
                     .execute(&delete(sec.table()).where_(cond))?;
             }
@@ -691,28 +680,14 @@ fn write_secondary(core: &mut SessionCore, inst: &Arc<dyn AnyInstance>) -> Resul
         }
         for t in removed {
             let tvals = column_values(&t, target_cols)?;
-            let cond = eq_all(sec, sec_parent, &pvals)?.and(eq_all(sec, sec_target, &tvals)?);
+            let cond = sec
+                .columns_eq(sec_parent, &pvals)?
+                .and(sec.columns_eq(sec_target, &tvals)?);
             core.connection()?
                 .execute(&delete(sec.table()).where_(cond))?;
         }
     }
     Ok(())
-}
-
-fn eq_all(mapper: &Mapper, cols: &[usize], values: &[Value]) -> Result<Expr> {
-    let mut cond: Option<Expr> = None;
-    for (&c, v) in cols.iter().zip(values) {
-        let col = mapper
-            .table()
-            .c_at(c)
-            .ok_or_else(|| Error::invalid_request("column out of range"))?;
-        let e = col.eq(v.clone());
-        cond = Some(match cond {
-            None => e,
-            Some(p) => p.and(e),
-        });
-    }
-    cond.ok_or_else(|| Error::invalid_request("empty key"))
 }
 
 /// Rows of a self-referential mapper ordered so that an object comes after the objects it
