@@ -25,55 +25,14 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use calcine::{Column, Connection, MetaData, SqlType, Table, create_engine, insert, select};
+use calcine::{Connection, create_engine, insert, select};
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 
-const QUERY_SIZES: [usize; 5] = [1, 10, 100, 1_000, 10_000];
-const INSERT_SIZES: [usize; 5] = [1, 10, 25, 50, 100];
-
-/// diesel's `User`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct User {
-    pub id: i32,
-    pub name: String,
-    pub hair_color: Option<String>,
-}
-
-/// diesel's `Post`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Post {
-    pub id: i32,
-    pub user_id: i32,
-    pub title: String,
-    pub body: Option<String>,
-}
-
-struct Schema {
-    users: Table,
-    posts: Table,
-}
-
-fn schema() -> Schema {
-    let mut md = MetaData::new();
-    let users = md
-        .add(
-            Table::new("users")
-                .column(Column::new("id", SqlType::Integer).primary_key())
-                .column(Column::new("name", SqlType::Text).not_null())
-                .column(Column::new("hair_color", SqlType::Text)),
-        )
-        .expect("users");
-    let posts = md
-        .add(
-            Table::new("posts")
-                .column(Column::new("id", SqlType::Integer).primary_key())
-                .column(Column::new("user_id", SqlType::Integer).not_null())
-                .column(Column::new("title", SqlType::Text).not_null())
-                .column(Column::new("body", SqlType::Text)),
-        )
-        .expect("posts");
-    Schema { users, posts }
-}
+use calcine_benches::core_workloads::{
+    MEDIUM_PG, MEDIUM_SQLITE, Post, Schema, TRIVIAL_SQLITE, User, calcine_insert, calcine_medium,
+    calcine_trivial, medium_stmt, multi_insert_sql, pg_user, rusqlite_user, schema,
+};
+use calcine_benches::diesel_schema::{INSERT_SIZES, QUERY_SIZES, hair, insert_rows};
 
 const SQLITE_DDL: &str = "DROP TABLE IF EXISTS posts; DROP TABLE IF EXISTS users;
 CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, hair_color TEXT);
@@ -83,61 +42,7 @@ const PG_DDL: &str = "DROP TABLE IF EXISTS posts; DROP TABLE IF EXISTS users;
 CREATE TABLE users (id SERIAL PRIMARY KEY, name TEXT NOT NULL, hair_color TEXT);
 CREATE TABLE posts (id SERIAL PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, body TEXT);";
 
-const TRIVIAL_SQLITE: &str = "SELECT users.id, users.name, users.hair_color FROM users";
-const MEDIUM_SQLITE: &str = "SELECT users.id, users.name, users.hair_color, posts.id, posts.user_id, \
-     posts.title, posts.body FROM users LEFT OUTER JOIN posts ON users.id = posts.user_id \
-     WHERE users.hair_color = ?1";
-const MEDIUM_PG: &str = "SELECT users.id, users.name, users.hair_color, posts.id, posts.user_id, \
-     posts.title, posts.body FROM users LEFT OUTER JOIN posts ON users.id = posts.user_id \
-     WHERE users.hair_color = $1";
-
-fn hair(i: usize) -> &'static str {
-    if i % 2 == 0 { "black" } else { "brown" }
-}
-
-/// `INSERT INTO users (name, hair_color) VALUES (?, ?), ...` with `n` rows, for the raw drivers.
-fn multi_insert_sql(n: usize, pg: bool) -> String {
-    let mut s = String::from("INSERT INTO users (name, hair_color) VALUES ");
-    for i in 0..n {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        if pg {
-            s.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-        } else {
-            s.push_str(&format!("(?{}, ?{})", 2 * i + 1, 2 * i + 2));
-        }
-    }
-    s
-}
-
-fn insert_rows(n: usize) -> Vec<(String, Option<String>)> {
-    (0..n)
-        .map(|i| (format!("User {i}"), Some(hair(i).to_owned())))
-        .collect()
-}
-
 // ---- calcine Core (shared by both backends) ----
-
-fn calcine_trivial(conn: &mut Connection, s: &Schema) -> Vec<User> {
-    let u = &s.users;
-    let stmt = select((
-        u.c("id").unwrap(),
-        u.c("name").unwrap(),
-        u.c("hair_color").unwrap(),
-    ));
-    conn.execute(&stmt)
-        .unwrap()
-        .map(|row| {
-            let row = row.unwrap();
-            User {
-                id: row.get(0).unwrap(),
-                name: row.get(1).unwrap(),
-                hair_color: row.get(2).unwrap(),
-            }
-        })
-        .collect()
-}
 
 fn calcine_trivial_take(conn: &mut Connection, s: &Schema) -> Vec<User> {
     let u = &s.users;
@@ -155,44 +60,6 @@ fn calcine_trivial_take(conn: &mut Connection, s: &Schema) -> Vec<User> {
                 name: row.take(1).unwrap(),
                 hair_color: row.take(2).unwrap(),
             }
-        })
-        .collect()
-}
-
-fn medium_stmt(s: &Schema) -> calcine::sql::Select {
-    let (u, p) = (&s.users, &s.posts);
-    select((
-        u.c("id").unwrap(),
-        u.c("name").unwrap(),
-        u.c("hair_color").unwrap(),
-        p.c("id").unwrap(),
-        p.c("user_id").unwrap(),
-        p.c("title").unwrap(),
-        p.c("body").unwrap(),
-    ))
-    .outerjoin(p, u.c("id").unwrap().eq(p.c("user_id").unwrap()))
-    .unwrap()
-    .where_(u.c("hair_color").unwrap().eq("black"))
-}
-
-fn calcine_medium(conn: &mut Connection, s: &Schema) -> Vec<(User, Option<Post>)> {
-    let stmt = medium_stmt(s);
-    conn.execute(&stmt)
-        .unwrap()
-        .map(|row| {
-            let row = row.unwrap();
-            let user = User {
-                id: row.get(0).unwrap(),
-                name: row.get(1).unwrap(),
-                hair_color: row.get(2).unwrap(),
-            };
-            let post = row.get::<Option<i32>>(3).unwrap().map(|id| Post {
-                id,
-                user_id: row.get(4).unwrap(),
-                title: row.get(5).unwrap(),
-                body: row.get(6).unwrap(),
-            });
-            (user, post)
         })
         .collect()
 }
@@ -219,20 +86,6 @@ fn calcine_medium_take(conn: &mut Connection, s: &Schema) -> Vec<(User, Option<P
         .collect()
 }
 
-fn calcine_insert(conn: &mut Connection, s: &Schema, rows: &[(String, Option<String>)]) {
-    let stmt = insert(&s.users)
-        .values_many(rows.iter().map(|(name, hair)| {
-            [
-                ("name", calcine::Value::from(name.as_str())),
-                ("hair_color", calcine::Value::from(hair.clone())),
-            ]
-        }))
-        .unwrap();
-    let n = conn.execute(&stmt).unwrap().rows_affected();
-    debug_assert_eq!(n, Some(rows.len() as u64));
-    black_box(n);
-}
-
 fn calcine_seed(conn: &mut Connection, s: &Schema, n: usize) {
     conn.exec_driver_sql("DELETE FROM posts", &[]).unwrap();
     conn.exec_driver_sql("DELETE FROM users", &[]).unwrap();
@@ -252,14 +105,6 @@ fn calcine_seed(conn: &mut Connection, s: &Schema, n: usize) {
 }
 
 // ---- SQLite ----
-
-fn rusqlite_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
-    Ok(User {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        hair_color: row.get(2)?,
-    })
-}
 
 fn rusqlite_seed(conn: &rusqlite::Connection, n: usize) {
     conn.execute_batch("DELETE FROM posts; DELETE FROM users; BEGIN")
@@ -435,14 +280,6 @@ impl Pg {
             self.client.execute(&st, &[&(n as i32)]).await.unwrap();
         });
         self.batch("ANALYZE users; ANALYZE posts");
-    }
-}
-
-fn pg_user(row: &tokio_postgres::Row) -> User {
-    User {
-        id: row.get(0),
-        name: row.get(1),
-        hair_color: row.get(2),
     }
 }
 
