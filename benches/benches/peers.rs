@@ -518,6 +518,11 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_millis(1500))
         .configure_from_args();
+    let v: String = rusqlite::Connection::open_in_memory()
+        .unwrap()
+        .query_row("SELECT sqlite_version()", [], |r| r.get(0))
+        .unwrap();
+    println!("peers-sqlite-version: calcine {v}");
     bench_sqlite(&mut c);
     match std::env::var("CALCINE_BENCH_POSTGRES_URL") {
         Ok(url) if !url.is_empty() && url != "none" => bench_postgres(&mut c, &url),

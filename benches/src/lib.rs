@@ -1,6 +1,9 @@
 //! Helpers shared by calcine's bench targets (`benches/*.rs`): runtimes built the same way
 //! everywhere, and futures with a known number of suspensions.
 
+pub mod core_workloads;
+pub mod diesel_schema;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -1,0 +1,163 @@
+//! diesel's workloads 1-3 through calcine Core and the raw drivers (`rusqlite`,
+//! `tokio-postgres`): the structs, statements and decoding shared by `benches/core.rs` and
+//! `benches/peers.rs`.
+
+use std::hint::black_box;
+
+use calcine::{Column, Connection, MetaData, SqlType, Table, insert, select};
+
+/// diesel's `User`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    pub id: i32,
+    pub name: String,
+    pub hair_color: Option<String>,
+}
+
+/// diesel's `Post`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Post {
+    pub id: i32,
+    pub user_id: i32,
+    pub title: String,
+    pub body: Option<String>,
+}
+
+pub struct Schema {
+    pub users: Table,
+    pub posts: Table,
+}
+
+pub fn schema() -> Schema {
+    let mut md = MetaData::new();
+    let users = md
+        .add(
+            Table::new("users")
+                .column(Column::new("id", SqlType::Integer).primary_key())
+                .column(Column::new("name", SqlType::Text).not_null())
+                .column(Column::new("hair_color", SqlType::Text)),
+        )
+        .expect("users");
+    let posts = md
+        .add(
+            Table::new("posts")
+                .column(Column::new("id", SqlType::Integer).primary_key())
+                .column(Column::new("user_id", SqlType::Integer).not_null())
+                .column(Column::new("title", SqlType::Text).not_null())
+                .column(Column::new("body", SqlType::Text)),
+        )
+        .expect("posts");
+    Schema { users, posts }
+}
+
+pub const TRIVIAL_SQLITE: &str = "SELECT users.id, users.name, users.hair_color FROM users";
+pub const MEDIUM_SQLITE: &str = "SELECT users.id, users.name, users.hair_color, posts.id, posts.user_id, \
+     posts.title, posts.body FROM users LEFT OUTER JOIN posts ON users.id = posts.user_id \
+     WHERE users.hair_color = ?1";
+pub const MEDIUM_PG: &str = "SELECT users.id, users.name, users.hair_color, posts.id, posts.user_id, \
+     posts.title, posts.body FROM users LEFT OUTER JOIN posts ON users.id = posts.user_id \
+     WHERE users.hair_color = $1";
+
+/// `INSERT INTO users (name, hair_color) VALUES (?, ?), ...` with `n` rows, for the raw drivers.
+pub fn multi_insert_sql(n: usize, pg: bool) -> String {
+    let mut s = String::from("INSERT INTO users (name, hair_color) VALUES ");
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        if pg {
+            s.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+        } else {
+            s.push_str(&format!("(?{}, ?{})", 2 * i + 1, 2 * i + 2));
+        }
+    }
+    s
+}
+
+pub fn calcine_trivial(conn: &mut Connection, s: &Schema) -> Vec<User> {
+    let u = &s.users;
+    let stmt = select((
+        u.c("id").unwrap(),
+        u.c("name").unwrap(),
+        u.c("hair_color").unwrap(),
+    ));
+    conn.execute(&stmt)
+        .unwrap()
+        .map(|row| {
+            let row = row.unwrap();
+            User {
+                id: row.get(0).unwrap(),
+                name: row.get(1).unwrap(),
+                hair_color: row.get(2).unwrap(),
+            }
+        })
+        .collect()
+}
+
+pub fn medium_stmt(s: &Schema) -> calcine::sql::Select {
+    let (u, p) = (&s.users, &s.posts);
+    select((
+        u.c("id").unwrap(),
+        u.c("name").unwrap(),
+        u.c("hair_color").unwrap(),
+        p.c("id").unwrap(),
+        p.c("user_id").unwrap(),
+        p.c("title").unwrap(),
+        p.c("body").unwrap(),
+    ))
+    .outerjoin(p, u.c("id").unwrap().eq(p.c("user_id").unwrap()))
+    .unwrap()
+    .where_(u.c("hair_color").unwrap().eq("black"))
+}
+
+pub fn calcine_medium(conn: &mut Connection, s: &Schema) -> Vec<(User, Option<Post>)> {
+    let stmt = medium_stmt(s);
+    conn.execute(&stmt)
+        .unwrap()
+        .map(|row| {
+            let row = row.unwrap();
+            let user = User {
+                id: row.get(0).unwrap(),
+                name: row.get(1).unwrap(),
+                hair_color: row.get(2).unwrap(),
+            };
+            let post = row.get::<Option<i32>>(3).unwrap().map(|id| Post {
+                id,
+                user_id: row.get(4).unwrap(),
+                title: row.get(5).unwrap(),
+                body: row.get(6).unwrap(),
+            });
+            (user, post)
+        })
+        .collect()
+}
+
+pub fn calcine_insert(conn: &mut Connection, s: &Schema, rows: &[(String, Option<String>)]) {
+    let stmt = insert(&s.users)
+        .values_many(rows.iter().map(|(name, hair)| {
+            [
+                ("name", calcine::Value::from(name.as_str())),
+                ("hair_color", calcine::Value::from(hair.clone())),
+            ]
+        }))
+        .unwrap();
+    let n = conn.execute(&stmt).unwrap().rows_affected();
+    debug_assert_eq!(n, Some(rows.len() as u64));
+    black_box(n);
+}
+
+pub fn rusqlite_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        hair_color: row.get(2)?,
+    })
+}
+
+pub fn pg_user(row: &tokio_postgres::Row) -> User {
+    User {
+        id: row.get(0),
+        name: row.get(1),
+        hair_color: row.get(2),
+    }
+}
