@@ -3,8 +3,9 @@
 # current-thread and a multi-thread runtime) + rusqlite / tokio-postgres (`cargo bench --bench
 # peers`), then diesel, diesel-async, sqlx, sea-orm (the `peers/` workspace, `cargo bench` there
 # with the same target directory, so both write into target/criterion/peers_*), then
+# the SQLite groups of both once more unpinned, then
 # tools/peers_report.py, which rewrites the "Peers" section of RESULTS.md and target/../peers.svg.
-# About 15 minutes on 2 cores after the first build (the first build of peers/ takes 5-10 more).
+# About 18 minutes on 2 cores after the first build (the first build of peers/ takes 5-10 more).
 #   CALCINE_BENCH_POSTGRES_URL  as in run-core-orm.sh (unset: tools/pg-bench.sh; "none": skip PG)
 #   WARM_UP_TIME / MEASUREMENT_TIME   criterion seconds per benchmark (default 0.5 / 1.5)
 #   REPORT_ONLY=1               skip the benchmarks, rebuild the section from target/criterion
@@ -45,6 +46,17 @@ if [ -z "${REPORT_ONLY:-}" ]; then
     echo "load_mid='$(load)'" >> target/peers-run.env
     # shellcheck disable=SC2086
     (cd peers && "${pin[@]}" cargo bench --bench peers -- $args) 2>&1 | tee target/peers-peers.log
+    # SQLite once more without taskset (criterion baseline `unpinned`, reported separately):
+    # sqlx's SQLite worker-thread hops then cross CPUs. SKIP_UNPINNED=1 skips it.
+    if [ -z "${SKIP_UNPINNED:-}" ]; then
+        # shellcheck disable=SC2086
+        CALCINE_BENCH_POSTGRES_URL="" cargo bench --bench peers -- $args --save-baseline unpinned \
+            '^peers_sqlite_.*/(calcine_orm|calcine_run_sync_mt)/' 2>&1 | tee target/peers-calcine-unpinned.log
+        # shellcheck disable=SC2086
+        (cd peers && CALCINE_BENCH_POSTGRES_URL="" cargo bench --bench peers -- $args \
+            --save-baseline unpinned '^peers_sqlite_.*/(diesel|sqlx|sea_orm)/') 2>&1 \
+            | tee target/peers-peers-unpinned.log
+    fi
     echo "load_after='$(load)'" >> target/peers-run.env
 fi
 # shellcheck disable=SC1091
@@ -54,6 +66,6 @@ sqlite_peers="$(grep -m1 'peers-sqlite-version: peers' target/peers-peers.log | 
 python3 tools/peers_report.py --splice RESULTS.md --svg peers.svg \
     --criterion target/criterion --lock Cargo.lock --peers-lock peers/Cargo.lock \
     --command "cd benches && ./run-peers.sh" \
-    --runs "${pin[*]} cargo bench --bench peers -- $args; cd peers && ${pin[*]} cargo bench --bench peers -- $args" \
+    --runs "${pin[*]} cargo bench --bench peers -- $args; cd peers && ${pin[*]} cargo bench --bench peers -- $args; then the SQLite groups of both unpinned with --save-baseline unpinned" \
     --date "$date" --load-before "$load_before" --load-mid "$load_mid" --load-after "$load_after" \
     --pg-version "$pg_version" --sqlite-calcine "$sqlite_calcine" --sqlite-peers "$sqlite_peers"
