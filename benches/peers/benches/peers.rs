@@ -331,15 +331,11 @@ fn bench_sqlite(c: &mut Criterion) {
         .unwrap();
     let db = rt.block_on(sea::connect("sqlite::memory:"));
     let raw = rusqlite::Connection::open_in_memory().unwrap();
-    let mut seed = |sql: &str| {
-        dl.batch_execute(sql).unwrap();
-        rt.block_on(sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut sx))
-            .unwrap();
-        rt.block_on(sea::exec(&db, sql));
-        raw.execute_batch(sql).unwrap();
-    };
-    seed(SQLITE_DDL);
-    drop(seed);
+    dl.batch_execute(SQLITE_DDL).unwrap();
+    rt.block_on(sqlx::raw_sql(SQLITE_DDL).execute(&mut sx))
+        .unwrap();
+    rt.block_on(sea::exec(&db, SQLITE_DDL));
+    raw.execute_batch(SQLITE_DDL).unwrap();
 
     for wl in ["trivial", "medium"] {
         let mut g = group(c, &format!("peers_sqlite_{wl}"), 30);

@@ -82,8 +82,11 @@ pub struct NewUser<'a> {
 /// `Vec<(User, Vec<(Post, Vec<Comment>)>)>`: workload 4's result.
 pub type Graph = Vec<(User, Vec<(Post, Vec<Comment>)>)>;
 
+/// Workload 4's result with any model types (diesel/sqlx structs, sea-orm models).
+pub type Nested<U, P, C> = [(U, Vec<(P, Vec<C>)>)];
+
 /// Workload 4's shape check: every user with all posts, every post with all comments.
-pub fn check_graph<U, P, C>(g: &[(U, Vec<(P, Vec<C>)>)], users: usize) {
+pub fn check_graph<U, P, C>(g: &Nested<U, P, C>, users: usize) {
     assert_eq!(g.len(), users);
     for (_, posts) in g {
         assert_eq!(posts.len(), schema::POSTS_PER_USER);
