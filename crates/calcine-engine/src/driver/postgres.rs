@@ -225,6 +225,7 @@ impl Driver for PostgresDriver {
             client,
             statements: FxHashMap::default(),
             in_tx: false,
+            begin_pending: false,
         }))
     }
 }
@@ -234,6 +235,9 @@ struct PostgresConnection {
     client: Client,
     statements: FxHashMap<Box<str>, (Statement, Arc<[String]>)>,
     in_tx: bool,
+    /// `BEGIN` not sent yet: it goes out pipelined with the transaction's first statement,
+    /// saving a round trip (an empty transaction never reaches the server).
+    begin_pending: bool,
 }
 
 impl PostgresConnection {
@@ -261,6 +265,30 @@ impl PostgresConnection {
     }
 }
 
+/// Awaits `run`, first sending a deferred `BEGIN` pipelined with it when `begin` is set (one
+/// round trip for both; requests go out in poll order, so `BEGIN` is first).
+///
+/// If `BEGIN` fails the error is returned, whatever `run` did (it can only fail on a broken
+/// connection, where `run` fails as well).
+fn with_begin<F, T>(
+    client: &Client,
+    begin: bool,
+    run: F,
+) -> Result<std::result::Result<T, tokio_postgres::Error>>
+where
+    F: std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+{
+    if !begin {
+        return Ok(calcine_greenlet::await_(run)?);
+    }
+    let (began, out) = calcine_greenlet::await_(futures_util::future::join(
+        client.batch_execute("BEGIN"),
+        run,
+    ))?;
+    began.map_err(map_error)?;
+    Ok(out)
+}
+
 fn check_count(stmt: &Statement, params: &[Value]) -> Result<()> {
     let expected = stmt.params().len();
     if expected != params.len() {
@@ -276,16 +304,17 @@ impl DriverConnection for PostgresConnection {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let stmt = self.prepare(sql)?;
         check_count(&stmt, params)?;
-        calcine_greenlet::await_(self.client.execute_raw(&stmt, params.iter().map(Param)))?
-            .map_err(map_error)
+        let pending = std::mem::take(&mut self.begin_pending);
+        let run = self.client.execute_raw(&stmt, params.iter().map(Param));
+        with_begin(&self.client, pending, run)?.map_err(map_error)
     }
 
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
         let (stmt, columns) = self.prepare_with_columns(sql)?;
         check_count(&stmt, params)?;
-        let stream =
-            calcine_greenlet::await_(self.client.query_raw(&stmt, params.iter().map(Param)))?
-                .map_err(map_error)?;
+        let pending = std::mem::take(&mut self.begin_pending);
+        let run = self.client.query_raw(&stmt, params.iter().map(Param));
+        let stream = with_begin(&self.client, pending, run)?.map_err(map_error)?;
         let mut cursor = PostgresCursor {
             stream: Box::pin(stream),
             columns,
@@ -301,19 +330,26 @@ impl DriverConnection for PostgresConnection {
     }
 
     fn begin(&mut self) -> Result<()> {
-        self.simple("BEGIN")?;
         self.in_tx = true;
+        self.begin_pending = true;
         Ok(())
     }
 
     fn commit(&mut self) -> Result<()> {
         // A failed COMMIT ends the transaction on PostgreSQL too.
         self.in_tx = false;
+        if std::mem::take(&mut self.begin_pending) {
+            return Ok(());
+        }
         self.simple("COMMIT")
     }
 
     fn rollback(&mut self) -> Result<()> {
         if !self.in_tx {
+            return Ok(());
+        }
+        if std::mem::take(&mut self.begin_pending) {
+            self.in_tx = false;
             return Ok(());
         }
         self.simple("ROLLBACK")?;
