@@ -241,30 +241,14 @@ fn bench_sqlite(c: &mut Criterion) {
 
 // ---- PostgreSQL ----
 
-struct Pg {
-    rt: tokio::runtime::Runtime,
-    client: tokio_postgres::Client,
+use calcine_benches::RawPg as Pg;
+
+/// Seeding helpers of this bench on the shared PostgreSQL client.
+trait CoreSeed {
+    fn seed(&self, n: usize);
 }
 
-impl Pg {
-    fn connect(url: &str) -> Pg {
-        let rt = calcine_benches::current_thread();
-        let client = rt.block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .expect("connect to CALCINE_BENCH_POSTGRES_URL");
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            client
-        });
-        Pg { rt, client }
-    }
-
-    fn batch(&self, sql: &str) {
-        self.rt.block_on(self.client.batch_execute(sql)).unwrap();
-    }
-
+impl CoreSeed for Pg {
     fn seed(&self, n: usize) {
         self.batch("TRUNCATE posts, users RESTART IDENTITY");
         self.rt.block_on(async {

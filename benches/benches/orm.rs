@@ -529,30 +529,15 @@ fn bench_sqlite(h: &mut Harness, flush_reps: usize, commit_n: usize) {
 
 // ---- PostgreSQL ----
 
-struct Pg {
-    rt: tokio::runtime::Runtime,
-    client: tokio_postgres::Client,
+use calcine_benches::RawPg as Pg;
+
+/// Seeding helpers of this bench on the shared PostgreSQL client.
+trait OrmSeed {
+    fn reset(&self);
+    fn seed(&self, n: usize);
 }
 
-impl Pg {
-    fn connect(url: &str) -> Pg {
-        let rt = calcine_benches::current_thread();
-        let client = rt.block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .expect("connect to CALCINE_BENCH_POSTGRES_URL");
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            client
-        });
-        Pg { rt, client }
-    }
-
-    fn batch(&self, sql: &str) {
-        self.rt.block_on(self.client.batch_execute(sql)).unwrap();
-    }
-
+impl OrmSeed for Pg {
     /// Empties the table and restarts its identity (so ids are `1..`).
     fn reset(&self) {
         self.batch("TRUNCATE customer RESTART IDENTITY");

@@ -391,30 +391,7 @@ fn bench_sqlite(c: &mut Criterion) {
     g.finish();
 }
 
-struct Pg {
-    rt: tokio::runtime::Runtime,
-    client: tokio_postgres::Client,
-}
-
-impl Pg {
-    fn connect(url: &str) -> Pg {
-        let rt = calcine_benches::current_thread();
-        let client = rt.block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .expect("connect to CALCINE_BENCH_POSTGRES_URL");
-            tokio::spawn(async move {
-                let _ = connection.await;
-            });
-            client
-        });
-        Pg { rt, client }
-    }
-
-    fn batch(&self, sql: &str) {
-        self.rt.block_on(self.client.batch_execute(sql)).unwrap();
-    }
-}
+use calcine_benches::RawPg as Pg;
 
 fn bench_postgres(c: &mut Criterion, url: &str) {
     let s = schema();

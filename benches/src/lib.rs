@@ -63,6 +63,39 @@ pub fn multi_thread() -> tokio::runtime::Runtime {
         .expect("multi-thread runtime")
 }
 
+/// A raw tokio-postgres client on its own current-thread runtime: the PostgreSQL floor the
+/// benchmarks compare with, and their setup connection.
+pub struct RawPg {
+    /// The runtime that drives `client`'s connection.
+    pub rt: tokio::runtime::Runtime,
+    /// The client.
+    pub client: tokio_postgres::Client,
+}
+
+impl RawPg {
+    /// Connects to `url` (panics if it can't: a benchmark without its server is a setup error).
+    pub fn connect(url: &str) -> RawPg {
+        let rt = current_thread();
+        let client = rt.block_on(async {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .expect("connect to CALCINE_BENCH_POSTGRES_URL");
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            client
+        });
+        RawPg { rt, client }
+    }
+
+    /// Runs `sql` (several statements allowed), panicking on error.
+    pub fn batch(&self, sql: &str) {
+        self.rt
+            .block_on(self.client.batch_execute(sql))
+            .expect("setup SQL");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
