@@ -314,20 +314,11 @@ impl AsyncConnection {
 }
 
 impl Drop for AsyncConnection {
+    /// Returns the connection to the pool. An open transaction is rolled back by the pool's
+    /// reset, which never blocks here: a local call on SQLite, a pipelined `ROLLBACK` whose reply
+    /// is read with the connection's next request on PostgreSQL.
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
-            return;
-        };
-        // Returning a connection with an open transaction rolls it back. On PostgreSQL that is
-        // IO through `await_`, refused in a runtime outside a greenlet: do it on a home thread.
-        let needs_io = self.engine.requires_await() && conn.in_transaction();
-        if needs_io && !calcine_greenlet::in_greenlet() {
-            if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                handle.spawn(calcine_greenlet::spawn_send(move || drop(conn)));
-                return;
-            }
-        }
-        drop(conn);
+        drop(self.conn.take());
     }
 }
 

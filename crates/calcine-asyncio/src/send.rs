@@ -205,15 +205,10 @@ impl SendAsyncConnection {
 }
 
 impl Drop for SendAsyncConnection {
+    /// Returns the connection to the pool here: the pool's reset never blocks (see
+    /// `AsyncConnection`'s `Drop`).
     fn drop(&mut self) {
-        if let Some(inner) = self.inner.take() {
-            if inner.conn.in_transaction() && self.engine.requires_await() {
-                // The rollback on return is PostgreSQL IO: run it on a home thread.
-                if let Ok(handle) = tokio::runtime::Handle::try_current() {
-                    handle.spawn(spawn_send(move || drop(inner)));
-                }
-            }
-        }
+        drop(self.inner.take());
     }
 }
 

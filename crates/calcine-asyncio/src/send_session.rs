@@ -213,12 +213,15 @@ impl SendAsyncSession {
 }
 
 impl Drop for SendAsyncSession {
-    /// Closes on a home thread if the session still holds a connection (never blocks here).
+    /// Closes without blocking: an engine-bound session's connection goes back to the pool
+    /// here (its reset never blocks); one bound to a caller's connection rolls back on it, IO
+    /// that runs on a home thread.
     fn drop(&mut self) {
-        if let Some(session) = self.session.take() {
-            if session.has_connection() {
-                let mut session = session;
+        if let Some(mut session) = self.session.take() {
+            if session.has_connection() && session.is_connection_bound() {
                 spawn_send_detached(move || session.close());
+            } else {
+                session.close();
             }
         }
     }

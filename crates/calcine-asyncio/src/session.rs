@@ -304,15 +304,20 @@ impl AsyncSession {
 }
 
 impl Drop for AsyncSession {
-    /// Closes without blocking the executor: if the session still holds a connection on a
-    /// bridged driver (PostgreSQL), the close (a ROLLBACK) is spawned on a home thread; SQLite's
-    /// rollback is a short local call and runs here.
+    /// Closes without blocking the executor. An engine-bound session hands its connection back
+    /// to the pool here: the pool's reset does not wait on PostgreSQL (the `ROLLBACK` is
+    /// pipelined, see `calcine_engine::DriverConnection::reset`) and is a short local call on
+    /// SQLite. A session bound to a caller's PostgreSQL connection must roll back on it (a round
+    /// trip), so that close is spawned on a home thread.
     fn drop(&mut self) {
         self.reclaim_stream();
         if !self.sync.has_connection() {
             return;
         }
-        if self.dialect == Dialect::Postgresql && !calcine_greenlet::in_greenlet() {
+        if self.dialect == Dialect::Postgresql
+            && self.sync.is_connection_bound()
+            && !calcine_greenlet::in_greenlet()
+        {
             let engine = self.sync.engine();
             let mut session = std::mem::replace(&mut self.sync, Session::new(&engine));
             calcine_greenlet::spawn_send_detached(move || session.close());

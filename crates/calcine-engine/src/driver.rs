@@ -109,6 +109,17 @@ pub trait DriverConnection: Send {
             .map(drop)
     }
 
+    /// Ends any open transaction before the connection goes back to the pool (SQLAlchemy's
+    /// "reset on return"). The default is [`rollback`](DriverConnection::rollback); a driver with
+    /// a pipelined protocol may send the `ROLLBACK` without waiting for its reply, which it then
+    /// reads with the reply of the connection's next request (where a failure surfaces).
+    ///
+    /// # Errors
+    /// The database's error; the pool closes the connection.
+    fn reset(&mut self) -> Result<()> {
+        self.rollback()
+    }
+
     /// Whether a transaction is open on the server side.
     fn in_transaction(&self) -> bool;
 

@@ -208,7 +208,7 @@ impl Pool {
     fn checkin(&self, mut conn: Box<dyn DriverConnection>, created: Instant) {
         // Reset on return: whatever the borrower left open is rolled back.
         if conn.in_transaction() {
-            if let Err(e) = conn.rollback() {
+            if let Err(e) = conn.reset() {
                 tracing::warn!(target: "calcine::pool", error = %e, "rollback on return failed; closing the connection");
                 close_quietly(conn);
                 self.release_slot();

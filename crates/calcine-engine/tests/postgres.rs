@@ -226,3 +226,146 @@ fn engine_is_send_and_sync_and_usable_from_many_threads_at_once() {
     assert_eq!(s.checked_out, 0);
     assert!(s.checked_in <= 4);
 }
+
+/// The server-side state of backend `pid` (`pg_stat_activity.state`).
+fn backend_state(url: &str, pid: i32) -> String {
+    let probe = calcine_engine::create_engine(url).unwrap();
+    let mut c = probe.connect().unwrap();
+    c.exec_driver_sql(
+        "SELECT state FROM pg_stat_activity WHERE pid = $1",
+        &[pid.into()],
+    )
+    .unwrap()
+    .scalar()
+    .unwrap()
+}
+
+#[test]
+fn reset_on_return_ends_the_transaction_at_once_without_waiting_for_its_reply() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    let engine = db.builder().pool_size(1).build().unwrap();
+    let t = db.table("reset_pipelined");
+    engine
+        .begin(|c| {
+            c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+                .map(drop)
+        })
+        .unwrap();
+    let mut conn = engine.connect().unwrap();
+    let first = pid(&mut conn);
+    conn.exec_driver_sql(&format!("INSERT INTO {t} VALUES (1)"), &[])
+        .unwrap();
+    assert!(conn.in_transaction());
+    drop(conn); // reset on return: ROLLBACK sent, reply not read yet
+
+    // The server ended the transaction: the row is gone, the table's locks are released (an
+    // ALTER TABLE from another engine would wait on them), the backend is idle.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(backend_state(&db.url, first), "idle");
+    let other = calcine_engine::create_engine(&db.url).unwrap();
+    other
+        .begin(|c| {
+            c.exec_driver_sql("SET LOCAL lock_timeout = '2s'", &[])?;
+            c.exec_driver_sql(&format!("ALTER TABLE {t} ADD COLUMN y INTEGER"), &[])
+                .map(drop)
+        })
+        .unwrap();
+
+    // The same pooled connection serves the next unit of work; its first request collects the
+    // ROLLBACK's reply.
+    let mut conn = engine.connect().unwrap();
+    let n: i64 = conn
+        .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+        .unwrap()
+        .scalar()
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(pid(&mut conn), first, "the pooled connection was reused");
+    conn.exec_driver_sql(&format!("INSERT INTO {t} VALUES (2, 2)"), &[])
+        .unwrap();
+    conn.commit().unwrap();
+    drop(conn);
+    let n: i64 = engine
+        .connect()
+        .unwrap()
+        .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+        .unwrap()
+        .scalar()
+        .unwrap();
+    assert_eq!(n, 1, "the committed row stays");
+
+    // The reset does no blocking IO: a connection can go back to the pool from async code
+    // outside any greenlet (where a blocking ROLLBACK would be refused and the connection
+    // closed instead) and is reused.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let e = engine.clone();
+        let t2 = t.clone();
+        let (conn, p) = calcine_greenlet::greenlet_spawn(move || {
+            let mut conn = e.connect().unwrap();
+            conn.exec_driver_sql(&format!("INSERT INTO {t2} VALUES (3, 3)"), &[])
+                .unwrap();
+            let p = pid(&mut conn);
+            (conn, p)
+        })
+        .await;
+        assert!(conn.in_transaction());
+        drop(conn);
+        assert_eq!(engine.pool_status().checked_in, 1, "returned, not closed");
+        let e = engine.clone();
+        let (again, n) = calcine_greenlet::greenlet_spawn(move || {
+            let mut conn = e.connect().unwrap();
+            let n: i64 = conn
+                .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+                .unwrap()
+                .scalar()
+                .unwrap();
+            (pid(&mut conn), n)
+        })
+        .await;
+        assert_eq!((again, n), (p, 1), "same connection, insert rolled back");
+    });
+}
+
+#[test]
+fn a_failed_pipelined_reset_fails_the_next_use_as_a_disconnect_and_pre_ping_replaces_it() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    for pre_ping in [false, true] {
+        let engine = db
+            .builder()
+            .pool_size(1)
+            .pool_pre_ping(pre_ping)
+            .build()
+            .unwrap();
+        let mut conn = engine.connect().unwrap();
+        let first = pid(&mut conn);
+        assert!(conn.in_transaction());
+        terminate(&db.url, first);
+        drop(conn); // the reset's ROLLBACK cannot succeed
+        let mut conn = engine.connect().unwrap();
+        let r = conn.exec_driver_sql("SELECT 1", &[]).map(drop);
+        match r {
+            Ok(()) => {
+                // The pool noticed at checkout (pre-ping, or the reset failed at once).
+                assert_ne!(pid(&mut conn), first);
+            }
+            Err(e) => {
+                assert!(!pre_ping, "pre-ping must replace the connection: {e:?}");
+                assert!(e.is_disconnect(), "{e:?}");
+                conn.rollback().unwrap();
+                assert_ne!(
+                    pid(&mut conn),
+                    first,
+                    "a new connection after the disconnect"
+                );
+            }
+        }
+    }
+}

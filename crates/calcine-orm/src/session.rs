@@ -573,6 +573,14 @@ impl Session {
         self.core().conn.is_some()
     }
 
+    /// Whether the session is bound to a caller's connection
+    /// ([`with_connection`](Session::with_connection)) rather than checking connections out of
+    /// its engine's pool. Closing such a session rolls its transaction back on that connection
+    /// (IO); closing an engine-bound one hands the connection back to the pool, whose reset does.
+    pub fn is_connection_bound(&self) -> bool {
+        self.core().external
+    }
+
     /// The engine this session checks connections out of.
     pub fn engine(&self) -> Engine {
         self.core().engine.clone()
@@ -997,12 +1005,16 @@ impl Session {
         self.expunge_all();
         let mut guard = self.core();
         let core = &mut *guard;
-        if let Some(conn) = core.conn.as_mut() {
-            if conn.in_transaction() && !core.joined_outer {
-                let _ = conn.rollback();
+        if core.external {
+            // The caller's connection stays with the caller, with our transaction ended.
+            if let Some(conn) = core.conn.as_mut() {
+                if conn.in_transaction() && !core.joined_outer {
+                    let _ = conn.rollback();
+                }
             }
-        }
-        if !core.external {
+        } else {
+            // Back to the pool, whose reset on return rolls back (on PostgreSQL without
+            // waiting for the reply: see `DriverConnection::reset`).
             core.conn = None;
         }
         core.pending_rollback = None;
