@@ -10,9 +10,8 @@
 //!   VALUES ...` of `n` rows per iteration.
 //!
 //! `<impl>` is `calcine` (a `select(...)`/`insert(...)` builder built each iteration, run with
-//! `Connection::execute`, every value decoded with `row.get(i)` — the documented API),
-//! `calcine_take` (the same with `row.take(i)`, which moves a value out instead of cloning it;
-//! for the analysis, not a target) and `rusqlite` / `tokio_postgres` (a prepared, cached
+//! `Connection::execute`, every value moved out of its row with `row.take(i)`: one decode per
+//! value, as the raw drivers do; `row.get(i)` would clone it) and `rusqlite` / `tokio_postgres` (a prepared, cached
 //! statement, values decoded with the driver's typed `get`). Every variant builds the same
 //! structs from the same rows.
 //!
@@ -43,48 +42,6 @@ CREATE TABLE users (id SERIAL PRIMARY KEY, name TEXT NOT NULL, hair_color TEXT);
 CREATE TABLE posts (id SERIAL PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT NOT NULL, body TEXT);";
 
 // ---- calcine Core (shared by both backends) ----
-
-fn calcine_trivial_take(conn: &mut Connection, s: &Schema) -> Vec<User> {
-    let u = &s.users;
-    let stmt = select((
-        u.c("id").unwrap(),
-        u.c("name").unwrap(),
-        u.c("hair_color").unwrap(),
-    ));
-    conn.execute(&stmt)
-        .unwrap()
-        .map(|row| {
-            let mut row = row.unwrap();
-            User {
-                id: row.take(0).unwrap(),
-                name: row.take(1).unwrap(),
-                hair_color: row.take(2).unwrap(),
-            }
-        })
-        .collect()
-}
-
-fn calcine_medium_take(conn: &mut Connection, s: &Schema) -> Vec<(User, Option<Post>)> {
-    let stmt = medium_stmt(s);
-    conn.execute(&stmt)
-        .unwrap()
-        .map(|row| {
-            let mut row = row.unwrap();
-            let user = User {
-                id: row.take(0).unwrap(),
-                name: row.take(1).unwrap(),
-                hair_color: row.take(2).unwrap(),
-            };
-            let post = row.take::<Option<i32>>(3).unwrap().map(|id| Post {
-                id,
-                user_id: row.take(4).unwrap(),
-                title: row.take(5).unwrap(),
-                body: row.take(6).unwrap(),
-            });
-            (user, post)
-        })
-        .collect()
-}
 
 fn calcine_seed(conn: &mut Connection, s: &Schema, n: usize) {
     conn.exec_driver_sql("DELETE FROM posts", &[]).unwrap();
@@ -158,14 +115,6 @@ fn bench_sqlite(c: &mut Criterion) {
                     b.iter(|| black_box(calcine_medium(&mut conn, &s)));
                 } else {
                     b.iter(|| black_box(calcine_trivial(&mut conn, &s)));
-                }
-                conn.commit().unwrap();
-            });
-            g.bench_with_input(BenchmarkId::new("calcine_take", n), &n, |b, _| {
-                if medium {
-                    b.iter(|| black_box(calcine_medium_take(&mut conn, &s)));
-                } else {
-                    b.iter(|| black_box(calcine_trivial_take(&mut conn, &s)));
                 }
                 conn.commit().unwrap();
             });
@@ -298,14 +247,6 @@ fn bench_postgres(c: &mut Criterion, url: &str) {
                     b.iter(|| black_box(calcine_medium(&mut conn, &s)));
                 } else {
                     b.iter(|| black_box(calcine_trivial(&mut conn, &s)));
-                }
-                conn.commit().unwrap();
-            });
-            g.bench_with_input(BenchmarkId::new("calcine_take", n), &n, |b, _| {
-                if medium {
-                    b.iter(|| black_box(calcine_medium_take(&mut conn, &s)));
-                } else {
-                    b.iter(|| black_box(calcine_trivial_take(&mut conn, &s)));
                 }
                 conn.commit().unwrap();
             });

@@ -84,11 +84,11 @@ pub fn calcine_trivial(conn: &mut Connection, s: &Schema) -> Vec<User> {
     conn.execute(&stmt)
         .unwrap()
         .map(|row| {
-            let row = row.unwrap();
+            let mut row = row.unwrap();
             User {
-                id: row.get(0).unwrap(),
-                name: row.get(1).unwrap(),
-                hair_color: row.get(2).unwrap(),
+                id: row.take(0).unwrap(),
+                name: row.take(1).unwrap(),
+                hair_color: row.take(2).unwrap(),
             }
         })
         .collect()
@@ -115,17 +115,17 @@ pub fn calcine_medium(conn: &mut Connection, s: &Schema) -> Vec<(User, Option<Po
     conn.execute(&stmt)
         .unwrap()
         .map(|row| {
-            let row = row.unwrap();
+            let mut row = row.unwrap();
             let user = User {
-                id: row.get(0).unwrap(),
-                name: row.get(1).unwrap(),
-                hair_color: row.get(2).unwrap(),
+                id: row.take(0).unwrap(),
+                name: row.take(1).unwrap(),
+                hair_color: row.take(2).unwrap(),
             };
-            let post = row.get::<Option<i32>>(3).unwrap().map(|id| Post {
+            let post = row.take::<Option<i32>>(3).unwrap().map(|id| Post {
                 id,
-                user_id: row.get(4).unwrap(),
-                title: row.get(5).unwrap(),
-                body: row.get(6).unwrap(),
+                user_id: row.take(4).unwrap(),
+                title: row.take(5).unwrap(),
+                body: row.take(6).unwrap(),
             });
             (user, post)
         })

@@ -88,10 +88,9 @@ def core_section(root: Path, w) -> list[tuple[str, bool]]:
     w("## Core\n\n")
     w("diesel's workloads 1–3 (`benches/benches/core.rs`, criterion, median per iteration, 95% CI "
       "in brackets): calcine Core (`select(...)`/`insert(...)` built each iteration, "
-      "`Connection::execute`, `row.get(i)`) vs the raw driver it wraps doing the same statement "
-      "(prepared, cached) and building the same structs. `calcine_take` is the same calcine code "
-      "with `row.take(i)` (moves values out instead of cloning them) — for the analysis, not a "
-      "target. Target: calcine ≤ 1.15× the raw driver.\n\n")
+      "`Connection::execute`, values moved out with `row.take(i)`) vs the raw driver it wraps "
+      "doing the same statement (prepared, cached) and building the same structs. "
+      "Target: calcine ≤ 1.15× the raw driver.\n\n")
     for backend, peer in [("sqlite", "rusqlite"), ("postgres", "tokio_postgres")]:
         rows = []
         for workload, sizes, what in [
@@ -104,26 +103,24 @@ def core_section(root: Path, w) -> list[tuple[str, bool]]:
             for n in sizes:
                 c = crit(root, group, "calcine", n)
                 p = crit(root, group, peer, n)
-                t = crit(root, group, "calcine_take", n)
                 if c is None or p is None:
                     continue
-                rows.append((workload, n, what, c, t, p))
+                rows.append((workload, n, what, c, p))
         if not rows:
             w(f"### {backend}: not measured (set `CALCINE_BENCH_POSTGRES_URL`)\n\n")
             continue
         title = "SQLite (in memory)" if backend == "sqlite" else \
             "PostgreSQL (tools/pg-bench.sh: fsync=off, synchronous_commit=off, full_page_writes=off)"
         w(f"### {title}: calcine vs {peer}\n\n")
-        w(f"| workload | n | calcine median | {peer} median | ratio calcine/{peer} | target | | "
-          f"calcine_take (ratio) |\n|---|---|---|---|---|---|---|---|\n")
-        for workload, n, what, c, t, p in rows:
+        w(f"| workload | n | calcine median | {peer} median | ratio calcine/{peer} | target | |\n"
+          f"|---|---|---|---|---|---|---|\n")
+        for workload, n, what, c, p in rows:
             r = c["median"] / p["median"]
             ok = r <= CORE_TARGET
             verdicts.append((f"core/{backend}/{workload}/{n}", ok))
-            take = f"{fmt(t['median'])} ({t['median'] / p['median']:.2f}×)" if t else ""
             w(f"| {workload} | {n} | {fmt(c['median'])} [{fmt(c['lo'])}–{fmt(c['hi'])}] | "
               f"{fmt(p['median'])} [{fmt(p['lo'])}–{fmt(p['hi'])}] | **{r:.2f}×** | ≤ 1.15× | "
-              f"{verdict(ok)} | {take} |\n")
+              f"{verdict(ok)} |\n")
         w("\n")
     return verdicts
 

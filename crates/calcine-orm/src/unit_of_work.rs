@@ -775,9 +775,9 @@ fn split_row(mapper: &Mapper, values: Vec<Value>, mask: u64, out: &mut Vec<Value
     pk
 }
 
-/// INSERTs the rows of one mapper, in order: on PostgreSQL consecutive rows of the same shape
-/// with a generated key go in multi-row `INSERT ... RETURNING` batches; otherwise one cached
-/// INSERT per row (on SQLite the fastest way, with `last_insert_rowid`).
+/// INSERTs the rows of one mapper, in order: consecutive rows of the same shape with a
+/// generated key go in multi-row `INSERT ... RETURNING` batches (SQLAlchemy's
+/// "insertmanyvalues"); otherwise one cached INSERT per row (`last_insert_rowid` on SQLite).
 fn insert_rows(
     core: &mut SessionCore,
     dialect: Dialect,
@@ -797,9 +797,19 @@ fn insert_rows(
         let shape = row_shape(mapper, &values);
         let (mask, auto) = shape;
         let returning = auto.is_some() && dialect == Dialect::Postgresql;
-        if returning && batch {
+        // SQLite (3.35+) takes multi-row `INSERT ... RETURNING` too; a lone row keeps the plain
+        // INSERT and `last_insert_rowid` (no result cursor).
+        let batched = auto.is_some()
+            && batch
+            && (returning
+                || rows
+                    .peek()
+                    .is_some_and(|(_, v)| row_shape(mapper, v) == shape));
+        if batched {
             let ncols = (mask.count_ones() as usize).max(1);
-            let cap = (32_767 / ncols).clamp(1, 1000);
+            // Both databases bind at most 32,766 parameters per statement (SQLite's default
+            // SQLITE_MAX_VARIABLE_NUMBER; PostgreSQL allows 65,535).
+            let cap = (32_766 / ncols).clamp(1, 1000);
             let mut batch = vec![(inst, values)];
             while batch.len() < cap {
                 match rows.peek() {
@@ -834,8 +844,9 @@ fn insert_rows(
                     done.len()
                 )));
             }
-            // Keys come from a sequence, allocated in VALUES order: sorted, they line up with
-            // the rows whatever order RETURNING used.
+            // Keys are allocated in VALUES order (a PostgreSQL sequence; SQLite's next rowid,
+            // max + 1 per row, for an INTEGER PRIMARY KEY): sorted, they line up with the rows
+            // whatever order RETURNING used (SQLAlchemy's insertmanyvalues relies on the same).
             ids.sort_unstable();
             for ((inst, pk), id) in done.into_iter().zip(ids) {
                 finish_insert(core, mapper, &inst, pk, auto, Some(Value::Int(id)))?;
