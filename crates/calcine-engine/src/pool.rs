@@ -68,6 +68,9 @@ struct State {
     disposed: bool,
     /// Connections created before this instant are replaced (set on a disconnect).
     invalidated_at: Option<Instant>,
+    /// Checkouts waiting for a connection (on the condvar or through the bridge): a return
+    /// wakes them only when there are any (a condvar notify is a syscall even with no waiter).
+    waiting: usize,
 }
 
 struct Idle {
@@ -86,6 +89,7 @@ impl Pool {
                 checked_out: 0,
                 disposed: false,
                 invalidated_at: None,
+                waiting: 0,
             }),
             returned: Condvar::new(),
             returned_async: tokio::sync::Notify::new(),
@@ -103,7 +107,7 @@ impl Pool {
 
     /// Checks out a connection, waiting up to `pool_timeout` for one.
     pub(crate) fn checkout(self: &Arc<Self>) -> Result<PooledConnection> {
-        let deadline = Instant::now() + self.config.timeout;
+        let mut deadline = None;
         let mut st = self.lock();
         loop {
             if st.disposed {
@@ -122,6 +126,7 @@ impl Pool {
                 return self.open_new();
             }
             let now = Instant::now();
+            let deadline = *deadline.get_or_insert(now + self.config.timeout);
             if now >= deadline {
                 return Err(Error::timeout(format!(
                     "QueuePool limit of size {} overflow {} reached, connection timed out, timeout {:.2}s; \
@@ -136,16 +141,22 @@ impl Pool {
                 // Wait through the bridge, not on the condvar: blocking here would stall the
                 // other greenlets of this thread, which may be the ones returning connections.
                 let notified = self.returned_async.notified();
+                st.waiting += 1;
                 drop(st);
-                calcine_greenlet::await_(tokio::time::timeout(deadline - now, notified))?.ok();
+                let waited =
+                    calcine_greenlet::await_(tokio::time::timeout(deadline - now, notified));
                 st = self.lock();
+                st.waiting -= 1;
+                waited?.ok();
                 continue;
             }
+            st.waiting += 1;
             st = self
                 .returned
                 .wait_timeout(st, deadline - now)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
+            st.waiting -= 1;
         }
     }
 
@@ -200,7 +211,16 @@ impl Pool {
         let mut st = self.lock();
         st.open -= 1;
         st.checked_out -= 1;
+        let wake = st.waiting > 0;
         drop(st);
+        if wake {
+            self.wake_waiters();
+        }
+    }
+
+    /// Wakes checkouts waiting for a connection (one blocked thread, every waiting greenlet:
+    /// each re-checks the pool under its lock).
+    fn wake_waiters(&self) {
         self.returned.notify_one();
         self.returned_async.notify_waiters();
     }
@@ -217,6 +237,7 @@ impl Pool {
         }
         let mut st = self.lock();
         st.checked_out -= 1;
+        let wake = st.waiting > 0;
         let invalid = st.invalidated_at.is_some_and(|t| created <= t);
         if st.disposed || invalid || st.idle.len() >= self.config.size {
             st.open -= 1;
@@ -226,8 +247,9 @@ impl Pool {
             st.idle.push_back(Idle { conn, created });
             drop(st);
         }
-        self.returned.notify_one();
-        self.returned_async.notify_waiters();
+        if wake {
+            self.wake_waiters();
+        }
     }
 
     /// Marks every connection opened so far as invalid: idle ones are replaced at checkout,

@@ -138,6 +138,32 @@ impl<'c> CursorResult<'c> {
         Ok(out)
     }
 
+    /// All remaining rows as plain value vectors, one value per column in column order
+    /// (SQLAlchemy's `result.tuples().all()`, untyped): what a loader that builds its own
+    /// objects wants, without a [`Row`] per row.
+    ///
+    /// # Errors
+    /// The driver's error while fetching.
+    pub fn all_values(mut self) -> Result<Vec<Vec<Value>>> {
+        let mut out: Vec<Vec<Value>> = self.buffer.drain(..).collect();
+        // Large chunks: nothing is held per row here beyond what the caller keeps anyway.
+        let chunk = self.chunk.max(1024);
+        while !self.exhausted {
+            match self.cursor.fetch(chunk, &mut out) {
+                Ok(0) => self.exhausted = true,
+                Ok(_) => {}
+                Err(e) => {
+                    self.exhausted = true;
+                    if self.driver.is_disconnect(&e) {
+                        *self.disconnected = true;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The first row, discarding the rest (SQLAlchemy's `first()`).
     ///
     /// # Errors

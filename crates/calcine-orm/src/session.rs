@@ -270,11 +270,7 @@ impl SessionCore {
         &mut self,
         stmt: &S,
     ) -> Result<Vec<Vec<Value>>> {
-        let mut out = Vec::new();
-        for row in self.connection()?.execute(stmt)? {
-            out.push(row?.into_values());
-        }
-        Ok(out)
+        self.connection()?.execute(stmt)?.all_values()
     }
 
     pub(crate) fn lookup(&self, ty: TypeId, key: &Key) -> Option<Arc<dyn AnyInstance>> {
@@ -359,6 +355,7 @@ impl SessionCore {
         let mapper = T::mapper();
         let ncols = mapper.column_names().len();
         let mut out = Vec::with_capacity(rows.len());
+        self.identity.reserve(TypeId::of::<T>(), rows.len());
         for values in rows {
             if values.len() != ncols {
                 return Err(Error::invalid_request(format!(
