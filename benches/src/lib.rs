@@ -2,6 +2,7 @@
 //! everywhere, and futures with a known number of suspensions.
 
 pub mod core_workloads;
+pub mod diesel_models;
 pub mod diesel_schema;
 
 use std::future::Future;
