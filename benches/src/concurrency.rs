@@ -155,6 +155,8 @@ pub struct Stats {
     /// Fewest / most operations of a single task inside the window (fairness of the pool).
     pub task_ops_min: usize,
     pub task_ops_max: usize,
+    /// Tasks that completed no operation inside the window (starved by the pool).
+    pub tasks_starved: usize,
     pub note: String,
 }
 
@@ -179,6 +181,7 @@ pub fn summarize(
     let tasks = recorders.len();
     let task_ops_min = recorders.iter().map(|r| r.in_window).min().unwrap_or(0);
     let task_ops_max = recorders.iter().map(|r| r.in_window).max().unwrap_or(0);
+    let tasks_starved = recorders.iter().filter(|r| r.in_window == 0).count();
     let ops = recorders.iter().map(|r| r.in_window).sum();
     let warm_up_ops = recorders.iter().map(|r| r.warm_up_ops).sum();
     let mut all: Vec<u64> = recorders.into_iter().flat_map(|r| r.latencies_ns).collect();
@@ -213,6 +216,7 @@ pub fn summarize(
         mean_us,
         task_ops_min,
         task_ops_max,
+        tasks_starved,
         note: note.to_owned(),
     }
 }
@@ -241,7 +245,7 @@ impl Stats {
              \"seconds\": {:.4}, \
              \"throughput\": {:.1}, \"p50_us\": {:.1}, \"p99_us\": {:.1}, \"p999_us\": {:.1}, \
              \"max_us\": {:.1}, \"mean_us\": {:.1}, \"task_ops_min\": {}, \"task_ops_max\": {}, \
-             \"note\": {}}}",
+             \"tasks_starved\": {}, \"note\": {}}}",
             json_str(&self.implementation),
             json_str(&self.workload),
             json_str(&self.runtime),
@@ -259,6 +263,7 @@ impl Stats {
             self.mean_us,
             self.task_ops_min,
             self.task_ops_max,
+            self.tasks_starved,
             json_str(&self.note),
         )
     }
