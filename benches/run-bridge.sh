@@ -48,8 +48,10 @@ python3 tools/bridge_report.py \
     --load-before "$load_before" \
     --load-after "$load_after" \
     > RESULTS.md.tmp
-# Keep the Core/ORM sections written by run-core-orm.sh and the Peers section of run-peers.sh.
+# Keep the Core/ORM sections written by run-core-orm.sh, the Peers section of run-peers.sh and
+# the Concurrency section of run-concurrency.sh (in that order).
 python3 tools/core_orm_report.py --carry-over RESULTS.md RESULTS.md.tmp
 python3 tools/peers_report.py --carry-over RESULTS.md RESULTS.md.tmp
+python3 tools/concurrency_report.py --carry-over RESULTS.md RESULTS.md.tmp
 mv RESULTS.md.tmp RESULTS.md
 echo "wrote $(pwd)/RESULTS.md"

@@ -32,60 +32,20 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use calcine::asyncio::{AsyncEngine, AsyncSession};
-use calcine::orm::{Many, Model, Obj, Session, joinedload, select as mselect, selectinload};
+use calcine::orm::Session;
 use calcine::{Engine, create_engine};
 use calcine_benches::core_workloads::{
     MEDIUM_PG, MEDIUM_SQLITE, Post, Schema, TRIVIAL_SQLITE, User, calcine_insert, calcine_medium,
     calcine_trivial, multi_insert_sql, pg_user, rusqlite_user, schema,
+};
+use calcine_benches::diesel_models::{
+    Rows, check_graph, orm_assoc, orm_insert, orm_medium, orm_trivial,
 };
 use calcine_benches::diesel_schema::{
     ASSOC_USERS_PG, ASSOC_USERS_SQLITE, COMMENTS_PER_POST, INSERT_SIZES, PG_DDL, POSTS_PER_USER,
     QUERY_SIZES, SQLITE_DDL, insert_rows, seed_sql, statements,
 };
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, measurement::WallTime};
-
-// ---- ORM models (diesel's schema; ids are `int4` on PostgreSQL) ----
-
-/// diesel's `users`.
-#[derive(Model, Debug)]
-#[calcine(table = "users")]
-pub struct UserM {
-    #[calcine(primary_key)]
-    pub id: Option<i32>,
-    pub name: String,
-    pub hair_color: Option<String>,
-    #[calcine(relationship)]
-    pub posts: Many<PostM>,
-}
-
-/// diesel's `posts`.
-#[derive(Model, Debug)]
-#[calcine(table = "posts")]
-pub struct PostM {
-    #[calcine(primary_key)]
-    pub id: Option<i32>,
-    #[calcine(foreign_key = "users.id")]
-    pub user_id: i32,
-    pub title: String,
-    pub body: Option<String>,
-    #[calcine(relationship)]
-    pub comments: Many<CommentM>,
-}
-
-/// diesel's `comments`.
-#[derive(Model, Debug)]
-#[calcine(table = "comments")]
-pub struct CommentM {
-    #[calcine(primary_key)]
-    pub id: Option<i32>,
-    #[calcine(foreign_key = "posts.id")]
-    pub post_id: i32,
-    pub text: String,
-}
-
-type Rows = [(String, Option<String>)];
-type Medium = Vec<(Obj<UserM>, Option<Obj<PostM>>)>;
-type Graph = Vec<(Obj<UserM>, Vec<(Obj<PostM>, Vec<Obj<CommentM>>)>)>;
 
 // ---- calcine Core: one pooled connection per iteration ----
 
@@ -103,73 +63,6 @@ fn core_insert(engine: &Engine, s: &Schema, rows: &Rows) {
     let mut conn = engine.connect().unwrap();
     calcine_insert(&mut conn, s, rows);
     conn.commit().unwrap();
-}
-
-// ---- calcine ORM bodies (shared by Session and run_sync) ----
-
-fn orm_trivial(s: &mut Session) -> calcine::Result<Vec<Obj<UserM>>> {
-    s.scalars(&mselect::<UserM>())
-}
-
-fn orm_medium(s: &mut Session) -> calcine::Result<Medium> {
-    let hair = UserM::mapper().table().c("hair_color").unwrap();
-    let users = s.scalars(
-        &mselect::<UserM>()
-            .where_(hair.eq("black"))
-            .options(joinedload(UserM::POSTS)),
-    )?;
-    let mut out = Vec::with_capacity(users.len());
-    for u in users {
-        let posts = u.read()?.posts.load()?;
-        if posts.is_empty() {
-            out.push((u, None));
-        } else {
-            for p in posts {
-                out.push((u.clone(), Some(p)));
-            }
-        }
-    }
-    Ok(out)
-}
-
-fn orm_insert(s: &mut Session, rows: &Rows) -> calcine::Result<()> {
-    s.add_all(rows.iter().map(|(name, hair)| UserM {
-        id: None,
-        name: name.clone(),
-        hair_color: hair.clone(),
-        posts: Many::new(),
-    }));
-    s.commit()
-}
-
-fn orm_assoc(s: &mut Session) -> calcine::Result<Graph> {
-    let users = s.scalars(
-        &mselect::<UserM>().options(selectinload(UserM::POSTS).selectinload(PostM::COMMENTS)),
-    )?;
-    users
-        .into_iter()
-        .map(|u| {
-            let posts = u.read()?.posts.load()?;
-            let posts = posts
-                .into_iter()
-                .map(|p| {
-                    let comments = p.read()?.comments.load()?;
-                    Ok((p, comments))
-                })
-                .collect::<calcine::Result<Vec<_>>>()?;
-            Ok((u, posts))
-        })
-        .collect()
-}
-
-fn check_graph(g: &Graph, users: usize) {
-    assert_eq!(g.len(), users);
-    for (_, posts) in g {
-        assert_eq!(posts.len(), POSTS_PER_USER);
-        for (_, c) in posts {
-            assert_eq!(c.len(), COMMENTS_PER_POST);
-        }
-    }
 }
 
 #[derive(Clone, Copy, PartialEq)]

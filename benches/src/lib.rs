@@ -1,7 +1,9 @@
 //! Helpers shared by calcine's bench targets (`benches/*.rs`): runtimes built the same way
 //! everywhere, and futures with a known number of suspensions.
 
+pub mod concurrency;
 pub mod core_workloads;
+pub mod diesel_models;
 pub mod diesel_schema;
 
 use std::future::Future;
@@ -113,5 +115,16 @@ mod tests {
             .await;
             assert_eq!(polls, 2);
         });
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        use crate::concurrency::percentile;
+        let v: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&v, 50.0), 50);
+        assert_eq!(percentile(&v, 99.0), 99);
+        assert_eq!(percentile(&v, 99.9), 100);
+        assert_eq!(percentile(&[7], 99.0), 7);
+        assert_eq!(percentile(&[], 99.0), 0);
     }
 }

@@ -5,6 +5,7 @@
 
 #[path = "../../src/diesel_schema.rs"]
 pub mod schema;
+pub mod workloads;
 
 use diesel::prelude::*;
 
