@@ -24,12 +24,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use calcine::{Connection, create_engine, insert, select};
+use calcine::{Connection, create_engine, insert};
 use criterion::{BenchmarkId, Criterion, SamplingMode};
 
 use calcine_benches::core_workloads::{
     MEDIUM_PG, MEDIUM_SQLITE, Post, Schema, TRIVIAL_SQLITE, User, calcine_insert, calcine_medium,
-    calcine_trivial, medium_stmt, multi_insert_sql, pg_user, rusqlite_user, schema,
+    calcine_trivial, multi_insert_sql, pg_user, rusqlite_user, schema,
 };
 use calcine_benches::diesel_schema::{INSERT_SIZES, QUERY_SIZES, hair, insert_rows};
 
