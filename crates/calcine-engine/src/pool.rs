@@ -8,12 +8,18 @@
 //! idle connection with a round trip before handing it out, and [`Pool::invalidate_all`] (called on
 //! a disconnect-class error) makes every connection opened before it be replaced.
 //!
-//! Waiting blocks the calling thread (a `Condvar`), as the synchronous core does everywhere.
+//! Waiting is first come, first served: a checkout that has to wait joins a queue, and a
+//! returned connection (or a freed slot) is handed straight to the oldest waiter, so a task
+//! that returns a connection and asks again at once cannot take it back ahead of the others
+//! (without this, 4 tasks kept a pool of 4 for themselves while 60 others timed out). A waiter
+//! on a plain thread blocks on a channel; one inside a greenlet suspends through the bridge
+//! (blocking there would stall the other greenlets of its thread, which may be the ones about to
+//! return connections).
 //!
 //! [`ErrorKind::Timeout`]: crate::ErrorKind::Timeout
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, DriverConnection};
@@ -54,10 +60,6 @@ pub(crate) struct Pool {
     driver: Arc<dyn Driver>,
     config: PoolConfig,
     state: Mutex<State>,
-    returned: Condvar,
-    /// Wakes checkouts waiting inside a greenlet (they must not block their thread: the
-    /// connection they wait for may be returned by another greenlet on the same thread).
-    returned_async: tokio::sync::Notify,
 }
 
 struct State {
@@ -68,9 +70,59 @@ struct State {
     disposed: bool,
     /// Connections created before this instant are replaced (set on a disconnect).
     invalidated_at: Option<Instant>,
-    /// Checkouts waiting for a connection (on the condvar or through the bridge): a return
-    /// wakes them only when there are any (a condvar notify is a syscall even with no waiter).
-    waiting: usize,
+    /// Checkouts waiting, oldest first.
+    waiters: VecDeque<Waiter>,
+    next_waiter: u64,
+}
+
+/// What a waiting checkout is handed.
+enum Grant {
+    /// A connection, already counted as checked out.
+    Conn(Idle),
+    /// A free slot, already counted as open and checked out: open a new connection in it.
+    Slot,
+    /// The pool was disposed.
+    Disposed,
+}
+
+struct Waiter {
+    id: u64,
+    to: Handoff,
+}
+
+/// The channel a waiter receives its [`Grant`] on.
+enum Handoff {
+    Thread(mpsc::SyncSender<Grant>),
+    Greenlet(tokio::sync::oneshot::Sender<Grant>),
+}
+
+impl Handoff {
+    /// Delivers `grant`, or gives it back if the waiter is gone (cancelled).
+    fn send(self, grant: Grant) -> std::result::Result<(), Grant> {
+        match self {
+            Handoff::Thread(tx) => tx.try_send(grant).map_err(|e| match e {
+                mpsc::TrySendError::Full(g) | mpsc::TrySendError::Disconnected(g) => g,
+            }),
+            Handoff::Greenlet(tx) => tx.send(grant),
+        }
+    }
+}
+
+impl State {
+    /// Hands `grant` to the oldest live waiter; gives it back if there is none.
+    fn hand_over(&mut self, mut grant: Grant) -> Option<Grant> {
+        while let Some(w) = self.waiters.pop_front() {
+            match w.to.send(grant) {
+                Ok(()) => return None,
+                Err(g) => grant = g,
+            }
+        }
+        Some(grant)
+    }
+
+    fn forget_waiter(&mut self, id: u64) {
+        self.waiters.retain(|w| w.id != id);
+    }
 }
 
 struct Idle {
@@ -89,10 +141,9 @@ impl Pool {
                 checked_out: 0,
                 disposed: false,
                 invalidated_at: None,
-                waiting: 0,
+                waiters: VecDeque::new(),
+                next_waiter: 0,
             }),
-            returned: Condvar::new(),
-            returned_async: tokio::sync::Notify::new(),
         })
     }
 
@@ -105,14 +156,14 @@ impl Pool {
         self.config.max_overflow.map(|o| self.config.size + o)
     }
 
-    /// Checks out a connection, waiting up to `pool_timeout` for one.
+    /// Checks out a connection, waiting up to `pool_timeout` for one (first come, first served).
     pub(crate) fn checkout(self: &Arc<Self>) -> Result<PooledConnection> {
-        let mut deadline = None;
         let mut st = self.lock();
-        loop {
-            if st.disposed {
-                return Err(Error::resource_closed("this pool was disposed"));
-            }
+        if st.disposed {
+            return Err(Error::resource_closed("this pool was disposed"));
+        }
+        // Nobody may go ahead of the checkouts already waiting.
+        if st.waiters.is_empty() {
             if let Some(idle) = st.idle.pop_front() {
                 st.checked_out += 1;
                 let invalidated_at = st.invalidated_at;
@@ -125,38 +176,87 @@ impl Pool {
                 drop(st);
                 return self.open_new();
             }
-            let now = Instant::now();
-            let deadline = *deadline.get_or_insert(now + self.config.timeout);
-            if now >= deadline {
-                return Err(Error::timeout(format!(
-                    "QueuePool limit of size {} overflow {} reached, connection timed out, timeout {:.2}s; \
-                     drop or close Connections sooner (each one holds a pooled connection until dropped), \
-                     or raise pool_size, max_overflow or pool_timeout",
-                    self.config.size,
-                    self.config.max_overflow.unwrap_or(0),
-                    self.config.timeout.as_secs_f64()
-                )));
+        }
+        let timeout = self.config.timeout;
+        let id = st.next_waiter;
+        st.next_waiter += 1;
+        if calcine_greenlet::in_greenlet() {
+            let (tx, mut rx) = tokio::sync::oneshot::channel();
+            st.waiters.push_back(Waiter {
+                id,
+                to: Handoff::Greenlet(tx),
+            });
+            drop(st);
+            let waited = calcine_greenlet::await_(tokio::time::timeout(timeout, &mut rx));
+            match waited {
+                Ok(Ok(Ok(grant))) => return self.take(grant),
+                Ok(Ok(Err(_))) => return self.take(Grant::Disposed),
+                // Timed out, or the bridge refused: a grant may have raced in meanwhile.
+                Ok(Err(_)) | Err(_) => {
+                    let mut st = self.lock();
+                    if let Ok(grant) = rx.try_recv() {
+                        drop(st);
+                        return self.take(grant);
+                    }
+                    st.forget_waiter(id);
+                    drop(st);
+                    if let Err(e) = waited {
+                        return Err(e.into());
+                    }
+                }
             }
-            if calcine_greenlet::in_greenlet() {
-                // Wait through the bridge, not on the condvar: blocking here would stall the
-                // other greenlets of this thread, which may be the ones returning connections.
-                let notified = self.returned_async.notified();
-                st.waiting += 1;
-                drop(st);
-                let waited =
-                    calcine_greenlet::await_(tokio::time::timeout(deadline - now, notified));
-                st = self.lock();
-                st.waiting -= 1;
-                waited?.ok();
-                continue;
+        } else {
+            let (tx, rx) = mpsc::sync_channel(1);
+            st.waiters.push_back(Waiter {
+                id,
+                to: Handoff::Thread(tx),
+            });
+            drop(st);
+            match rx.recv_timeout(timeout) {
+                Ok(grant) => return self.take(grant),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return self.take(Grant::Disposed),
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let mut st = self.lock();
+                    if let Ok(grant) = rx.try_recv() {
+                        drop(st);
+                        return self.take(grant);
+                    }
+                    st.forget_waiter(id);
+                }
             }
-            st.waiting += 1;
-            st = self
-                .returned
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-            st.waiting -= 1;
+        }
+        Err(Error::timeout(format!(
+            "QueuePool limit of size {} overflow {} reached, connection timed out, timeout {:.2}s; \
+             drop or close Connections sooner (each one holds a pooled connection until dropped), \
+             or raise pool_size, max_overflow or pool_timeout",
+            self.config.size,
+            self.config.max_overflow.unwrap_or(0),
+            timeout.as_secs_f64()
+        )))
+    }
+
+    /// Turns what a waiter was handed into a checked-out connection.
+    fn take(self: &Arc<Self>, grant: Grant) -> Result<PooledConnection> {
+        match grant {
+            Grant::Conn(idle) => {
+                let invalidated_at = self.lock().invalidated_at;
+                self.prepare_idle(idle, invalidated_at)
+            }
+            Grant::Slot => self.open_new(),
+            Grant::Disposed => Err(Error::resource_closed("this pool was disposed")),
+        }
+    }
+
+    /// A slot was freed (`open` already decremented): the oldest waiter, if any, gets it.
+    fn grant_slot(&self, st: &mut State) {
+        if st.disposed || st.waiters.is_empty() || self.limit().is_some_and(|l| st.open >= l) {
+            return;
+        }
+        st.open += 1;
+        st.checked_out += 1;
+        if st.hand_over(Grant::Slot).is_some() {
+            st.open -= 1;
+            st.checked_out -= 1;
         }
     }
 
@@ -211,18 +311,7 @@ impl Pool {
         let mut st = self.lock();
         st.open -= 1;
         st.checked_out -= 1;
-        let wake = st.waiting > 0;
-        drop(st);
-        if wake {
-            self.wake_waiters();
-        }
-    }
-
-    /// Wakes checkouts waiting for a connection (one blocked thread, every waiting greenlet:
-    /// each re-checks the pool under its lock).
-    fn wake_waiters(&self) {
-        self.returned.notify_one();
-        self.returned_async.notify_waiters();
+        self.grant_slot(&mut st);
     }
 
     fn checkin(&self, mut conn: Box<dyn DriverConnection>, created: Instant) {
@@ -237,18 +326,21 @@ impl Pool {
         }
         let mut st = self.lock();
         st.checked_out -= 1;
-        let wake = st.waiting > 0;
         let invalid = st.invalidated_at.is_some_and(|t| created <= t);
         if st.disposed || invalid || st.idle.len() >= self.config.size {
             st.open -= 1;
+            self.grant_slot(&mut st);
             drop(st);
             close_quietly(conn);
-        } else {
-            st.idle.push_back(Idle { conn, created });
-            drop(st);
+            return;
         }
-        if wake {
-            self.wake_waiters();
+        // Straight to the oldest waiter (still counted as checked out), else back to idle.
+        st.checked_out += 1;
+        if let Some(grant) = st.hand_over(Grant::Conn(Idle { conn, created })) {
+            st.checked_out -= 1;
+            if let Grant::Conn(idle) = grant {
+                st.idle.push_back(idle);
+            }
         }
     }
 
@@ -265,9 +357,8 @@ impl Pool {
         st.disposed = true;
         let idle: Vec<Idle> = st.idle.drain(..).collect();
         st.open -= idle.len();
+        while st.hand_over(Grant::Disposed).is_none() {}
         drop(st);
-        self.returned.notify_all();
-        self.returned_async.notify_waiters();
         for i in idle {
             close_quietly(i.conn);
         }

@@ -341,3 +341,115 @@ fn several_threads_share_one_engine() {
         assert!(engine.pool_status().checked_in <= 3);
     }
 }
+
+/// Owners of successive checkouts when `tasks` greenlets on one thread share a pool of one
+/// connection, each holding it across a suspension (`yield_now`, standing for IO) and asking
+/// again right after returning it.
+fn checkout_order(db: &support::Db, tasks: usize, rounds: usize) -> Vec<usize> {
+    let engine = db
+        .builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pool_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    for t in 0..tasks {
+        let (engine, order) = (engine.clone(), order.clone());
+        local.spawn_local(async move {
+            calcine_greenlet::greenlet_spawn(move || {
+                for _ in 0..rounds {
+                    let mut conn = engine.connect().unwrap();
+                    order.lock().unwrap().push(t);
+                    conn.exec_driver_sql("SELECT 1", &[]).unwrap();
+                    calcine_greenlet::await_(tokio::task::yield_now()).unwrap();
+                    drop(conn);
+                }
+            })
+            .await;
+        });
+    }
+    rt.block_on(local);
+    assert_eq!(engine.pool_status().checked_out, 0);
+    Arc::try_unwrap(order).unwrap().into_inner().unwrap()
+}
+
+#[test]
+fn waiting_checkouts_are_served_first_come_first_served() {
+    // Greenlets: a task that returns the connection and asks again at once must queue behind
+    // the others (it used to take it straight back, starving them until they timed out).
+    for db in support::pooled() {
+        let order = checkout_order(&db, 4, 5);
+        assert_eq!(order.len(), 20);
+        let expected: Vec<usize> = (0..20).map(|i| i % 4).collect();
+        assert_eq!(order, expected, "{}: round robin", db.name);
+    }
+
+    // Threads: the waiter gets the returned connection before the returner's next checkout.
+    let db = support::sqlite_file();
+    let engine = db
+        .builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pool_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let held = engine.connect().unwrap();
+    let seq = Arc::new(AtomicUsize::new(0));
+    let (e2, s2) = (engine.clone(), seq.clone());
+    let waiter = std::thread::spawn(move || {
+        let conn = e2.connect().unwrap();
+        let got = s2.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        drop(conn);
+        got
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    drop(held);
+    let again = engine.connect().unwrap();
+    let mine = seq.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(
+        (waiter.join().unwrap(), mine),
+        (0, 1),
+        "the waiter went first"
+    );
+    drop(again);
+}
+
+#[test]
+fn a_freed_slot_goes_to_the_oldest_waiter_and_dispose_wakes_waiters() {
+    let db = support::sqlite_file();
+    let engine = db
+        .builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pool_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // Invalidating the held connection frees its slot: the waiter opens a new connection.
+    let mut held = engine.connect().unwrap();
+    let e2 = engine.clone();
+    let waiter = std::thread::spawn(move || e2.connect().map(|c| c.invalidated()));
+    std::thread::sleep(Duration::from_millis(50));
+    held.invalidate();
+    drop(held);
+    assert_eq!(waiter.join().unwrap().unwrap(), false);
+    assert_eq!(engine.pool_status().checked_out, 0);
+
+    // Dispose answers a waiting checkout at once instead of leaving it to time out.
+    let held = engine.connect().unwrap();
+    let e2 = engine.clone();
+    let start = Instant::now();
+    let waiter = std::thread::spawn(move || e2.connect().map(drop));
+    std::thread::sleep(Duration::from_millis(50));
+    engine.dispose();
+    let e = waiter.join().unwrap().unwrap_err();
+    assert!(e.is_resource_closed(), "{e:?}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+    drop(held);
+}
