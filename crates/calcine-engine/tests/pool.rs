@@ -438,7 +438,7 @@ fn a_freed_slot_goes_to_the_oldest_waiter_and_dispose_wakes_waiters() {
     std::thread::sleep(Duration::from_millis(50));
     held.invalidate();
     drop(held);
-    assert_eq!(waiter.join().unwrap().unwrap(), false);
+    assert!(!waiter.join().unwrap().unwrap(), "a fresh connection");
     assert_eq!(engine.pool_status().checked_out, 0);
 
     // Dispose answers a waiting checkout at once instead of leaving it to time out.
