@@ -24,6 +24,38 @@ impl IdentityMap {
         self.maps.get(&ty)?.get(key)?.upgrade()
     }
 
+    /// The live instance of `ty` with `key` (`true`: it was there), or the one `make` builds,
+    /// recorded under `key`: one hash probe either way (the loader's path for every row).
+    pub(crate) fn get_or_insert_with<E>(
+        &mut self,
+        ty: TypeId,
+        key: Key,
+        make: impl FnOnce(&Key) -> Result<Arc<dyn AnyInstance>, E>,
+    ) -> Result<(Arc<dyn AnyInstance>, bool), E> {
+        use std::collections::hash_map::Entry;
+        let map = self.maps.entry(ty).or_default();
+        let inst = match map.entry(key) {
+            Entry::Occupied(mut e) => {
+                if let Some(live) = e.get().upgrade() {
+                    return Ok((live, true));
+                }
+                let inst = make(e.key())?;
+                e.insert(Arc::downgrade(&inst));
+                inst
+            }
+            Entry::Vacant(e) => {
+                let inst = make(e.key())?;
+                e.insert(Arc::downgrade(&inst));
+                self.len += 1;
+                inst
+            }
+        };
+        if self.len > self.sweep_at.max(1024) {
+            self.sweep();
+        }
+        Ok((inst, false))
+    }
+
     /// Records `inst` under `key`, sweeping dead entries as the map grows.
     pub(crate) fn insert(&mut self, ty: TypeId, key: Key, inst: &Arc<dyn AnyInstance>) {
         let map = self.maps.entry(ty).or_default();

@@ -389,8 +389,11 @@ pub(crate) fn selectin_load(
             }
             for (k, ps) in by_key {
                 let kids = children.remove(&k).unwrap_or_default();
-                for p in ps {
-                    p.relation_set_loaded(index, kids.clone())?;
+                if let Some((last, rest)) = ps.split_last() {
+                    for p in rest {
+                        p.relation_set_loaded(index, kids.clone())?;
+                    }
+                    last.relation_set_loaded(index, kids)?;
                 }
             }
             // Parents without a key (pending) get an empty collection.

@@ -374,32 +374,43 @@ impl SessionCore {
                 )));
             };
             let tkeys = target_keys(mapper, &values)?;
-            if let Some(existing) = self.lookup(TypeId::of::<T>(), &key) {
-                let expired = existing.state().expired;
+            let mut values = Some(values);
+            let (inst, existing) =
+                self.identity
+                    .get_or_insert_with(TypeId::of::<T>(), key, |key| -> Result<_> {
+                        let row = values.take().unwrap_or_default();
+                        let value = T::from_values(row).map_err(|(i, e)| {
+                            Error::decode(
+                                format!(
+                                    "{}.{}",
+                                    mapper.name(),
+                                    crate::instance::column_name::<T>(i)
+                                ),
+                                e,
+                            )
+                        })?;
+                        let obj =
+                            new_instance(value, Status::Persistent, Some(key.clone()), shared);
+                        Ok(obj.inner as Arc<dyn AnyInstance>)
+                    })?;
+            if existing {
+                let expired = inst.state().expired;
                 if expired {
-                    let pairs: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
-                    existing.try_set_values(&pairs)?;
-                    set_target_keys(&existing, tkeys)?;
-                    let mut st = existing.state();
+                    if let Some(values) = values {
+                        let pairs: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
+                        inst.try_set_values(&pairs)?;
+                    }
+                    set_target_keys(&inst, tkeys)?;
+                    let mut st = inst.state();
                     st.expired = false;
                     st.committed = None;
                 }
-                if let Some(obj) = downcast::<T>(existing) {
-                    out.push(obj);
-                }
-                continue;
+            } else {
+                set_target_keys(&inst, tkeys)?;
             }
-            let value = T::from_values(values).map_err(|(i, e)| {
-                Error::decode(
-                    format!("{}.{}", mapper.name(), crate::instance::column_name::<T>(i)),
-                    e,
-                )
-            })?;
-            let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
-            let any = obj.as_any();
-            set_target_keys(&any, tkeys)?;
-            self.register(key, &any);
-            out.push(obj);
+            if let Some(obj) = downcast::<T>(inst) {
+                out.push(obj);
+            }
         }
         Ok(out)
     }
