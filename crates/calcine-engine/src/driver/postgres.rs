@@ -8,19 +8,18 @@
 //! inside an async runtime outside a greenlet (a typed `MissingGreenlet` error, never a block).
 //!
 //! A tokio-postgres socket is registered with the reactor of the runtime that was current when it
-//! was connected, and its `Connection` future must keep being polled there: polling it from
-//! another runtime stalls or slows every query, and it dies with that runtime. The futures the
-//! bridge polls for us live on whatever runtime the caller has (a thread-local fallback runtime,
-//! the user's runtime, a home thread), and a pooled connection is shared by all of them. So this
-//! driver connects *and* polls every socket on one runtime it owns: a current-thread tokio runtime
-//! on a dedicated `calcine-pg-io` thread. Each connection's `Connection` future is a task there;
-//! the `Client` futures the bridge awaits only talk to that task through channels, which any
-//! runtime can poll. The price is one cross-thread wake-up per round trip (the measured
-//! home-thread figures in `design.md`: ~74–106 µs vs ~76 µs for `SELECT 1`); the gain is that an
-//! engine, its pool and its connections work from any thread and any runtime, and outlive the
-//! runtimes of their callers. (A faster, sharded design — each connection polled together with
-//! its requests on its caller's runtime, pool sharded per home thread, like the `postgres`
-//! crate's `Client` — is possible later behind the same seam.)
+//! was connected, and that reactor must keep running for the socket to make progress; a pooled
+//! connection, though, is used from whatever runtime its borrower has (a thread-local fallback
+//! runtime, the user's runtime, a home thread), and outlives them. So every socket is connected
+//! on one runtime this driver owns, a current-thread runtime on a dedicated `calcine-pg-io`
+//! thread, whose reactor never stops. The tokio-postgres `Connection` future (the part that
+//! writes requests and reads replies) is *not* a task there: the `PostgresConnection` owns it
+//! and polls it together with each request it awaits ([`drive`]), on the awaiting thread. A
+//! round trip then costs one wake-up (the reactor reporting the socket readable) instead of two
+//! hops through a connection task; replies are parsed where they are consumed. Between uses
+//! nobody polls it: what the server sends meanwhile waits in the socket until the next request
+//! (`pool_pre_ping` finds a connection that died while idle). A dropped connection hands its
+//! future to the IO runtime to send `Terminate`.
 //!
 //! # Streaming
 //! A query is prepared (statements are cached per connection) and run with `query_raw`; rows are
@@ -40,6 +39,7 @@
 use std::error::Error as StdError;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
@@ -58,15 +58,22 @@ const STATEMENT_CACHE_CAPACITY: usize = 256;
 
 /// Builds the PostgreSQL driver for `url`.
 /// A user-supplied async connect function (SQLAlchemy's `async_creator`), type-erased: it
-/// connects, spawns the connection's future on the current (IO) runtime, and returns the client.
+/// connects (on the IO runtime) and returns the client with its connection's future.
 pub(crate) type PgCreator = Arc<
     dyn Fn() -> std::pin::Pin<
             Box<
-                dyn std::future::Future<Output = std::result::Result<Client, tokio_postgres::Error>>
-                    + Send,
+                dyn std::future::Future<
+                        Output = std::result::Result<(Client, ConnTask), tokio_postgres::Error>,
+                    > + Send,
             >,
         > + Send
         + Sync,
+>;
+
+/// A tokio-postgres `Connection` future, type-erased: it does the socket IO of its `Client`
+/// (writes queued requests, reads and routes replies) whenever it is polled.
+pub(crate) type ConnTask = Pin<
+    Box<dyn std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send>,
 >;
 
 /// Erases an `async_creator` returning `(Client, Connection)`.
@@ -87,12 +94,7 @@ where
         let fut = f();
         Box::pin(async move {
             let (client, connection) = fut.await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(target: "calcine::postgres", error = %e, "connection ended with an error");
-                }
-            });
-            Ok(client)
+            Ok((client, Box::pin(connection) as ConnTask))
         })
     })
 }
@@ -200,14 +202,9 @@ impl Driver for PostgresDriver {
                 return creator().await;
             }
             let (client, connection) = config.connect(NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(target: "calcine::postgres", error = %e, "connection ended with an error");
-                }
-            });
-            Ok::<_, tokio_postgres::Error>(client)
+            Ok::<_, tokio_postgres::Error>((client, Box::pin(connection) as ConnTask))
         });
-        let client = calcine_greenlet::await_(task)?
+        let (client, io) = calcine_greenlet::await_(task)?
             .map_err(|e| Error::interface(format!("the PostgreSQL connect task failed: {e}")))?
             .map_err(|e| {
                 let e = map_error(e);
@@ -222,6 +219,7 @@ impl Driver for PostgresDriver {
                 )
             })?;
         Ok(Box::new(PostgresConnection {
+            io: Some(io),
             client: Arc::new(client),
             statements: FxHashMap::default(),
             in_tx: false,
@@ -236,8 +234,10 @@ type InFlight = Pin<
     Box<dyn std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>> + Send>,
 >;
 
-/// One tokio-postgres client.
+/// One tokio-postgres client, with its connection's future: polled by whoever awaits a reply
+/// on this connection (see [`drive`]), not by a task of its own; `None` once it has ended.
 struct PostgresConnection {
+    io: Option<ConnTask>,
     /// Shared with the in-flight reset, which must own what it borrows.
     client: Arc<Client>,
     statements: FxHashMap<Box<str>, (Statement, Arc<[String]>)>,
@@ -261,7 +261,7 @@ impl PostgresConnection {
         if let Some(s) = self.statements.get(sql) {
             return Ok(s.clone());
         }
-        let stmt = calcine_greenlet::await_(self.client.prepare(sql))?;
+        let stmt = calcine_greenlet::await_(drive(&mut self.io, self.client.prepare(sql)))?;
         self.collect_reset()?;
         let stmt = stmt.map_err(map_error)?;
         let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
@@ -274,7 +274,7 @@ impl PostgresConnection {
     }
 
     fn simple(&mut self, sql: &str) -> Result<()> {
-        let r = calcine_greenlet::await_(self.client.batch_execute(sql))?;
+        let r = calcine_greenlet::await_(drive(&mut self.io, self.client.batch_execute(sql)))?;
         self.collect_reset()?;
         r.map_err(map_error)
     }
@@ -286,7 +286,7 @@ impl PostgresConnection {
     fn collect_reset(&mut self) -> Result<()> {
         match self.resetting.take() {
             None => Ok(()),
-            Some(reply) => calcine_greenlet::await_(reply)?.map_err(|e| {
+            Some(reply) => calcine_greenlet::await_(drive(&mut self.io, reply))?.map_err(|e| {
                 let e = map_error(e);
                 Error::new(
                     e.kind(),
@@ -298,12 +298,55 @@ impl PostgresConnection {
     }
 }
 
+/// Awaits `fut`, polling the connection's future `io` whenever `fut` waits, so the request it
+/// queued is written and its reply read and routed on the awaiting thread: one wake-up per
+/// round trip (the socket's readiness, from the IO runtime's reactor) instead of two hops
+/// through a connection task. If the connection ends (closed, broken), `io` becomes `None`
+/// and `fut` fails with tokio-postgres's closed-connection error.
+fn drive<'a, F: std::future::Future + 'a>(
+    io: &'a mut Option<ConnTask>,
+    fut: F,
+) -> impl std::future::Future<Output = F::Output> + 'a {
+    let mut fut = Box::pin(fut);
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(v);
+        }
+        let Some(task) = io.as_mut() else {
+            return Poll::Pending;
+        };
+        if let Poll::Ready(r) = task.as_mut().poll(cx) {
+            if let Err(e) = r {
+                tracing::debug!(target: "calcine::postgres", error = %e, "connection ended with an error");
+            }
+            *io = None;
+        }
+        // The connection may have routed the reply just now.
+        fut.as_mut().poll(cx)
+    })
+}
+
+/// Polls the connection once without a waker of interest: writes out what is queued (the
+/// pipelined reset), reads what has arrived.
+fn nudge(io: &mut Option<ConnTask>) {
+    if let Some(task) = io.as_mut() {
+        let mut cx = Context::from_waker(Waker::noop());
+        if let Poll::Ready(r) = task.as_mut().poll(&mut cx) {
+            if let Err(e) = r {
+                tracing::debug!(target: "calcine::postgres", error = %e, "connection ended with an error");
+            }
+            *io = None;
+        }
+    }
+}
+
 /// Awaits `run`, first sending a deferred `BEGIN` pipelined with it when `begin` is set (one
 /// round trip for both; requests go out in poll order, so `BEGIN` is first).
 ///
 /// If `BEGIN` fails the error is returned, whatever `run` did (it can only fail on a broken
 /// connection, where `run` fails as well).
 fn with_begin<F, T>(
+    io: &mut Option<ConnTask>,
     client: &Client,
     begin: bool,
     run: F,
@@ -312,11 +355,11 @@ where
     F: std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
 {
     if !begin {
-        return Ok(calcine_greenlet::await_(run)?);
+        return Ok(calcine_greenlet::await_(drive(io, run))?);
     }
-    let (began, out) = calcine_greenlet::await_(futures_util::future::join(
-        client.batch_execute("BEGIN"),
-        run,
+    let (began, out) = calcine_greenlet::await_(drive(
+        io,
+        futures_util::future::join(client.batch_execute("BEGIN"), run),
     ))?;
     began.map_err(map_error)?;
     Ok(out)
@@ -339,7 +382,7 @@ impl DriverConnection for PostgresConnection {
         check_count(&stmt, params)?;
         let pending = std::mem::take(&mut self.begin_pending);
         let run = self.client.execute_raw(&stmt, params.iter().map(Param));
-        let r = with_begin(&self.client, pending, run);
+        let r = with_begin(&mut self.io, &self.client, pending, run);
         self.collect_reset()?;
         r?.map_err(map_error)
     }
@@ -349,7 +392,7 @@ impl DriverConnection for PostgresConnection {
         check_count(&stmt, params)?;
         let pending = std::mem::take(&mut self.begin_pending);
         let run = self.client.query_raw(&stmt, params.iter().map(Param));
-        let r = with_begin(&self.client, pending, run);
+        let r = with_begin(&mut self.io, &self.client, pending, run);
         self.collect_reset()?;
         let stream = r?.map_err(map_error)?;
         let mut cursor = PostgresCursor {
@@ -357,7 +400,7 @@ impl DriverConnection for PostgresConnection {
             columns,
             buffered: Vec::new(),
             done: false,
-            _conn: std::marker::PhantomData,
+            io: &mut self.io,
         };
         // Read up to the first row, so the statement has run and its errors surface here.
         let mut first = Vec::with_capacity(1);
@@ -411,10 +454,13 @@ impl DriverConnection for PostgresConnection {
         let client = Arc::clone(&self.client);
         let mut reply: InFlight = Box::pin(async move { client.batch_execute("ROLLBACK").await });
         // tokio-postgres encodes and queues a request on the first poll of its future.
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match reply.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(r) => r.map_err(map_error),
-            std::task::Poll::Pending => {
+        let mut cx = Context::from_waker(Waker::noop());
+        let first = reply.as_mut().poll(&mut cx);
+        // Write it out now: nothing else polls this connection until its next use.
+        nudge(&mut self.io);
+        match first {
+            Poll::Ready(r) => r.map_err(map_error),
+            Poll::Pending => {
                 self.resetting = Some(reply);
                 Ok(())
             }
@@ -439,9 +485,30 @@ impl DriverConnection for PostgresConnection {
     }
 
     fn close(self: Box<Self>) -> Result<()> {
-        // Dropping the client closes the channel; the connection task sends Terminate and ends.
+        // See `Drop`.
         drop(self);
         Ok(())
+    }
+}
+
+impl Drop for PostgresConnection {
+    /// Hands the connection's future to the IO runtime to finish: once the client is dropped
+    /// (right after this), it sends `Terminate` and closes the socket.
+    fn drop(&mut self) {
+        if let Some(io) = self.io.take() {
+            match io_runtime() {
+                Ok(rt) => {
+                    rt.spawn(async move {
+                        if let Err(e) = io.await {
+                            tracing::debug!(target: "calcine::postgres", error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::debug!(target: "calcine::postgres", error = %e, "closing without Terminate")
+                }
+            }
+        }
     }
 }
 
@@ -451,8 +518,9 @@ struct PostgresCursor<'c> {
     columns: Arc<[String]>,
     buffered: Vec<Vec<Value>>,
     done: bool,
-    /// The cursor borrows its connection: no other statement may interleave.
-    _conn: std::marker::PhantomData<&'c mut PostgresConnection>,
+    /// The connection's future, driven while rows are awaited; the borrow also keeps other
+    /// statements from interleaving.
+    io: &'c mut Option<ConnTask>,
 }
 
 impl PostgresCursor<'_> {
@@ -461,7 +529,7 @@ impl PostgresCursor<'_> {
             return Ok(0);
         }
         let stream = &mut self.stream;
-        let rows = calcine_greenlet::await_(async {
+        let rows = calcine_greenlet::await_(drive(&mut *self.io, async {
             let mut rows = Vec::with_capacity(max.min(1024));
             while rows.len() < max {
                 match stream.next().await {
@@ -471,7 +539,7 @@ impl PostgresCursor<'_> {
                 }
             }
             Ok(rows)
-        })?;
+        }))?;
         let rows = rows.map_err(|e| {
             self.done = true;
             map_error(e)
