@@ -296,20 +296,11 @@ impl AsyncConnection {
         self.sync_connection().transaction_depth()
     }
 
-    /// Returns the connection to the pool, rolling back an open transaction, inside the bridge
-    /// (SQLAlchemy's `await conn.close()`).
+    /// Returns the connection to the pool (SQLAlchemy's `await conn.close()`): the pool's reset
+    /// rolls back an open transaction, savepoints included, without blocking.
     pub async fn close(mut self) {
-        if let Some(conn) = self.conn.take() {
-            let mut pending = std::mem::take(&mut self.pending);
-            calcine_greenlet::greenlet_spawn(move || {
-                let mut conn = conn;
-                if let Err(e) = settle(&mut conn, &mut pending) {
-                    tracing::debug!(target: "calcine::asyncio", error = %e, "rollback on close failed");
-                }
-                conn.close();
-            })
-            .await;
-        }
+        self.pending.clear();
+        drop(self.conn.take());
     }
 }
 

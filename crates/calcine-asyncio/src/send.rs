@@ -196,11 +196,10 @@ impl SendAsyncConnection {
         self.inner.as_ref().is_some_and(|i| i.conn.in_transaction())
     }
 
-    /// Returns the connection to the pool on a home thread (rolling back an open transaction).
+    /// Returns the connection to the pool (the pool's reset rolls back an open transaction
+    /// without blocking, so no hop to a home thread is needed).
     pub async fn close(mut self) {
-        if let Some(inner) = self.inner.take() {
-            spawn_send(move || drop(inner)).await;
-        }
+        drop(self.inner.take());
     }
 }
 
