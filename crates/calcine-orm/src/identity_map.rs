@@ -98,6 +98,15 @@ impl IdentityMap {
         }
     }
 
+    /// Calls `f` on every live instance (no list built).
+    pub(crate) fn for_each_live(&self, mut f: impl FnMut(&Arc<dyn AnyInstance>)) {
+        for w in self.maps.values().flat_map(|m| m.values()) {
+            if let Some(inst) = w.upgrade() {
+                f(&inst);
+            }
+        }
+    }
+
     /// Every live instance.
     pub(crate) fn live(&self) -> Vec<Arc<dyn AnyInstance>> {
         self.maps

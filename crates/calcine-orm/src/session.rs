@@ -1115,12 +1115,7 @@ impl Session {
     /// Removes every object from the session.
     pub fn expunge_all(&mut self) {
         let mut core = self.core();
-        let live = core.live_instances();
-        for inst in live
-            .iter()
-            .chain(core.new.iter())
-            .chain(core.deleted.iter())
-        {
+        let detach = |inst: &Arc<dyn AnyInstance>| {
             let mut st = inst.state();
             st.status = if st.key.is_some() {
                 Status::Detached
@@ -1129,7 +1124,9 @@ impl Session {
             };
             st.delete_pending = false;
             st.session = Weak::new();
-        }
+        };
+        core.identity.for_each_live(detach);
+        core.new.iter().chain(core.deleted.iter()).for_each(detach);
         core.identity.clear();
         core.new.clear();
         core.deleted.clear();
