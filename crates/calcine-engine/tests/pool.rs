@@ -77,13 +77,7 @@ fn overflow_connections_are_closed_on_return() {
 fn dispose_closes_idle_connections_and_later_checkouts_work() {
     for db in support::pooled() {
         let engine = db.engine();
-        let t = db.table("b22");
-        engine
-            .begin(|c| {
-                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
-                    .map(drop)
-            })
-            .unwrap();
+        let t = db.int_table(&engine, "b22");
         drop((engine.connect().unwrap(), engine.connect().unwrap()));
         assert_eq!(engine.pool_status().checked_in, 2);
         let outstanding = engine.connect().unwrap();
@@ -146,13 +140,7 @@ fn in_memory_sqlite_shares_one_connection_and_dispose_replaces_it() {
 fn a_connection_returned_inside_a_transaction_is_rolled_back() {
     for db in support::all() {
         let engine = db.engine();
-        let t = db.table("reset");
-        engine
-            .begin(|c| {
-                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
-                    .map(drop)
-            })
-            .unwrap();
+        let t = db.int_table(&engine, "reset");
         {
             let mut conn = engine.connect().unwrap();
             conn.exec_driver_sql(&db.sql(&format!("INSERT INTO {t} VALUES (?)")), &[1.into()])
@@ -217,13 +205,7 @@ fn a_connection_dropped_mid_operation_is_closed_its_slot_freed_and_a_warning_log
             .pool_timeout(Duration::from_secs(2))
             .build()
             .unwrap();
-        let t = db.table("b23");
-        engine
-            .begin(|c| {
-                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
-                    .map(drop)
-            })
-            .unwrap();
+        let t = db.int_table(&engine, "b23");
         let warns = Arc::new(AtomicUsize::new(0));
         let messages = Arc::default();
         let sub = WarnCounter(warns.clone(), Arc::clone(&messages));
@@ -306,13 +288,7 @@ fn pool_recycle_replaces_old_connections() {
 fn several_threads_share_one_engine() {
     for db in support::pooled() {
         let engine = db.builder().pool_size(3).max_overflow(0).build().unwrap();
-        let t = db.table("b24");
-        engine
-            .begin(|c| {
-                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
-                    .map(drop)
-            })
-            .unwrap();
+        let t = db.int_table(&engine, "b24");
         let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
         let threads: Vec<_> = (0..6)
             .map(|i| {
@@ -342,17 +318,21 @@ fn several_threads_share_one_engine() {
     }
 }
 
-/// Owners of successive checkouts when `tasks` greenlets on one thread share a pool of one
-/// connection, each holding it across a suspension (`yield_now`, standing for IO) and asking
-/// again right after returning it.
-fn checkout_order(db: &support::Db, tasks: usize, rounds: usize) -> Vec<usize> {
-    let engine = db
-        .builder()
+/// A pool of exactly one connection that waits up to 10 s for it.
+fn one_connection(db: &support::Db) -> calcine_engine::Engine {
+    db.builder()
         .pool_size(1)
         .max_overflow(0)
         .pool_timeout(Duration::from_secs(10))
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+/// Owners of successive checkouts when `tasks` greenlets on one thread share a pool of one
+/// connection, each holding it across a suspension (`yield_now`, standing for IO) and asking
+/// again right after returning it.
+fn checkout_order(db: &support::Db, tasks: usize, rounds: usize) -> Vec<usize> {
+    let engine = one_connection(db);
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -392,13 +372,7 @@ fn waiting_checkouts_are_served_first_come_first_served() {
 
     // Threads: the waiter gets the returned connection before the returner's next checkout.
     let db = support::sqlite_file();
-    let engine = db
-        .builder()
-        .pool_size(1)
-        .max_overflow(0)
-        .pool_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let engine = one_connection(&db);
     let held = engine.connect().unwrap();
     let seq = Arc::new(AtomicUsize::new(0));
     let (e2, s2) = (engine.clone(), seq.clone());
@@ -424,13 +398,7 @@ fn waiting_checkouts_are_served_first_come_first_served() {
 #[test]
 fn a_freed_slot_goes_to_the_oldest_waiter_and_dispose_wakes_waiters() {
     let db = support::sqlite_file();
-    let engine = db
-        .builder()
-        .pool_size(1)
-        .max_overflow(0)
-        .pool_timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    let engine = one_connection(&db);
     // Invalidating the held connection frees its slot: the waiter opens a new connection.
     let mut held = engine.connect().unwrap();
     let e2 = engine.clone();

@@ -246,13 +246,7 @@ fn reset_on_return_ends_the_transaction_at_once_without_waiting_for_its_reply() 
         return;
     };
     let engine = db.builder().pool_size(1).build().unwrap();
-    let t = db.table("reset_pipelined");
-    engine
-        .begin(|c| {
-            c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
-                .map(drop)
-        })
-        .unwrap();
+    let t = db.int_table(&engine, "reset_pipelined");
     let mut conn = engine.connect().unwrap();
     let first = pid(&mut conn);
     conn.exec_driver_sql(&format!("INSERT INTO {t} VALUES (1)"), &[])

@@ -20,13 +20,7 @@ fn count(conn: &mut calcine_engine::Connection, table: &str) -> i64 {
 fn engine_begin_commits_on_ok_and_rolls_back_on_err() {
     for db in support::all() {
         let engine = db.engine();
-        let t = db.table("b15");
-        engine
-            .begin(|c| {
-                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
-                    .map(drop)
-            })
-            .unwrap();
+        let t = db.int_table(&engine, "b15");
         let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
         engine
             .begin(|c| c.exec_driver_sql(&ins, &[1.into()]).map(drop))
@@ -176,13 +170,7 @@ fn savepoint_rollback_keeps_outer_work_and_depth_is_tracked() {
 fn closed_transaction_inside_its_scope_is_a_typed_error() {
     for db in support::all() {
         let engine = db.engine();
-        let t = db.table("b17");
-        engine
-            .begin(|c| {
-                c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
-                    .map(drop)
-            })
-            .unwrap();
+        let t = db.int_table(&engine, "b17");
         let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
         // Closure form: commit through the connection, then execute.
         let r: Result<(), Error> = engine.begin(|c| {

@@ -77,6 +77,22 @@ impl Db {
         format!("{base}_{}", unique())
     }
 
+    /// Creates (and commits) a fresh table `base_<n> (x INTEGER)` through `engine`; returns its
+    /// name.
+    ///
+    /// # Panics
+    /// If the DDL fails (a test fixture).
+    pub fn int_table(&self, engine: &Engine, base: &str) -> String {
+        let t = self.table(base);
+        if let Err(e) = engine.begin(|c| {
+            c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER)"), &[])
+                .map(drop)
+        }) {
+            panic!("creating {t}: {e}");
+        }
+        t
+    }
+
     /// An auto-incrementing integer primary key column type, for raw DDL.
     pub fn id_type(&self) -> &'static str {
         if self.pg {
