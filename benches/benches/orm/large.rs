@@ -41,19 +41,21 @@ const STREAM_CHUNK: usize = 1_000;
 
 type Tuple = (i64, String, String);
 
-const SHAPES: [&str; 6] = [
-    "large500k.orm/",
-    "large500k.orm_yield_per/",
-    "large500k.core/",
-    "large500k.core_yield_per/",
-    "large500k.raw/",
-    "large500k.raw_stream/",
+/// Every `<shape>/<backend>/<variant>` id of this module, `{}` for the backend.
+const IDS: [&str; 7] = [
+    "large500k.orm/{}/calcine_sync",
+    "large500k.orm/{}/calcine_run_sync",
+    "large500k.orm_yield_per/{}/calcine_async",
+    "large500k.core/{}/calcine_sync",
+    "large500k.core_yield_per/{}/calcine_sync",
+    "large500k.raw/{}/raw",
+    "large500k.raw_stream/{}/raw",
 ];
 
 /// Whether any large-result workload on `backend` passes the filter (seeding 500,000 rows is
 /// skipped otherwise).
 fn wanted(h: &Harness, backend: &str) -> bool {
-    SHAPES.iter().any(|s| h.selected(&format!("{s}{backend}/")))
+    IDS.iter().any(|id| h.selected(&id.replace("{}", backend)))
 }
 
 /// Gathers items into chunks of `STREAM_CHUNK`, handing each full chunk to `black_box` and
