@@ -8,7 +8,8 @@
 #                               Set it to "none" to skip PostgreSQL.
 #   WARM_UP_TIME / MEASUREMENT_TIME   criterion seconds per core benchmark (default 0.5 / 1.5)
 #   ORM_FLUSH_REPS, ORM_ASSOC_REPS ... see benches/benches/orm.rs; SA_FLUSH_REPEATS (default 3),
-#                                     SA_REL_REPEATS / SA_LAZY_REPEATS (default 5 / 3)
+#                                     SA_REL_REPEATS / SA_LAZY_REPEATS (default 5 / 3),
+#                                     SA_LARGE_REPEATS (large500k.*, default 3)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -17,6 +18,7 @@ meas="${MEASUREMENT_TIME:-1.5}"
 sa_flush="${SA_FLUSH_REPEATS:-3}"
 sa_rel="${SA_REL_REPEATS:-5}"
 sa_lazy="${SA_LAZY_REPEATS:-3}"
+sa_large="${SA_LARGE_REPEATS:-3}"
 date="$(date -u)"
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -47,7 +49,7 @@ load_core="$(load)"
 "${pin[@]}" cargo bench --bench orm -- --json target/orm.json 2>&1 | tee target/orm.log
 load_orm="$(load)"
 "${pin[@]}" sqlalchemy/run.sh orm --flush-repeats "$sa_flush" --rel-repeats "$sa_rel" \
-    --lazy-repeats "$sa_lazy" --json target/sqlalchemy-orm.json \
+    --lazy-repeats "$sa_lazy" --large-repeats "$sa_large" --json target/sqlalchemy-orm.json \
     | tee target/sqlalchemy-orm.log
 load_after="$(load)"
 
@@ -55,7 +57,7 @@ python3 tools/core_orm_report.py --splice RESULTS.md \
     --criterion target/criterion --orm target/orm.json --sqlalchemy target/sqlalchemy-orm.json \
     --analysis tools/core_orm_analysis.md --lock Cargo.lock \
     --command "cd benches && ./run-core-orm.sh" \
-    --runs "${pin[*]} cargo bench --bench core -- $core_args; ${pin[*]} cargo bench --bench orm -- --json target/orm.json; ${pin[*]} sqlalchemy/run.sh orm --flush-repeats $sa_flush --rel-repeats $sa_rel --lazy-repeats $sa_lazy" \
+    --runs "${pin[*]} cargo bench --bench core -- $core_args; ${pin[*]} cargo bench --bench orm -- --json target/orm.json; ${pin[*]} sqlalchemy/run.sh orm --flush-repeats $sa_flush --rel-repeats $sa_rel --lazy-repeats $sa_lazy --large-repeats $sa_large" \
     --date "$date" --load-before "$load_before" --load-core "$load_core" \
     --load-orm "$load_orm" --load-after "$load_after" --pg-version "$pg_version"
 echo "wrote $(pwd)/RESULTS.md"

@@ -26,8 +26,12 @@
 //! (`AsyncSession::get(..).await` per get, current-thread runtime), `raw`.
 //!
 //! Relationship loading (`assoc.*`: diesel's workload 4; `p1k.*`: 1,000 parents × 100
-//! children; lazy / selectin / joined): see `orm/relationships.rs`.
+//! children; lazy / selectin / joined): see `orm/relationships.rs`. Large result sets
+//! (`large500k.*`: 500,000 rows as ORM objects and as Core tuples, all at once and streamed with
+//! `yield_per(1000)`): see `orm/large.rs`.
 
+#[path = "orm/large.rs"]
+mod large;
 #[path = "orm/relationships.rs"]
 mod relationships;
 
@@ -111,12 +115,15 @@ struct Harness {
 }
 
 impl Harness {
+    /// Whether `id` passes the command line's filter (a substring of the id).
+    fn selected(&self, id: &str) -> bool {
+        self.filter.as_deref().is_none_or(|flt| id.contains(flt))
+    }
+
     /// Runs `f` (which returns the timed part of one repetition) `reps` times.
     fn run(&mut self, id: &str, ops: usize, reps: usize, mut f: impl FnMut() -> Duration) {
-        if let Some(flt) = &self.filter {
-            if !id.contains(flt.as_str()) {
-                return;
-            }
+        if !self.selected(id) {
+            return;
         }
         // A repetition longer than `LONG_RUN` is not repeated: its ratio is far outside any
         // noise, and repeating it would blow the run's time budget.
@@ -757,10 +764,12 @@ fn main() {
     let commit_n = env_usize("ORM_COMMIT_N", 10_000);
     bench_sqlite(&mut h, flush_reps, commit_n);
     relationships::bench_sqlite(&mut h);
+    large::bench_sqlite(&mut h);
     match std::env::var("CALCINE_BENCH_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => {
             bench_postgres(&mut h, &url, flush_reps, commit_n);
             relationships::bench_postgres(&mut h, &url);
+            large::bench_postgres(&mut h, &url);
         }
         _ => eprintln!("orm: CALCINE_BENCH_POSTGRES_URL not set; PostgreSQL skipped"),
     }

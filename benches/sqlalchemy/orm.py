@@ -20,6 +20,17 @@ orm.rs (`<workload>/<backend>/<variant>`).
   p1k.<s>    1,000 parents x 100 children, lazy / selectin / joined, same way
              (--rel-repeats, default 5; --lazy-repeats for p1k.lazy, default 3)
 
+  large500k.<s>  500,000 Customer rows (seeded untimed), SQLAlchemy's large_resultsets.py
+             (--large-repeats, default 3), fresh Session / connection each time:
+             orm             session.scalars(select(Customer)).all() (PostgreSQL: also via
+                             asyncpg inside one AsyncSession.run_sync)
+             orm_yield_per   the same with execution_options(yield_per=1000), read by
+                             partitions() (1,000 objects per chunk)
+             core            conn.execute(select(id, name, description)).all(), every row
+                             unpacked
+             core_yield_per  the same with execution_options(yield_per=1000) (a server-side
+                             cursor on psycopg), read by partitions()
+
 PostgreSQL runs when CALCINE_BENCH_POSTGRES_URL (postgres://user@host:port/db) is set.
 """
 
@@ -45,6 +56,8 @@ FLUSH_N = 100_000
 CHUNK = 1_000
 LOAD_N = 10_000
 GET_N = 10_000
+LARGE_N = 500_000
+STREAM_CHUNK = 1_000
 
 
 class Base(DeclarativeBase):
@@ -245,6 +258,95 @@ async def bench_asyncpg(url: str, args) -> None:
     await engine.dispose()
 
 
+def large_seed_sql(dialect: str) -> str:
+    """INSERTs LARGE_N customers server-side (the same values as orm.rs's seed)."""
+    if dialect == "postgresql":
+        rows = f"generate_series(0, {LARGE_N - 1}) AS s(i)"
+        prefix = ""
+    else:
+        rows = "s"
+        prefix = (f"WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s "
+                  f"WHERE i < {LARGE_N - 1}) ")
+    return (f"{prefix}INSERT INTO customer (name, description) "
+            f"SELECT 'customer name ' || i, 'customer description ' || i FROM {rows}")
+
+
+def large_stmt():
+    t = Customer.__table__
+    return select(t.c.id, t.c.name, t.c.description)
+
+
+def bench_large(backend: str, variant: str, make_engine, args) -> None:
+    """large500k.*: 500,000 rows as ORM objects and as Core rows, all at once and streamed."""
+    engine = make_engine()
+    reset(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(large_seed_sql(engine.dialect.name))
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE customer")
+
+    def orm():
+        with Session(engine) as s:
+            objs = s.scalars(select(Customer)).all()
+            assert len(objs) == LARGE_N
+
+    def orm_yield_per():
+        with Session(engine) as s:
+            n = 0
+            stmt = select(Customer).execution_options(yield_per=STREAM_CHUNK)
+            for part in s.scalars(stmt).partitions():
+                n += len(part)
+            assert n == LARGE_N
+
+    def core():
+        with engine.connect() as conn:
+            rows = conn.execute(large_stmt()).all()
+            for _id, _name, _description in rows:
+                pass
+            assert len(rows) == LARGE_N
+
+    def core_yield_per():
+        with engine.connect() as conn:
+            result = conn.execution_options(yield_per=STREAM_CHUNK).execute(large_stmt())
+            n = 0
+            for part in result.partitions():
+                for _id, _name, _description in part:
+                    pass
+                n += len(part)
+            assert n == LARGE_N
+
+    for shape, fn in [("orm", orm), ("orm_yield_per", orm_yield_per), ("core", core),
+                      ("core_yield_per", core_yield_per)]:
+        record(f"large500k.{shape}/{backend}/{variant}", LARGE_N,
+               [timed(fn) for _ in range(args.large_repeats)])
+    Base.metadata.drop_all(engine)
+    engine.dispose()
+
+
+async def bench_large_asyncpg(url: str, args) -> None:
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+        await conn.exec_driver_sql(large_seed_sql("postgresql"))
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.exec_driver_sql("VACUUM ANALYZE customer")
+    times = []
+    for _ in range(args.large_repeats):
+        t = time.perf_counter()
+        async with AsyncSession(engine) as s:
+            objs = await s.run_sync(lambda ss: ss.scalars(select(Customer)).all())
+            assert len(objs) == LARGE_N
+            del objs
+        times.append(time.perf_counter() - t)
+    record("large500k.orm/postgres/sqlalchemy_asyncpg_run_sync", LARGE_N, times)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+    await engine.dispose()
+
+
 def rel_seed(engine, users: int) -> None:
     if engine.dialect.name == "postgresql":  # leftovers of orm.rs or core.rs (other schemas)
         with engine.begin() as conn:
@@ -317,31 +419,45 @@ def main() -> int:
     ap.add_argument("--cold-repeats", type=int, default=1)
     ap.add_argument("--rel-repeats", type=int, default=5)
     ap.add_argument("--lazy-repeats", type=int, default=3)
+    ap.add_argument("--large-repeats", type=int, default=3)
     ap.add_argument("--only-relationships", action="store_true",
                     help="run assoc.* and p1k.* only")
+    ap.add_argument("--only-large", action="store_true", help="run large500k.* only")
     ap.add_argument("--json")
     args = ap.parse_args()
+    run_basic = not (args.only_relationships or args.only_large)
+    run_rel = not args.only_large
+    run_large = not args.only_relationships
 
     with tempfile.TemporaryDirectory() as d:
         counter = iter(range(1000))
-        if not args.only_relationships:
+        if run_basic:
             bench_sync("sqlite", "sqlalchemy",
                        lambda: create_engine(f"sqlite:///{d}/sa{next(counter)}.db"), args)
-        engine = create_engine(f"sqlite:///{d}/relationships.db")
-        bench_relationships("sqlite", "sqlalchemy", engine, 9, args)
-        engine.dispose()
+        if run_rel:
+            engine = create_engine(f"sqlite:///{d}/relationships.db")
+            bench_relationships("sqlite", "sqlalchemy", engine, 9, args)
+            engine.dispose()
+        if run_large:
+            bench_large("sqlite", "sqlalchemy",
+                        lambda: create_engine(f"sqlite:///{d}/large.db"), args)
 
     pg = os.environ.get("CALCINE_BENCH_POSTGRES_URL", "")
     versions = {}
     if pg:
         rest = pg.split("://", 1)[1]
-        if not args.only_relationships:
+        if run_basic:
             bench_sync("postgres", "sqlalchemy_psycopg",
                        lambda: create_engine(f"postgresql+psycopg://{rest}"), args)
             asyncio.run(bench_asyncpg(f"postgresql+asyncpg://{rest}", args))
-        engine = create_engine(f"postgresql+psycopg://{rest}")
-        bench_relationships("postgres", "sqlalchemy_psycopg", engine, 100, args)
-        engine.dispose()
+        if run_rel:
+            engine = create_engine(f"postgresql+psycopg://{rest}")
+            bench_relationships("postgres", "sqlalchemy_psycopg", engine, 100, args)
+            engine.dispose()
+        if run_large:
+            bench_large("postgres", "sqlalchemy_psycopg",
+                        lambda: create_engine(f"postgresql+psycopg://{rest}"), args)
+            asyncio.run(bench_large_asyncpg(f"postgresql+asyncpg://{rest}", args))
         import asyncpg
         import psycopg
         versions = {"psycopg": psycopg.__version__, "asyncpg": asyncpg.__version__}
