@@ -138,20 +138,20 @@ impl<'c> CursorResult<'c> {
         Ok(out)
     }
 
-    /// All remaining rows as plain value vectors, one value per column in column order
-    /// (SQLAlchemy's `result.tuples().all()`, untyped): what a loader that builds its own
-    /// objects wants, without a [`Row`] per row.
+    /// Appends up to `max` of the next rows to `out` as plain value vectors, one value per
+    /// column in column order; returns how many (`0`: the result is exhausted). For loaders
+    /// that build their own objects chunk by chunk, without a [`Row`] per row.
     ///
     /// # Errors
     /// The driver's error while fetching.
-    pub fn all_values(mut self) -> Result<Vec<Vec<Value>>> {
-        let mut out: Vec<Vec<Value>> = self.buffer.drain(..).collect();
-        // Large chunks: nothing is held per row here beyond what the caller keeps anyway.
-        let chunk = self.chunk.max(1024);
-        while !self.exhausted {
-            match self.cursor.fetch(chunk, &mut out) {
+    pub fn fetch_values(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+        let buffered = self.buffer.len().min(max);
+        out.extend(self.buffer.drain(..buffered));
+        let mut n = buffered;
+        while n < max && !self.exhausted {
+            match self.cursor.fetch(max - n, out) {
                 Ok(0) => self.exhausted = true,
-                Ok(_) => {}
+                Ok(k) => n += k,
                 Err(e) => {
                     self.exhausted = true;
                     if self.driver.is_disconnect(&e) {
@@ -161,6 +161,17 @@ impl<'c> CursorResult<'c> {
                 }
             }
         }
+        Ok(n)
+    }
+
+    /// All remaining rows as plain value vectors (SQLAlchemy's `result.tuples().all()`,
+    /// untyped); see [`fetch_values`](Self::fetch_values).
+    ///
+    /// # Errors
+    /// The driver's error while fetching.
+    pub fn all_values(mut self) -> Result<Vec<Vec<Value>>> {
+        let mut out = Vec::new();
+        while self.fetch_values(self.chunk.max(1024), &mut out)? > 0 {}
         Ok(out)
     }
 

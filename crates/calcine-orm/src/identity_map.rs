@@ -25,7 +25,8 @@ impl IdentityMap {
     }
 
     /// The live instance of `ty` with `key` (`true`: it was there), or the one `make` builds,
-    /// recorded under `key`: one hash probe either way (the loader's path for every row).
+    /// recorded under `key`: one hash probe either way (the loader's path for every row; call
+    /// [`reserve`](Self::reserve) before a batch, which is where sweeps happen).
     pub(crate) fn get_or_insert_with<E>(
         &mut self,
         ty: TypeId,
@@ -50,9 +51,6 @@ impl IdentityMap {
                 inst
             }
         };
-        if self.len > self.sweep_at.max(1024) {
-            self.sweep();
-        }
         Ok((inst, false))
     }
 
@@ -124,8 +122,14 @@ impl IdentityMap {
             .count()
     }
 
-    /// Room for `n` more entries of model `ty`.
+    /// Room for `n` more entries of model `ty`, sweeping dead entries first if the batch would
+    /// pass the sweep mark. The batch itself ([`get_or_insert_with`](Self::get_or_insert_with))
+    /// never sweeps: a loader keeps every instance it adds alive, so a sweep in the middle would
+    /// only walk (and miss the cache on) entries that cannot be dead.
     pub(crate) fn reserve(&mut self, ty: TypeId, n: usize) {
+        if self.len + n > self.sweep_at.max(1024) {
+            self.sweep();
+        }
         self.maps.entry(ty).or_default().reserve(n);
     }
 

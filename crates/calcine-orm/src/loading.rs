@@ -491,10 +491,7 @@ pub(crate) fn run_model_select<T: Model>(
         None => None,
     };
     let parents: Vec<crate::Obj<T>> = match joined {
-        None => {
-            let rows = core.execute_values(stmt)?;
-            core.load::<T>(shared, rows)?
-        }
+        None => core.execute_load::<T, _>(shared, stmt)?,
         Some((index, (sql, ncols))) => {
             let rows = core.execute_values(&sql)?;
             load_joined::<T>(core, shared, index, ncols, rows)?

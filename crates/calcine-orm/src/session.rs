@@ -352,10 +352,53 @@ impl SessionCore {
         shared: &Arc<SessionShared>,
         rows: Vec<Vec<Value>>,
     ) -> Result<Vec<Obj<T>>> {
+        let mut out = Vec::with_capacity(rows.len());
+        load_into(&mut self.identity, shared, rows, &mut out)?;
+        Ok(out)
+    }
+
+    /// Runs `stmt` (selecting `T`'s columns in table order) and loads its rows as instances of
+    /// `T`, a chunk at a time: each chunk is turned into objects while its values are still in
+    /// the CPU cache (fetching everything first and mapping afterwards costs cache misses on
+    /// large results).
+    pub(crate) fn execute_load<T: Model, S: Executable + ?Sized>(
+        &mut self,
+        shared: &Arc<SessionShared>,
+        stmt: &S,
+    ) -> Result<Vec<Obj<T>>> {
+        const CHUNK: usize = 512;
+        self.connection()?;
+        let SessionCore {
+            conn: Some(conn),
+            identity,
+            ..
+        } = self
+        else {
+            return Err(Error::invalid_request("the session has no connection"));
+        };
+        let mut result = conn.execute(stmt)?;
+        let mut out = Vec::new();
+        let mut chunk = Vec::with_capacity(CHUNK);
+        while result.fetch_values(CHUNK, &mut chunk)? > 0 {
+            load_into(identity, shared, chunk.drain(..), &mut out)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Maps result rows to instances of `T` through the identity map, appending them to `out`.
+fn load_into<T: Model>(
+    identity: &mut crate::identity_map::IdentityMap,
+    shared: &Arc<SessionShared>,
+    rows: impl IntoIterator<Item = Vec<Value>, IntoIter: ExactSizeIterator>,
+    out: &mut Vec<Obj<T>>,
+) -> Result<()> {
+    {
+        let rows = rows.into_iter();
         let mapper = T::mapper();
         let ncols = mapper.column_names().len();
-        let mut out = Vec::with_capacity(rows.len());
-        self.identity.reserve(TypeId::of::<T>(), rows.len());
+        out.reserve(rows.len());
+        identity.reserve(TypeId::of::<T>(), rows.len());
         for values in rows {
             if values.len() != ncols {
                 return Err(Error::invalid_request(format!(
@@ -376,23 +419,17 @@ impl SessionCore {
             let tkeys = target_keys(mapper, &values)?;
             let mut values = Some(values);
             let (inst, existing) =
-                self.identity
-                    .get_or_insert_with(TypeId::of::<T>(), key, |key| -> Result<_> {
-                        let row = values.take().unwrap_or_default();
-                        let value = T::from_values(row).map_err(|(i, e)| {
-                            Error::decode(
-                                format!(
-                                    "{}.{}",
-                                    mapper.name(),
-                                    crate::instance::column_name::<T>(i)
-                                ),
-                                e,
-                            )
-                        })?;
-                        let obj =
-                            new_instance(value, Status::Persistent, Some(key.clone()), shared);
-                        Ok(obj.inner as Arc<dyn AnyInstance>)
+                identity.get_or_insert_with(TypeId::of::<T>(), key, |key| -> Result<_> {
+                    let row = values.take().unwrap_or_default();
+                    let value = T::from_values(row).map_err(|(i, e)| {
+                        Error::decode(
+                            format!("{}.{}", mapper.name(), crate::instance::column_name::<T>(i)),
+                            e,
+                        )
                     })?;
+                    let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
+                    Ok(obj.inner as Arc<dyn AnyInstance>)
+                })?;
             if existing {
                 let expired = inst.state().expired;
                 if expired {
@@ -412,7 +449,7 @@ impl SessionCore {
                 out.push(obj);
             }
         }
-        Ok(out)
+        Ok(())
     }
 }
 
