@@ -252,6 +252,22 @@ impl dyn AnyInstance {
         Ok(out)
     }
 
+    /// What relationship `index` gained (a collection's added objects, or a reference's new
+    /// target) and lost since the last flush, read in one pass over the field.
+    pub(crate) fn relation_touched(
+        &self,
+        index: usize,
+    ) -> Result<(crate::relationship::Related, crate::relationship::Related)> {
+        let mut out = (Vec::new(), Vec::new());
+        self.with_relation(index, &mut |r| {
+            out = r.pending_changes();
+            if let Some(Some(t)) = r.one_change() {
+                out.0.push(t);
+            }
+        })?;
+        Ok(out)
+    }
+
     pub(crate) fn relation_one_change(
         &self,
         index: usize,

@@ -437,10 +437,7 @@ fn sync_one_to_many(
             continue;
         };
         let rel = &mapper.relationships()[i];
-        let (mut added, removed) = inst.relation_changes(i)?;
-        if let Some(Some(t)) = inst.relation_one_change(i)? {
-            added.push(t);
-        }
+        let (added, removed) = inst.relation_touched(i)?;
         if added.is_empty() && removed.is_empty() {
             continue;
         }
@@ -493,10 +490,7 @@ fn cascade_save(
             if !rel.cascade.save_update {
                 continue;
             }
-            let (mut added, _) = inst.relation_changes(i)?;
-            if let Some(Some(t)) = inst.relation_one_change(i)? {
-                added.push(t);
-            }
+            let (added, _) = inst.relation_touched(i)?;
             for t in added {
                 let adopt = {
                     let mut st = t.state();
