@@ -10,6 +10,8 @@
 #   ORM_FLUSH_REPS, ORM_ASSOC_REPS ... see benches/benches/orm.rs; SA_FLUSH_REPEATS (default 3),
 #                                     SA_REL_REPEATS / SA_LAZY_REPEATS (default 5 / 3),
 #                                     SA_LARGE_REPEATS (large500k.*, default 3)
+#   REPORT_ONLY=1               skip the benchmarks, rebuild the sections from target/ (the last
+#                               run's data; e.g. after editing tools/core_orm_analysis.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -38,20 +40,31 @@ fi
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c 0)
 mkdir -p target
-rm -rf target/criterion/core_* target/orm.json target/sqlalchemy-orm.json
-
-cargo bench --no-run --bench core --bench orm 2>&1 | tail -n 3
-load_before="$(load)"
 core_args="--warm-up-time $warm --measurement-time $meas"
-# shellcheck disable=SC2086
-"${pin[@]}" cargo bench --bench core -- $core_args 2>&1 | tee target/core-criterion.log
-load_core="$(load)"
-"${pin[@]}" cargo bench --bench orm -- --json target/orm.json 2>&1 | tee target/orm.log
-load_orm="$(load)"
-"${pin[@]}" sqlalchemy/run.sh orm --flush-repeats "$sa_flush" --rel-repeats "$sa_rel" \
-    --lazy-repeats "$sa_lazy" --large-repeats "$sa_large" --json target/sqlalchemy-orm.json \
-    | tee target/sqlalchemy-orm.log
-load_after="$(load)"
+if [ -z "${REPORT_ONLY:-}" ]; then
+    rm -rf target/criterion/core_* target/orm.json target/sqlalchemy-orm.json
+    cargo bench --no-run --bench core --bench orm 2>&1 | tail -n 3
+    load_before="$(load)"
+    # shellcheck disable=SC2086
+    "${pin[@]}" cargo bench --bench core -- $core_args 2>&1 | tee target/core-criterion.log
+    load_core="$(load)"
+    "${pin[@]}" cargo bench --bench orm -- --json target/orm.json 2>&1 | tee target/orm.log
+    load_orm="$(load)"
+    "${pin[@]}" sqlalchemy/run.sh orm --flush-repeats "$sa_flush" --rel-repeats "$sa_rel" \
+        --lazy-repeats "$sa_lazy" --large-repeats "$sa_large" --json target/sqlalchemy-orm.json \
+        | tee target/sqlalchemy-orm.log
+    load_after="$(load)"
+    {
+        echo "date='$date'"
+        echo "load_before='$load_before'"
+        echo "load_core='$load_core'"
+        echo "load_orm='$load_orm'"
+        echo "load_after='$load_after'"
+        echo "pg_version='$pg_version'"
+    } > target/core-orm-run.env
+fi
+# shellcheck disable=SC1091
+. target/core-orm-run.env
 
 python3 tools/core_orm_report.py --splice RESULTS.md \
     --criterion target/criterion --orm target/orm.json --sqlalchemy target/sqlalchemy-orm.json \

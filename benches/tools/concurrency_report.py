@@ -203,6 +203,8 @@ def build(args) -> str:
     for wl, title in WORKLOADS.items():
         w(f"### {title}\n\n")
         workload_table(data, wl, w)
+    if args.analysis and Path(args.analysis).exists():
+        w(Path(args.analysis).read_text().rstrip() + "\n\n")
     w(END + "\n")
     return "".join(out)
 
@@ -237,6 +239,7 @@ def main() -> int:
     ap.add_argument("--load-mid", default="")
     ap.add_argument("--load-after", default="")
     ap.add_argument("--pg-version", default="")
+    ap.add_argument("--analysis", default="tools/concurrency_analysis.md")
     ap.add_argument("--warm-up", default="1")
     ap.add_argument("--measure", default="5")
     args = ap.parse_args()
