@@ -4,6 +4,8 @@
 #   WARM_UP_TIME / MEASUREMENT_TIME  criterion seconds per benchmark (default 2 / 8)
 #   PINNED_MEASUREMENT_TIME          same, for the run pinned to CPU 0 (default 5)
 #   SA_REPEATS                       repeats per SQLAlchemy figure (default 7)
+#   REPORT_ONLY=1                    skip the benchmarks, rebuild the bridge part from target/
+#                                    (the last run's data; e.g. after editing tools/bridge_analysis.md)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,28 +17,37 @@ date="$(date -u)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 mkdir -p target
-# Old results must not leak into the report if a benchmark is renamed or fails.
-rm -rf target/criterion/round_trip target/criterion/switch target/criterion/concurrent64
+if [ -z "${REPORT_ONLY:-}" ]; then
+    # Old results must not leak into the report if a benchmark is renamed or fails.
+    rm -rf target/criterion/round_trip target/criterion/switch target/criterion/concurrent64
 
-# 1. The multi-thread benchmarks with the whole process pinned to CPU 0 (no cross-vCPU wake-ups),
-#    saved as criterion baseline "pinned". First, because every run also writes "new".
-pinned_filter='^(round_trip/mt_|concurrent64/)'
-pinned_args="--warm-up-time $warm --measurement-time ${PINNED_MEASUREMENT_TIME:-5}"
-pinned_cmd="taskset -c 0 cargo bench --bench bridge -- --save-baseline pinned $pinned_args '$pinned_filter'"
-if command -v taskset >/dev/null; then
+    # 1. The multi-thread benchmarks with the whole process pinned to CPU 0 (no cross-vCPU wake-ups),
+    #    saved as criterion baseline "pinned". First, because every run also writes "new".
+    pinned_filter='^(round_trip/mt_|concurrent64/)'
+    pinned_args="--warm-up-time $warm --measurement-time ${PINNED_MEASUREMENT_TIME:-5}"
+    pinned_cmd="taskset -c 0 cargo bench --bench bridge -- --save-baseline pinned $pinned_args '$pinned_filter'"
+    if command -v taskset >/dev/null; then
+        # shellcheck disable=SC2086
+        taskset -c 0 cargo bench --bench bridge -- --save-baseline pinned $pinned_args "$pinned_filter" \
+            2>&1 | tee target/bridge-criterion-pinned.log
+    else
+        pinned_cmd=""
+    fi
+    # 2. Everything, unpinned (baseline "new").
     # shellcheck disable=SC2086
-    taskset -c 0 cargo bench --bench bridge -- --save-baseline pinned $pinned_args "$pinned_filter" \
-        2>&1 | tee target/bridge-criterion-pinned.log
-else
-    pinned_cmd=""
+    cargo bench --bench bridge -- $criterion_args 2>&1 | tee target/bridge-criterion.log
+    sqlalchemy/run.sh --repeats "$repeats" --json target/sqlalchemy-bridge.json \
+        | tee target/sqlalchemy-bridge.log
+    load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+    {
+        echo "date='$date'"
+        echo "load_before='$load_before'"
+        echo "load_after='$load_after'"
+        echo "pinned_cmd=\"$pinned_cmd\""
+    } > target/bridge-run.env
 fi
-# 2. Everything, unpinned (baseline "new").
-# shellcheck disable=SC2086
-cargo bench --bench bridge -- $criterion_args 2>&1 | tee target/bridge-criterion.log
-sqlalchemy/run.sh --repeats "$repeats" --json target/sqlalchemy-bridge.json \
-    | tee target/sqlalchemy-bridge.log
-
-load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+# shellcheck disable=SC1091
+. target/bridge-run.env
 python3 tools/bridge_report.py \
     --criterion target/criterion \
     --sqlalchemy target/sqlalchemy-bridge.json \

@@ -123,6 +123,8 @@ def main() -> int:
     ap.add_argument("--load-before", default="?")
     ap.add_argument("--load-after", default="?")
     ap.add_argument("--pinned-runs", default="", help="the command of the pinned run, if any")
+    ap.add_argument("--analysis", type=Path, default=Path("tools/bridge_analysis.md"),
+                    help="hand-written analysis appended after the targets")
     args = ap.parse_args()
 
     rs = load_criterion(args.criterion, "new")
@@ -201,6 +203,8 @@ def main() -> int:
       f"{fmt(m['round_trip/mt_spawn_send'])} vs {fmt(sa['greenlet_spawn_noop'])} "
       f"({sa['greenlet_spawn_noop'] / m['round_trip/mt_spawn_send']:.2f}× SQLAlchemy's speed); a lone "
       "sequential caller pays a cross-thread wake-up per call, like `spawn_blocking`.\n\n")
+    if args.analysis and args.analysis.exists():
+        w(args.analysis.read_text().rstrip() + "\n\n")
 
     w("## calcine bridge and tokio primitives (criterion, median and its 95% CI)\n\n")
     if pinned:
