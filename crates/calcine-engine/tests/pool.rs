@@ -93,11 +93,7 @@ fn dispose_closes_idle_connections_and_later_checkouts_work() {
         drop(outstanding);
         assert_eq!(engine.pool_status().checked_in, 0);
         let mut conn = engine.connect().unwrap();
-        let n: i64 = conn
-            .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
-            .unwrap()
-            .scalar()
-            .unwrap();
+        let n = support::count_rows(&mut conn, &t);
         assert_eq!(n, 0);
         drop(conn);
         assert_eq!(engine.pool_status().checked_in, 1, "{}", db.name);

@@ -270,11 +270,7 @@ fn reset_on_return_ends_the_transaction_at_once_without_waiting_for_its_reply() 
     // The same pooled connection serves the next unit of work; its first request collects the
     // ROLLBACK's reply.
     let mut conn = engine.connect().unwrap();
-    let n: i64 = conn
-        .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
-        .unwrap()
-        .scalar()
-        .unwrap();
+    let n = support::count_rows(&mut conn, &t);
     assert_eq!(n, 0);
     assert_eq!(pid(&mut conn), first, "the pooled connection was reused");
     conn.exec_driver_sql(&format!("INSERT INTO {t} VALUES (2, 2)"), &[])
@@ -314,11 +310,7 @@ fn reset_on_return_ends_the_transaction_at_once_without_waiting_for_its_reply() 
         let e = engine.clone();
         let (again, n) = calcine_greenlet::greenlet_spawn(move || {
             let mut conn = e.connect().unwrap();
-            let n: i64 = conn
-                .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
-                .unwrap()
-                .scalar()
-                .unwrap();
+            let n = support::count_rows(&mut conn, &t);
             (pid(&mut conn), n)
         })
         .await;

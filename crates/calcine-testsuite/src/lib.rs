@@ -225,3 +225,17 @@ pub fn each_backend(mut f: impl FnMut(&Db)) {
         }
     }
 }
+
+/// `SELECT count(*) FROM table` on `conn`.
+///
+/// # Panics
+/// If the query fails (a test fixture).
+pub fn count_rows(conn: &mut calcine_engine::Connection, table: &str) -> i64 {
+    match conn
+        .exec_driver_sql(&format!("SELECT count(*) FROM {table}"), &[])
+        .and_then(|r| r.scalar())
+    {
+        Ok(n) => n,
+        Err(e) => panic!("counting {table}: {e}"),
+    }
+}
