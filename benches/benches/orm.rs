@@ -232,18 +232,20 @@ fn calcine_flush_run_sync(rt: &tokio::runtime::Runtime, ae: &AsyncEngine) -> Dur
     })
 }
 
-fn calcine_load_sync(engine: &Engine) -> Duration {
+/// All `n` rows of `customer` as ORM objects, fresh session (`load10k`, `large500k.orm`).
+fn calcine_load_sync(engine: &Engine, n: usize) -> Duration {
     let t = Instant::now();
     let mut s = Session::new(engine);
     let objs = s.scalars::<Customer>(&select::<Customer>()).unwrap();
-    assert_eq!(objs.len(), LOAD_N);
+    assert_eq!(objs.len(), n);
     black_box(&objs);
     drop(objs);
     drop(s);
     t.elapsed()
 }
 
-fn calcine_load_run_sync(rt: &tokio::runtime::Runtime, ae: &AsyncEngine) -> Duration {
+/// The same inside one `AsyncSession::run_sync`.
+fn calcine_load_run_sync(rt: &tokio::runtime::Runtime, ae: &AsyncEngine, n: usize) -> Duration {
     rt.block_on(async {
         let t = Instant::now();
         let mut s = AsyncSession::new(ae);
@@ -251,7 +253,7 @@ fn calcine_load_run_sync(rt: &tokio::runtime::Runtime, ae: &AsyncEngine) -> Dura
             .run_sync(|s| s.scalars::<Customer>(&select::<Customer>()))
             .await
             .unwrap();
-        assert_eq!(objs.len(), LOAD_N);
+        assert_eq!(objs.len(), n);
         black_box(&objs);
         drop(objs);
         drop(s);
@@ -354,11 +356,24 @@ const SQLITE_DDL: &str = "CREATE TABLE customer (id INTEGER NOT NULL, name VARCH
      description VARCHAR(255) NOT NULL, PRIMARY KEY (id))";
 const SELECT_ALL: &str = "SELECT customer.id, customer.name, customer.description FROM customer";
 
-fn sqlite_engine(path: &Path) -> (Engine, AsyncEngine) {
-    let engine = create_engine(format!("sqlite:///{}", path.display()).as_str()).unwrap();
+/// A new database file at `path` with the `customer` table (made by rusqlite).
+fn sqlite_create(path: &Path) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .execute_batch(SQLITE_DDL)
+        .unwrap();
+}
+
+/// Engines on `url`, `customer` created from the model if it is not there.
+fn customer_engine(url: &str) -> (Engine, AsyncEngine) {
+    let engine = create_engine(url).unwrap();
     calcine::orm::create_all(&engine, &[Customer::mapper()]).unwrap();
     let ae = AsyncEngine::from_engine(engine.clone()).unwrap();
     (engine, ae)
+}
+
+fn sqlite_engine(path: &Path) -> (Engine, AsyncEngine) {
+    customer_engine(format!("sqlite:///{}", path.display()).as_str())
 }
 
 fn rusqlite_seed(path: &Path, n: usize) {
@@ -412,10 +427,7 @@ fn bench_sqlite(h: &mut Harness, flush_reps: usize, commit_n: usize) {
     let mut fresh = || {
         file_no += 1;
         let p = dir.path().join(format!("orm{file_no}.db"));
-        rusqlite::Connection::open(&p)
-            .unwrap()
-            .execute_batch(SQLITE_DDL)
-            .unwrap();
+        sqlite_create(&p);
         p
     };
 
@@ -457,10 +469,10 @@ fn bench_sqlite(h: &mut Harness, flush_reps: usize, commit_n: usize) {
     let (engine, ae) = sqlite_engine(&p);
     let load_reps = env_usize("ORM_LOAD_REPS", 11);
     h.run("load10k/sqlite/calcine_sync", LOAD_N, load_reps, || {
-        calcine_load_sync(&engine)
+        calcine_load_sync(&engine, LOAD_N)
     });
     h.run("load10k/sqlite/calcine_run_sync", LOAD_N, load_reps, || {
-        calcine_load_run_sync(&rt, &ae)
+        calcine_load_run_sync(&rt, &ae, LOAD_N)
     });
     let raw = rusqlite::Connection::open(&p).unwrap();
     h.run("load10k/sqlite/raw", LOAD_N, load_reps, || {
@@ -617,12 +629,15 @@ fn pg_flush(pg: &Pg) -> Duration {
     })
 }
 
+/// Engines on `url` with a new, empty `customer` table.
+fn pg_engine(pg: &Pg, url: &str) -> (Engine, AsyncEngine) {
+    pg.batch("DROP TABLE IF EXISTS customer");
+    customer_engine(url)
+}
+
 fn bench_postgres(h: &mut Harness, url: &str, flush_reps: usize, commit_n: usize) {
     let pg = Pg::connect(url);
-    pg.batch("DROP TABLE IF EXISTS customer");
-    let engine = create_engine(url).unwrap();
-    calcine::orm::create_all(&engine, &[Customer::mapper()]).unwrap();
-    let ae = AsyncEngine::from_engine(engine.clone()).unwrap();
+    let (engine, ae) = pg_engine(&pg, url);
     let rt = calcine_benches::current_thread();
 
     h.run(
@@ -651,13 +666,13 @@ fn bench_postgres(h: &mut Harness, url: &str, flush_reps: usize, commit_n: usize
     pg.seed(LOAD_N);
     let load_reps = env_usize("ORM_LOAD_REPS", 11);
     h.run("load10k/postgres/calcine_sync", LOAD_N, load_reps, || {
-        calcine_load_sync(&engine)
+        calcine_load_sync(&engine, LOAD_N)
     });
     h.run(
         "load10k/postgres/calcine_run_sync",
         LOAD_N,
         load_reps,
-        || calcine_load_run_sync(&rt, &ae),
+        || calcine_load_run_sync(&rt, &ae, LOAD_N),
     );
     let st_all = pg.rt.block_on(pg.client.prepare(SELECT_ALL)).unwrap();
     h.run("load10k/postgres/raw", LOAD_N, load_reps, || {

@@ -13,10 +13,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
-import tomllib
 from pathlib import Path
+
+# The script's own directory is first on sys.path when run as `python3 tools/X.py`.
+from report_common import analysis, cpu_model, lock_versions, machine, run, verdict
 
 # (criterion id, what it measures). Order = order in the table.
 RUST_ROWS = [
@@ -60,32 +61,6 @@ def fmt(ns: float) -> str:
     return f"{ns:.2f} ns"
 
 
-def run(cmd: list[str]) -> str:
-    try:
-        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def lock_versions(lock: Path, names: list[str]) -> dict[str, str]:
-    data = tomllib.loads(lock.read_text())
-    found: dict[str, list[str]] = {}
-    for pkg in data.get("package", []):
-        if pkg["name"] in names:
-            found.setdefault(pkg["name"], []).append(pkg["version"])
-    return {n: ", ".join(found.get(n, ["?"])) for n in names}
-
-
 def load_criterion(root: Path, baseline: str) -> dict[str, dict]:
     """Median estimates of criterion baseline `baseline` (`new` = the latest run)."""
     out = {}
@@ -106,10 +81,6 @@ def load_criterion(root: Path, baseline: str) -> dict[str, dict]:
 def cell(text: str) -> str:
     """A Markdown table cell: `|` must be escaped even inside code spans."""
     return text.replace("|", "\\|")
-
-
-def verdict(ok: bool) -> str:
-    return "**met**" if ok else "**missed**"
 
 
 def main() -> int:
@@ -136,7 +107,7 @@ def main() -> int:
     sa_doc = json.loads(args.sqlalchemy.read_text())
     sa = {k: v["median_ns"] for k, v in sa_doc["results"].items()}
     sav = sa_doc["versions"]
-    crates = lock_versions(args.lock, ["tokio", "corosensei", "criterion"])
+    crates = lock_versions(args.lock, ["tokio", "corosensei", "criterion"], missing_ok=False)
 
     m = {k: v["median"] for k, v in rs.items()}
     spawn = m["round_trip/inline_spawn_pooled"]
@@ -156,7 +127,7 @@ def main() -> int:
     w("## Run\n\n")
     w(f"- date: {args.date}\n")
     w(f"- command: `{args.command}`, which runs `{args.runs}`\n")
-    w(f"- machine: {run(['nproc'])} CPUs (`nproc`), {cpu_model()}, Linux {platform.release()}\n")
+    w(f"- machine: {machine(cpu_model(platform.processor() or 'unknown'))}\n")
     w(f"- load average (1/5/15 min) before: {args.load_before}; after: {args.load_after}\n")
     w(f"- Rust: {run(['rustc', '--version'])}; tokio {crates['tokio']}, corosensei "
       f"{crates['corosensei']}, criterion {crates['criterion']} (from `benches/Cargo.lock`); "
@@ -203,8 +174,7 @@ def main() -> int:
       f"{fmt(m['round_trip/mt_spawn_send'])} vs {fmt(sa['greenlet_spawn_noop'])} "
       f"({sa['greenlet_spawn_noop'] / m['round_trip/mt_spawn_send']:.2f}× SQLAlchemy's speed); a lone "
       "sequential caller pays a cross-thread wake-up per call, like `spawn_blocking`.\n\n")
-    if args.analysis and args.analysis.exists():
-        w(args.analysis.read_text().rstrip() + "\n\n")
+    w(analysis(args.analysis))
 
     w("## calcine bridge and tokio primitives (criterion, median and its 95% CI)\n\n")
     if pinned:

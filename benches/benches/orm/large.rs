@@ -26,13 +26,14 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use calcine::Engine;
 use calcine::asyncio::{AsyncEngine, AsyncSession};
-use calcine::orm::{Model, Session, select};
-use calcine::{Engine, create_engine};
+use calcine::orm::{Model, select};
 use futures_util::StreamExt;
 
 use super::{
-    Customer, Harness, OrmSeed, Pg, SELECT_ALL, SQLITE_DDL, env_usize, rusqlite_seed, sqlite_engine,
+    Customer, Harness, OrmSeed, Pg, SELECT_ALL, calcine_load_run_sync, calcine_load_sync,
+    env_usize, pg_engine, rusqlite_seed, sqlite_create, sqlite_engine,
 };
 
 pub const LARGE_N: usize = 500_000;
@@ -94,33 +95,6 @@ impl<T> Chunker<T> {
 }
 
 // ---- calcine, shared by both backends ----
-
-fn orm_sync(engine: &Engine) -> Duration {
-    let t = Instant::now();
-    let mut s = Session::new(engine);
-    let objs = s.scalars::<Customer>(&select::<Customer>()).unwrap();
-    assert_eq!(objs.len(), LARGE_N);
-    black_box(&objs);
-    drop(objs);
-    drop(s);
-    t.elapsed()
-}
-
-fn orm_run_sync(rt: &tokio::runtime::Runtime, ae: &AsyncEngine) -> Duration {
-    rt.block_on(async {
-        let t = Instant::now();
-        let mut s = AsyncSession::new(ae);
-        let objs = s
-            .run_sync(|s| s.scalars::<Customer>(&select::<Customer>()))
-            .await
-            .unwrap();
-        assert_eq!(objs.len(), LARGE_N);
-        black_box(&objs);
-        drop(objs);
-        drop(s);
-        t.elapsed()
-    })
-}
 
 fn orm_stream_async(rt: &tokio::runtime::Runtime, ae: &AsyncEngine) -> Duration {
     rt.block_on(async {
@@ -207,13 +181,13 @@ fn bench_calcine(
         &format!("large500k.orm/{backend}/calcine_sync"),
         LARGE_N,
         reps,
-        || orm_sync(engine),
+        || calcine_load_sync(engine, LARGE_N),
     );
     h.run(
         &format!("large500k.orm/{backend}/calcine_run_sync"),
         LARGE_N,
         reps,
-        || orm_run_sync(rt, ae),
+        || calcine_load_run_sync(rt, ae, LARGE_N),
     );
     h.run(
         &format!("large500k.orm_yield_per/{backend}/calcine_async"),
@@ -249,10 +223,7 @@ pub fn bench_sqlite(h: &mut Harness) {
     let reps = env_usize("ORM_LARGE_REPS", 3);
     let dir = tempfile::tempdir().unwrap();
     let path = &dir.path().join("large.db");
-    rusqlite::Connection::open(path)
-        .unwrap()
-        .execute_batch(SQLITE_DDL)
-        .unwrap();
+    sqlite_create(path);
     rusqlite_seed(path, LARGE_N);
     let (engine, ae) = sqlite_engine(path);
     let rt = calcine_benches::current_thread();
@@ -296,10 +267,7 @@ pub fn bench_postgres(h: &mut Harness, url: &str) {
     }
     let reps = env_usize("ORM_LARGE_REPS", 3);
     let pg = Pg::connect(url);
-    pg.batch("DROP TABLE IF EXISTS customer");
-    let engine = create_engine(url).unwrap();
-    calcine::orm::create_all(&engine, &[Customer::mapper()]).unwrap();
-    let ae = AsyncEngine::from_engine(engine.clone()).unwrap();
+    let (engine, ae) = pg_engine(&pg, url);
     let rt = calcine_benches::current_thread();
     pg.seed(LARGE_N);
     bench_calcine(h, "postgres", &engine, &ae, &rt, reps);

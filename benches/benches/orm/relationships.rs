@@ -37,8 +37,16 @@ use calcine::orm::{
 use calcine::{Engine, create_engine};
 
 use super::{Harness, Pg, PgParam, env_usize};
+use calcine_benches::diesel_schema::{
+    ASSOC_USERS_PG, ASSOC_USERS_SQLITE, COMMENTS_PER_POST, POSTS_PER_USER,
+};
 
 // ---- models ----
+
+// Not `calcine_benches::diesel_models` (`UserM`, `PostM`, `CommentM`), on purpose: these ids are
+// `i64` and the tables are made by `create_all` from these models (`BIGINT` keys on PostgreSQL,
+// read as `i64` by the raw side below), while `diesel_models` mirrors diesel's `SERIAL` (`int4`,
+// `i32`) schema of `diesel_schema::PG_DDL`. Sharing them would change what this benchmark measures.
 
 /// diesel's `users`.
 #[derive(Model, Debug)]
@@ -140,10 +148,6 @@ pub struct PlainChild {
     pub name: String,
 }
 
-const POSTS_PER_USER: usize = 10;
-const COMMENTS_PER_POST: usize = 10;
-const USERS_SQLITE: usize = 9;
-const USERS_PG: usize = 100;
 const PARENTS: usize = 1_000;
 const CHILDREN_PER_PARENT: usize = 100;
 
@@ -572,18 +576,18 @@ pub(crate) fn bench_sqlite(h: &mut Harness) {
     let path = dir.path().join("relationships.db");
     let engine = create_engine(format!("sqlite:///{}", path.display()).as_str()).unwrap();
     create_schema(&engine);
-    sqlite_seed(&path, USERS_SQLITE);
+    sqlite_seed(&path, ASSOC_USERS_SQLITE);
     let url = format!("sqlite:///{}", path.display());
     count_statements(
         h,
         "sqlite",
         &create_engine(url.as_str()).unwrap(),
-        USERS_SQLITE,
+        ASSOC_USERS_SQLITE,
     );
-    bench_calcine(h, "sqlite", &engine, USERS_SQLITE);
+    bench_calcine(h, "sqlite", &engine, ASSOC_USERS_SQLITE);
 
     let raw = rusqlite::Connection::open(&path).unwrap();
-    let users = USERS_SQLITE;
+    let users = ASSOC_USERS_SQLITE;
     h.run(
         "assoc/sqlite/raw",
         users * POSTS_PER_USER * COMMENTS_PER_POST,
@@ -755,9 +759,9 @@ pub(crate) fn bench_postgres(h: &mut Harness, url: &str) {
     pg.batch(PG_DROP);
     let engine = create_engine(url).unwrap();
     create_schema(&engine);
-    pg_seed(&pg, USERS_PG);
-    count_statements(h, "postgres", &create_engine(url).unwrap(), USERS_PG);
-    bench_calcine(h, "postgres", &engine, USERS_PG);
+    pg_seed(&pg, ASSOC_USERS_PG);
+    count_statements(h, "postgres", &create_engine(url).unwrap(), ASSOC_USERS_PG);
+    bench_calcine(h, "postgres", &engine, ASSOC_USERS_PG);
 
     let mut st = PgStatements::default();
     // Prepare untimed (the first run of each closure below would otherwise pay for it).
@@ -765,7 +769,7 @@ pub(crate) fn bench_postgres(h: &mut Harness, url: &str) {
         black_box(pg_assoc(&pg.client, &mut st).await);
         black_box(pg_p1k(&pg.client, &mut st).await);
     });
-    let users = USERS_PG;
+    let users = ASSOC_USERS_PG;
     h.run(
         "assoc/postgres/raw",
         users * POSTS_PER_USER * COMMENTS_PER_POST,
