@@ -36,36 +36,14 @@ use calcine::asyncio::{AsyncEngine, AsyncSession, SendAsyncSession};
 use calcine::orm::Session;
 use calcine_benches::RawPg;
 use calcine_benches::concurrency::{
-    Output, POOL_SIZE, Recorder, Settings, Stats, WORKER_THREADS, Window, summarize,
+    Output, POOL_SIZE, Recorder, Settings, Stats, WORKER_THREADS, Window, Wl, join_all, op_loop,
+    summarize,
 };
 use calcine_benches::core_workloads::{Schema, calcine_trivial, schema};
 use calcine_benches::diesel_models::{check_graph, orm_assoc, orm_trivial};
 use calcine_benches::diesel_schema::{
     ASSOC_USERS_PG, COMMENTS_PER_POST, PG_DDL, POSTS_PER_USER, seed_sql,
 };
-
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Wl {
-    Trivial,
-    Assoc,
-}
-
-impl Wl {
-    fn name(self) -> &'static str {
-        match self {
-            Wl::Trivial => "trivial",
-            Wl::Assoc => "assoc",
-        }
-    }
-
-    /// Top-level rows every operation must return.
-    fn want(self) -> usize {
-        match self {
-            Wl::Trivial => 1,
-            Wl::Assoc => ASSOC_USERS_PG,
-        }
-    }
-}
 
 const MT: &str = "multi-thread (2 workers), tokio::spawn";
 const CT: &str = "current-thread + LocalSet, spawn_local";
@@ -135,32 +113,33 @@ fn run_mt(
         } else {
             send_orm(&ae, wl).await
         };
-        assert_eq!(n, wl.want());
+        let want = wl.want(ASSOC_USERS_PG);
+        assert_eq!(n, want);
         let window = settings.window();
         let handles: Vec<_> = (0..settings.tasks)
             .map(|_| {
                 let ae = ae.clone();
                 let schema = Arc::clone(&schema);
                 tokio::spawn(async move {
-                    let mut rec = Recorder::new(window);
-                    while let Some(t0) = rec.start() {
-                        let n = if core {
+                    op_loop(window, want, || async {
+                        if core {
                             send_core(&ae, &schema).await
                         } else {
                             send_orm(&ae, wl).await
-                        };
-                        assert_eq!(n, wl.want());
-                        rec.done(t0);
-                    }
-                    rec
+                        }
+                    })
+                    .await
                 })
             })
             .collect();
-        let mut recs = Vec::with_capacity(handles.len());
-        for h in handles {
-            recs.push(h.await.expect("task"));
-        }
-        finish(implementation, wl, MT, note, window, recs)
+        finish(
+            implementation,
+            wl,
+            MT,
+            note,
+            window,
+            join_all(handles).await,
+        )
     })
 }
 
@@ -198,32 +177,33 @@ fn run_inline(
         } else {
             inline_orm(&ae, wl).await
         };
-        assert_eq!(n, wl.want());
+        let want = wl.want(ASSOC_USERS_PG);
+        assert_eq!(n, want);
         let window = settings.window();
         let handles: Vec<_> = (0..settings.tasks)
             .map(|_| {
                 let ae = ae.clone();
                 let schema = std::rc::Rc::clone(&schema);
                 tokio::task::spawn_local(async move {
-                    let mut rec = Recorder::new(window);
-                    while let Some(t0) = rec.start() {
-                        let n = if core {
+                    op_loop(window, want, || async {
+                        if core {
                             inline_core(&ae, &schema).await
                         } else {
                             inline_orm(&ae, wl).await
-                        };
-                        assert_eq!(n, wl.want());
-                        rec.done(t0);
-                    }
-                    rec
+                        }
+                    })
+                    .await
                 })
             })
             .collect();
-        let mut recs = Vec::with_capacity(handles.len());
-        for h in handles {
-            recs.push(h.await.expect("task"));
-        }
-        finish(implementation, wl, CT, note, window, recs)
+        finish(
+            implementation,
+            wl,
+            CT,
+            note,
+            window,
+            join_all(handles).await,
+        )
     })
 }
 

@@ -132,6 +132,57 @@ impl Recorder {
     }
 }
 
+/// The two workloads of the concurrency benchmark.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub enum Wl {
+    /// trivial/1: one user row.
+    Trivial,
+    /// diesel's workload 4 (users x posts x comments).
+    Assoc,
+}
+
+impl Wl {
+    pub fn name(self) -> &'static str {
+        match self {
+            Wl::Trivial => "trivial",
+            Wl::Assoc => "assoc",
+        }
+    }
+
+    /// Top-level rows every operation must return (`assoc_users`: the seeded user count).
+    pub fn want(self, assoc_users: usize) -> usize {
+        match self {
+            Wl::Trivial => 1,
+            Wl::Assoc => assoc_users,
+        }
+    }
+}
+
+/// One task's work: `op` back to back until the window closes, each result checked against
+/// `want` and each operation timed.
+pub async fn op_loop<F, Fut>(window: Window, want: usize, mut op: F) -> Recorder
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = usize>,
+{
+    let mut rec = Recorder::new(window);
+    while let Some(t0) = rec.start() {
+        let n = op().await;
+        assert_eq!(n, want);
+        rec.done(t0);
+    }
+    rec
+}
+
+/// Waits for every task's record.
+pub async fn join_all(handles: Vec<tokio::task::JoinHandle<Recorder>>) -> Vec<Recorder> {
+    let mut recs = Vec::with_capacity(handles.len());
+    for h in handles {
+        recs.push(h.await.expect("task"));
+    }
+    recs
+}
+
 /// The result of one implementation on one workload.
 #[derive(Debug, Clone)]
 pub struct Stats {

@@ -35,30 +35,10 @@ use calcine_bench_peers::schema::{
 };
 use calcine_bench_peers::workloads::{diesel_async_pg, diesel_pg, sea, sqlx_pg};
 use calcine_bench_peers::{Graph, check_graph};
-use concurrency::{Output, POOL_SIZE, Recorder, Settings, Stats, WORKER_THREADS, summarize};
+use concurrency::{
+    Output, POOL_SIZE, Settings, Stats, WORKER_THREADS, Wl, join_all, op_loop, summarize,
+};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
-
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Wl {
-    Trivial,
-    Assoc,
-}
-
-impl Wl {
-    fn name(self) -> &'static str {
-        match self {
-            Wl::Trivial => "trivial",
-            Wl::Assoc => "assoc",
-        }
-    }
-
-    fn want(self) -> usize {
-        match self {
-            Wl::Trivial => 1,
-            Wl::Assoc => ASSOC_USERS_PG,
-        }
-    }
-}
 
 const MT: &str = "multi-thread (2 workers), tokio::spawn";
 
@@ -75,30 +55,26 @@ fn run<P, F, Fut>(
 where
     P: Clone + Send + 'static,
     F: Fn(P, Wl) -> Fut + Copy + Send + 'static,
-    Fut: Future<Output = usize> + Send,
+    Fut: Future<Output = usize> + Send + 'static,
 {
     rt.block_on(async {
-        assert_eq!(op(pool.clone(), wl).await, wl.want());
+        let want = wl.want(ASSOC_USERS_PG);
+        assert_eq!(op(pool.clone(), wl).await, want);
         let window = settings.window();
         let handles: Vec<_> = (0..settings.tasks)
             .map(|_| {
                 let pool = pool.clone();
-                tokio::spawn(async move {
-                    let mut rec = Recorder::new(window);
-                    while let Some(t0) = rec.start() {
-                        let n = op(pool.clone(), wl).await;
-                        assert_eq!(n, wl.want());
-                        rec.done(t0);
-                    }
-                    rec
-                })
+                tokio::spawn(op_loop(window, want, move || op(pool.clone(), wl)))
             })
             .collect();
-        let mut recs = Vec::with_capacity(handles.len());
-        for h in handles {
-            recs.push(h.await.expect("task"));
-        }
-        summarize(implementation, wl.name(), MT, note, window, recs)
+        summarize(
+            implementation,
+            wl.name(),
+            MT,
+            note,
+            window,
+            join_all(handles).await,
+        )
     })
 }
 
