@@ -93,23 +93,35 @@ impl<'c> CursorResult<'c> {
         self
     }
 
-    fn fill(&mut self) -> Result<()> {
+    /// Fetches up to `max` rows from the driver into `out`; marks the result exhausted at the
+    /// end or on an error (noting a disconnect for the connection).
+    fn pull(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
         if self.exhausted {
-            return Ok(());
+            return Ok(0);
         }
-        self.scratch.clear();
-        match self.cursor.fetch(self.chunk, &mut self.scratch) {
-            Ok(0) => self.exhausted = true,
-            Ok(_) => self.buffer.extend(self.scratch.drain(..)),
+        match self.cursor.fetch(max, out) {
+            Ok(0) => {
+                self.exhausted = true;
+                Ok(0)
+            }
+            Ok(n) => Ok(n),
             Err(e) => {
                 self.exhausted = true;
                 if self.driver.is_disconnect(&e) {
                     *self.disconnected = true;
                 }
-                return Err(e);
+                Err(e)
             }
         }
-        Ok(())
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        let r = self.pull(self.chunk, &mut scratch);
+        self.buffer.extend(scratch.drain(..));
+        self.scratch = scratch;
+        r.map(drop)
     }
 
     /// The next row, `None` at the end.
@@ -148,17 +160,10 @@ impl<'c> CursorResult<'c> {
         let buffered = self.buffer.len().min(max);
         out.extend(self.buffer.drain(..buffered));
         let mut n = buffered;
-        while n < max && !self.exhausted {
-            match self.cursor.fetch(max - n, out) {
-                Ok(0) => self.exhausted = true,
-                Ok(k) => n += k,
-                Err(e) => {
-                    self.exhausted = true;
-                    if self.driver.is_disconnect(&e) {
-                        *self.disconnected = true;
-                    }
-                    return Err(e);
-                }
+        while n < max {
+            match self.pull(max - n, out)? {
+                0 => break,
+                k => n += k,
             }
         }
         Ok(n)
