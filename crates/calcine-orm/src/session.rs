@@ -327,13 +327,7 @@ impl SessionCore {
         };
         let values = row.into_values();
         let tkeys = target_keys(inst.mapper(), &values)?;
-        let values: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
-        inst.try_set_values(&values)?;
-        set_target_keys(inst, tkeys)?;
-        let mut st = inst.state();
-        st.expired = false;
-        st.committed = None;
-        Ok(())
+        reload(inst, values, tkeys)
     }
 
     fn has_changes(&self, shared: &SessionShared) -> bool {
@@ -418,6 +412,9 @@ fn load_into<T: Model>(
             };
             let tkeys = target_keys(mapper, &values)?;
             let mut values = Some(values);
+            // The typed handle of a new instance comes out here, so only existing ones need a
+            // downcast from the identity map's erased handle.
+            let mut created: Option<Obj<T>> = None;
             let (inst, existing) =
                 identity.get_or_insert_with(TypeId::of::<T>(), key, |key| -> Result<_> {
                     let row = values.take().unwrap_or_default();
@@ -428,29 +425,45 @@ fn load_into<T: Model>(
                         )
                     })?;
                     let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
-                    Ok(obj.inner as Arc<dyn AnyInstance>)
+                    let any = obj.as_any();
+                    created = Some(obj);
+                    Ok(any)
                 })?;
-            if existing {
-                let expired = inst.state().expired;
-                if expired {
-                    if let Some(values) = values {
-                        let pairs: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
-                        inst.try_set_values(&pairs)?;
-                    }
+            match created {
+                Some(obj) => {
                     set_target_keys(&inst, tkeys)?;
-                    let mut st = inst.state();
-                    st.expired = false;
-                    st.committed = None;
+                    out.push(obj);
                 }
-            } else {
-                set_target_keys(&inst, tkeys)?;
-            }
-            if let Some(obj) = downcast::<T>(inst) {
-                out.push(obj);
+                None => {
+                    let expired = inst.state().expired;
+                    if let (true, Some(values)) = (expired, values) {
+                        reload(&inst, values, tkeys)?;
+                    }
+                    debug_assert!(existing);
+                    if let Some(obj) = downcast::<T>(inst) {
+                        out.push(obj);
+                    }
+                }
             }
         }
         Ok(())
     }
+}
+
+/// Puts freshly read column `values` (and many-to-one target keys) into `inst`, which stops
+/// being expired and has no snapshot any more.
+fn reload(
+    inst: &Arc<dyn AnyInstance>,
+    values: Vec<Value>,
+    tkeys: Vec<(usize, Option<Key>)>,
+) -> Result<()> {
+    let pairs: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
+    inst.try_set_values(&pairs)?;
+    set_target_keys(inst, tkeys)?;
+    let mut st = inst.state();
+    st.expired = false;
+    st.committed = None;
+    Ok(())
 }
 
 fn new_instance<T: Model>(
