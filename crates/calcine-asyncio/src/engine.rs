@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use calcine_engine::{Backend, Engine, EngineBuilder, Error, Result, Url};
+use calcine_engine::{Engine, EngineBuilder, Error, Result, Url};
 
 use crate::bridge;
 use crate::connection::AsyncConnection;
@@ -74,10 +74,10 @@ impl AsyncEngine {
     /// None today: both calcine drivers can be bridged (kept fallible for drivers that cannot).
     pub fn from_engine(engine: Engine) -> Result<AsyncEngine> {
         check_driver_name(&engine.url().to_string())?;
-        // PostgreSQL IO goes through `await_`: the execute family must see it
+        // A bridged driver's IO goes through `await_`: the execute family must see it
         // (`require_await`). SQLite's rusqlite calls are short blocking calls made without
         // `await_`, so it must not be required there.
-        let require_await = engine.url().backend() == Backend::Postgresql;
+        let require_await = engine.is_bridged();
         Ok(AsyncEngine {
             engine,
             require_await,

@@ -4,7 +4,7 @@
 use calcine_engine::{Connection, Result, Row};
 use calcine_greenlet::greenlet_spawn;
 use calcine_orm::{Key, Model, ModelSelect, Obj, Session, SessionMaker};
-use calcine_sql::{Dialect, Executable, FromValue};
+use calcine_sql::{Executable, FromValue};
 
 use crate::engine::AsyncEngine;
 use crate::scalar_stream::AsyncScalarStream;
@@ -47,7 +47,8 @@ use crate::stream::AsyncResult;
 /// ```
 pub struct AsyncSession {
     sync: Session,
-    dialect: Dialect,
+    /// The engine's driver does its IO through the bridge (see `Engine::is_bridged`).
+    bridged: bool,
     /// The session's connection while lent to a stream; given back on the next call.
     streaming: Option<Connection>,
 }
@@ -61,10 +62,10 @@ impl AsyncSession {
     /// Wraps a synchronous session (made by a [`SessionMaker`], for options).
     pub fn from_sync(mut sync: Session) -> AsyncSession {
         sync.set_async(true);
-        let dialect = sync.engine().dialect();
+        let bridged = sync.engine().is_bridged();
         AsyncSession {
             sync,
-            dialect,
+            bridged,
             streaming: None,
         }
     }
@@ -314,10 +315,7 @@ impl Drop for AsyncSession {
         if !self.sync.has_connection() {
             return;
         }
-        if self.dialect == Dialect::Postgresql
-            && self.sync.is_connection_bound()
-            && !calcine_greenlet::in_greenlet()
-        {
+        if self.bridged && self.sync.is_connection_bound() && !calcine_greenlet::in_greenlet() {
             let engine = self.sync.engine();
             let mut session = std::mem::replace(&mut self.sync, Session::new(&engine));
             calcine_greenlet::spawn_send_detached(move || session.close());

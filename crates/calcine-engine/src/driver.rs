@@ -37,6 +37,13 @@ pub trait Driver: Send + Sync + fmt::Debug {
     /// reached or opened.
     fn connect(&self) -> Result<Box<dyn DriverConnection>>;
 
+    /// Whether this driver's calls do their IO through `calcine_greenlet::await_` (a bridged
+    /// async protocol, like PostgreSQL's), rather than as short blocking calls (SQLite). Async
+    /// callers use it to know which calls must run inside a greenlet.
+    fn bridged(&self) -> bool {
+        false
+    }
+
     /// Whether `err` means the connection is unusable (SQLAlchemy's `is_disconnect`). The default
     /// trusts the flag the driver set when it built the error.
     fn is_disconnect(&self, err: &Error) -> bool {

@@ -176,6 +176,12 @@ impl Engine {
         self.inner.driver.dialect()
     }
 
+    /// Whether the driver does its IO through the bridge (`calcine_greenlet::await_`): true for
+    /// PostgreSQL, false for SQLite (see [`Driver::bridged`](crate::Driver::bridged)).
+    pub fn is_bridged(&self) -> bool {
+        self.inner.driver.bridged()
+    }
+
     /// The driver's name (`"sqlite"`, `"postgresql"`).
     pub fn driver_name(&self) -> &'static str {
         self.inner.driver.name()

@@ -194,6 +194,10 @@ impl Driver for PostgresDriver {
         Dialect::Postgresql
     }
 
+    fn bridged(&self) -> bool {
+        true
+    }
+
     fn connect(&self) -> Result<Box<dyn DriverConnection>> {
         let config = self.config.clone();
         let creator = self.creator.clone();
