@@ -3,11 +3,10 @@
 use std::sync::Arc;
 
 use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
-use crate::dml::walk_returning;
-use crate::expression::{Cx, Expr, and_, walk_expr};
+use crate::dml::{in_table_scope, walk_returning};
+use crate::expression::{Expr, walk_expr};
 use crate::schema::Table;
-use crate::select::{IntoSelectList, result_names};
-use crate::selectable::{FromRef, Scope, Source};
+use crate::select::{IntoSelectList, push_and, result_names};
 use crate::sink::{Kw, Sink, Walk, compile_walk};
 
 /// A `DELETE FROM table [WHERE ...] [RETURNING ...]` statement (SQLAlchemy's `Delete`).
@@ -30,11 +29,7 @@ pub fn delete(table: &Table) -> Delete {
 impl Delete {
     /// Adds a `WHERE` condition; several calls are joined with `AND`.
     pub fn where_(mut self, cond: impl Into<Expr>) -> Self {
-        let cond = cond.into();
-        self.where_ = Some(match self.where_.take() {
-            Some(prev) => and_([prev, cond]),
-            None => cond,
-        });
+        push_and(&mut self.where_, cond.into());
         self
     }
 
@@ -52,20 +47,15 @@ impl Delete {
 
 impl Walk for Delete {
     fn walk<S: Sink>(&self, s: &mut S) {
-        let src = [Source::Table(self.table.clone())];
-        let froms = [FromRef::Source(&src[0])];
-        let scope = Scope::new(&froms, None);
-        let cx = Cx {
-            qualify: true,
-            scope: Some(&scope),
-        };
-        s.kw(Kw::DeleteFrom);
-        s.ident(self.table.name());
-        if let Some(w) = &self.where_ {
-            s.kw(Kw::Where);
-            walk_expr(w, s, cx);
-        }
-        walk_returning(&self.returning, s, cx);
+        in_table_scope(&self.table, true, s, |s, cx| {
+            s.kw(Kw::DeleteFrom);
+            s.ident(self.table.name());
+            if let Some(w) = &self.where_ {
+                s.kw(Kw::Where);
+                walk_expr(w, s, cx);
+            }
+            walk_returning(&self.returning, s, cx);
+        });
     }
 }
 

@@ -5,7 +5,7 @@ use crate::error::{Result, SqlError, SqlErrorKind};
 use crate::expression::{ColumnRef, Cx, Expr};
 use crate::schema::Table;
 use crate::select::walk_select_list;
-use crate::selectable::Source;
+use crate::selectable::{FromRef, Scope, Source};
 use crate::sink::{Kw, Sink};
 
 /// Names a column of the statement's target table: by name (`"email"`) or by column expression
@@ -88,6 +88,26 @@ pub(crate) fn resolve_pairs<K: ColumnName, V: Into<Expr>>(
     }
     out.sort_by_key(|p| p.0);
     Ok(out)
+}
+
+/// Walks a statement on `table` alone (INSERT, UPDATE, DELETE): `f` gets a context whose scope
+/// is that table, with column references qualified or not.
+pub(crate) fn in_table_scope<S: Sink>(
+    table: &Table,
+    qualify: bool,
+    s: &mut S,
+    f: impl FnOnce(&mut S, Cx<'_>),
+) {
+    let src = [Source::Table(table.clone())];
+    let froms = [FromRef::Source(&src[0])];
+    let scope = Scope::new(&froms, None);
+    f(
+        s,
+        Cx {
+            qualify,
+            scope: Some(&scope),
+        },
+    );
 }
 
 /// `RETURNING a, b` (columns unqualified).

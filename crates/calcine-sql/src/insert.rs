@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
-use crate::dml::{ColumnName, resolve_pairs, walk_returning};
+use crate::dml::{ColumnName, in_table_scope, resolve_pairs, walk_returning};
 use crate::error::{Result, SqlError, SqlErrorKind};
 use crate::expression::{Cx, Expr, walk_expr};
 use crate::query::Query;
 use crate::schema::Table;
 use crate::select::{IntoSelectList, result_names};
-use crate::selectable::{FromRef, Scope, Source};
 use crate::sink::{Kw, Sink, Walk, compile_walk};
 
 /// An `INSERT` statement (SQLAlchemy's `Insert`).
@@ -273,109 +272,104 @@ impl Insert {
 
 impl Walk for Insert {
     fn walk<S: Sink>(&self, s: &mut S) {
-        let src = [Source::Table(self.table.clone())];
-        let froms = [FromRef::Source(&src[0])];
-        let scope = Scope::new(&froms, None);
-        let cx = Cx {
-            qualify: false,
-            scope: Some(&scope),
-        };
-        s.kw(Kw::InsertInto);
-        s.ident(self.table.name());
-        if let Some(q) = &self.from_select {
-            s.kw(Kw::Space);
-            self.col_list(s, &self.columns);
-            s.kw(Kw::Space);
-            q.walk(s, None);
-        } else if self.rows.is_empty() {
-            let defaults: Vec<(u32, Expr)> = self
-                .table
-                .columns()
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| {
-                    c.default
-                        .as_ref()
-                        .map(|d| (i as u32, Expr::from(d.clone())))
-                })
-                .collect();
-            if defaults.is_empty() {
-                s.kw(Kw::DefaultValues);
+        in_table_scope(&self.table, false, s, |s, cx| {
+            s.kw(Kw::InsertInto);
+            s.ident(self.table.name());
+            if let Some(q) = &self.from_select {
+                s.kw(Kw::Space);
+                self.col_list(s, &self.columns);
+                s.kw(Kw::Space);
+                q.walk(s, None);
+            } else if self.rows.is_empty() {
+                let defaults: Vec<(u32, Expr)> = self
+                    .table
+                    .columns()
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        c.default
+                            .as_ref()
+                            .map(|d| (i as u32, Expr::from(d.clone())))
+                    })
+                    .collect();
+                if defaults.is_empty() {
+                    s.kw(Kw::DefaultValues);
+                } else {
+                    s.kw(Kw::Space);
+                    let cols: Vec<u32> = defaults.iter().map(|d| d.0).collect();
+                    self.col_list(s, &cols);
+                    s.kw(Kw::Values);
+                    s.kw(Kw::Open);
+                    for (n, (_, e)) in defaults.iter().enumerate() {
+                        if n > 0 {
+                            s.kw(Kw::Comma);
+                        }
+                        walk_expr(e, s, cx);
+                    }
+                    s.kw(Kw::Close);
+                }
             } else {
                 s.kw(Kw::Space);
-                let cols: Vec<u32> = defaults.iter().map(|d| d.0).collect();
-                self.col_list(s, &cols);
+                self.col_list(s, &self.columns);
                 s.kw(Kw::Values);
-                s.kw(Kw::Open);
-                for (n, (_, e)) in defaults.iter().enumerate() {
-                    if n > 0 {
+                for (r, row) in self.rows.iter().enumerate() {
+                    if r > 0 {
                         s.kw(Kw::Comma);
                     }
-                    walk_expr(e, s, cx);
-                }
-                s.kw(Kw::Close);
-            }
-        } else {
-            s.kw(Kw::Space);
-            self.col_list(s, &self.columns);
-            s.kw(Kw::Values);
-            for (r, row) in self.rows.iter().enumerate() {
-                if r > 0 {
-                    s.kw(Kw::Comma);
-                }
-                s.kw(Kw::Open);
-                for (n, e) in row.iter().enumerate() {
-                    if n > 0 {
-                        s.kw(Kw::Comma);
+                    s.kw(Kw::Open);
+                    for (n, e) in row.iter().enumerate() {
+                        if n > 0 {
+                            s.kw(Kw::Comma);
+                        }
+                        walk_expr(e, s, cx);
                     }
-                    walk_expr(e, s, cx);
+                    s.kw(Kw::Close);
                 }
-                s.kw(Kw::Close);
             }
-        }
-        match &self.on_conflict {
-            None => {}
-            Some(OnConflict::Nothing(target)) => {
-                s.kw(Kw::OnConflict);
-                if !target.is_empty() {
+            match &self.on_conflict {
+                None => {}
+                Some(OnConflict::Nothing(target)) => {
+                    s.kw(Kw::OnConflict);
+                    if !target.is_empty() {
+                        s.kw(Kw::Space);
+                        self.col_list(s, target);
+                    }
+                    s.kw(Kw::DoNothing);
+                }
+                Some(OnConflict::Update {
+                    target,
+                    set,
+                    where_,
+                }) => {
+                    s.kw(Kw::OnConflict);
                     s.kw(Kw::Space);
                     self.col_list(s, target);
-                }
-                s.kw(Kw::DoNothing);
-            }
-            Some(OnConflict::Update {
-                target,
-                set,
-                where_,
-            }) => {
-                s.kw(Kw::OnConflict);
-                s.kw(Kw::Space);
-                self.col_list(s, target);
-                s.kw(Kw::DoUpdateSet);
-                let qcx = Cx {
-                    qualify: true,
-                    ..cx
-                };
-                for (n, (i, e)) in set.iter().enumerate() {
-                    if n > 0 {
-                        s.kw(Kw::Comma);
+                    s.kw(Kw::DoUpdateSet);
+                    let qcx = Cx {
+                        qualify: true,
+                        ..cx
+                    };
+                    for (n, (i, e)) in set.iter().enumerate() {
+                        if n > 0 {
+                            s.kw(Kw::Comma);
+                        }
+                        s.ident(
+                            self.table
+                                .columns()
+                                .get(*i as usize)
+                                .map_or("", |c| c.name()),
+                        );
+                        s.kw(Kw::Eq);
+                        walk_expr(e, s, qcx);
                     }
-                    s.ident(
-                        self.table
-                            .columns()
-                            .get(*i as usize)
-                            .map_or("", |c| c.name()),
-                    );
-                    s.kw(Kw::Eq);
-                    walk_expr(e, s, qcx);
-                }
-                if let Some(w) = where_ {
-                    s.kw(Kw::Where);
-                    walk_expr(w, s, qcx);
+                    if let Some(w) = where_ {
+                        s.kw(Kw::Where);
+                        walk_expr(w, s, qcx);
+                    }
                 }
             }
-        }
-        walk_returning(&self.returning, s, cx);
+            walk_returning(&self.returning, s, cx);
+        });
     }
 }
 

@@ -115,7 +115,9 @@ pub fn select(columns: impl IntoSelectList) -> Select {
     s
 }
 
-fn push_and(slot: &mut Option<Expr>, e: Expr) {
+/// Sets `slot` to `e`, or to `slot AND e` if it already holds a condition (repeated
+/// `where_` / `having` calls).
+pub(crate) fn push_and(slot: &mut Option<Expr>, e: Expr) {
     *slot = Some(match slot.take() {
         Some(prev) => and_([prev, e]),
         None => e,

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 
 use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
-use crate::dml::{ColumnName, resolve_pairs, walk_returning};
+use crate::dml::{ColumnName, in_table_scope, resolve_pairs, walk_returning};
 use crate::error::{Result, SqlError, SqlErrorKind};
-use crate::expression::{Cx, Expr, and_, walk_expr};
+use crate::expression::{Expr, walk_expr};
 use crate::schema::Table;
-use crate::select::{IntoSelectList, result_names};
-use crate::selectable::{FromRef, Scope, Source};
+use crate::select::{IntoSelectList, push_and, result_names};
 use crate::sink::{Kw, Sink, Walk, compile_walk};
 
 /// `update(table)` before its first `SET` column: an `UPDATE` needs at least one, so only
@@ -93,11 +92,7 @@ impl Update {
 
     /// Adds a `WHERE` condition; several calls are joined with `AND`.
     pub fn where_(mut self, cond: impl Into<Expr>) -> Self {
-        let cond = cond.into();
-        self.where_ = Some(match self.where_.take() {
-            Some(prev) => and_([prev, cond]),
-            None => cond,
-        });
+        push_and(&mut self.where_, cond.into());
         self
     }
 
@@ -115,34 +110,29 @@ impl Update {
 
 impl Walk for Update {
     fn walk<S: Sink>(&self, s: &mut S) {
-        let src = [Source::Table(self.table.clone())];
-        let froms = [FromRef::Source(&src[0])];
-        let scope = Scope::new(&froms, None);
-        let cx = Cx {
-            qualify: true,
-            scope: Some(&scope),
-        };
-        s.kw(Kw::Update);
-        s.ident(self.table.name());
-        s.kw(Kw::Set);
-        for (n, (i, e)) in self.set.iter().enumerate() {
-            if n > 0 {
-                s.kw(Kw::Comma);
+        in_table_scope(&self.table, true, s, |s, cx| {
+            s.kw(Kw::Update);
+            s.ident(self.table.name());
+            s.kw(Kw::Set);
+            for (n, (i, e)) in self.set.iter().enumerate() {
+                if n > 0 {
+                    s.kw(Kw::Comma);
+                }
+                s.ident(
+                    self.table
+                        .columns()
+                        .get(*i as usize)
+                        .map_or("", |c| c.name()),
+                );
+                s.kw(Kw::Eq);
+                walk_expr(e, s, cx);
             }
-            s.ident(
-                self.table
-                    .columns()
-                    .get(*i as usize)
-                    .map_or("", |c| c.name()),
-            );
-            s.kw(Kw::Eq);
-            walk_expr(e, s, cx);
-        }
-        if let Some(w) = &self.where_ {
-            s.kw(Kw::Where);
-            walk_expr(w, s, cx);
-        }
-        walk_returning(&self.returning, s, cx);
+            if let Some(w) = &self.where_ {
+                s.kw(Kw::Where);
+                walk_expr(w, s, cx);
+            }
+            walk_returning(&self.returning, s, cx);
+        });
     }
 }
 
