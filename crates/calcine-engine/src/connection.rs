@@ -127,27 +127,8 @@ impl Connection {
     /// # Errors
     /// As [`execute`](Connection::execute).
     pub fn exec_driver_sql_rowcount(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        self.ready()?;
-        self.autobegin()?;
-        let Connection {
-            engine,
-            conn,
-            disconnected,
-            ..
-        } = self;
-        let inner = engine.inner();
-        let driver = inner.driver();
-        let pooled = conn
-            .as_mut()
-            .ok_or_else(|| Error::resource_closed("This Connection is closed"))?;
-        let _entered = before_statement(inner, driver, sql, params);
-        match pooled.get().execute(sql, params) {
-            Ok(n) => {
-                inner.listeners.fire(ExecutePhase::After, sql, params);
-                Ok(n)
-            }
-            Err(e) => Err(statement_error(driver, disconnected, e, sql, params)),
-        }
+        self.dispatch(sql, params, |c| c.execute(sql, params))
+            .map(|d| d.out)
     }
 
     /// The first column of the first row of `statement` (SQLAlchemy's `Connection.scalar`).
@@ -240,6 +221,20 @@ impl Connection {
     }
 
     fn run(&mut self, sql: &str, params: &[Value]) -> Result<CursorResult<'_>> {
+        let d = self.dispatch(sql, params, |c| c.query(sql, params))?;
+        let columns = d.columns_cache.get(d.out.columns());
+        Ok(CursorResult::new(d.out, columns, d.driver, d.disconnected))
+    }
+
+    /// The path of every statement: the connection must be usable, a transaction is begun if
+    /// none is open, the `before`/`after` events and the echo/tracing span wrap the driver
+    /// `call`, and its error is noted (disconnect) and given the statement and parameters.
+    fn dispatch<'c, R>(
+        &'c mut self,
+        sql: &str,
+        params: &[Value],
+        call: impl FnOnce(&'c mut dyn crate::driver::DriverConnection) -> Result<R>,
+    ) -> Result<Dispatched<'c, R>> {
         self.ready()?;
         self.autobegin()?;
         let Connection {
@@ -255,11 +250,15 @@ impl Connection {
             .as_mut()
             .ok_or_else(|| Error::resource_closed("This Connection is closed"))?;
         let _entered = before_statement(inner, driver, sql, params);
-        match pooled.get().query(sql, params) {
-            Ok(cursor) => {
+        match call(pooled.get()) {
+            Ok(out) => {
                 inner.listeners.fire(ExecutePhase::After, sql, params);
-                let columns = columns_cache.get(cursor.columns());
-                Ok(CursorResult::new(cursor, columns, driver, disconnected))
+                Ok(Dispatched {
+                    out,
+                    driver,
+                    disconnected,
+                    columns_cache,
+                })
             }
             Err(e) => Err(statement_error(driver, disconnected, e, sql, params)),
         }
@@ -537,6 +536,14 @@ const _: () = {
     assert_send::<Connection>();
     assert_send_sync::<Engine>();
 };
+
+/// A driver call's output with the parts of the [`Connection`] a result keeps borrowing.
+struct Dispatched<'c, R> {
+    out: R,
+    driver: &'c dyn crate::driver::Driver,
+    disconnected: &'c mut bool,
+    columns_cache: &'c mut crate::row::ColumnsCache,
+}
 
 /// What happens before every statement: the `before` event, `echo` logging, and a `tracing`
 /// span that stays entered while the driver runs it.
