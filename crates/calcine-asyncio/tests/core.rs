@@ -49,6 +49,15 @@ async fn count(db: &Db, conn: &mut AsyncConnection, t: &str) -> i64 {
         .expect("scalar")
 }
 
+/// Column `n` of table `t`, in order.
+async fn column_n(conn: &mut AsyncConnection, t: &str) -> Vec<i64> {
+    conn.exec_driver_sql(&format!("SELECT n FROM {t} ORDER BY n"), &[])
+        .await
+        .expect("select")
+        .scalars()
+        .expect("scalars")
+}
+
 async fn insert_n(db: &Db, conn: &mut AsyncConnection, t: &str, ns: impl IntoIterator<Item = i64>) {
     for n in ns {
         conn.exec_driver_sql(
@@ -192,12 +201,7 @@ fn b15_engine_begin_commits_or_rolls_back() {
         assert_eq!(err.message(), "business rule failed");
 
         let mut check = engine.connect().await.expect("connect");
-        let ns: Vec<i64> = check
-            .exec_driver_sql(&format!("SELECT n FROM {t} ORDER BY n"), &[])
-            .await
-            .expect("select")
-            .scalars()
-            .expect("scalars");
+        let ns = column_n(&mut check, &t).await;
         assert_eq!(ns, [1]);
     });
 }
@@ -230,12 +234,7 @@ fn b16_b19_nested_rollback_keeps_outer_work() {
         }
         tx.commit().await.expect("commit");
         assert!(!conn.in_transaction());
-        let ns: Vec<i64> = conn
-            .exec_driver_sql(&format!("SELECT n FROM {t} ORDER BY n"), &[])
-            .await
-            .expect("select")
-            .scalars()
-            .expect("scalars");
+        let ns = column_n(&mut conn, &t).await;
         assert_eq!(ns, [1, 3]);
     });
 }
@@ -297,12 +296,7 @@ fn b18_dropped_transaction_rolls_back_on_next_operation() {
         }
         insert_n(db, &mut tx, &t, [3]).await;
         tx.commit().await.expect("commit");
-        let ns: Vec<i64> = conn
-            .exec_driver_sql(&format!("SELECT n FROM {t} ORDER BY n"), &[])
-            .await
-            .expect("select")
-            .scalars()
-            .expect("scalars");
+        let ns = column_n(&mut conn, &t).await;
         assert_eq!(ns, [1, 3]);
     });
 }

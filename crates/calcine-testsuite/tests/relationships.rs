@@ -372,51 +372,59 @@ fn eager_loading(ctx: &Ctx, s: &mut Session) -> Result<()> {
     s.close();
 
     // Nested: two levels, then no IO.
-    let q = select::<Author>()
-        .where_(Author::NAME.lt("a0010"))
-        .options(selectinload(Author::POSTS).selectinload(Post::COMMENTS));
-    let (authors, n) = ctx.counting(|| s.scalars(&q));
-    let authors = authors?;
-    assert_eq!(authors.len(), 10);
-    assert_eq!(n, 3, "parents, posts, comments");
-    let (comments, n) = ctx.counting(|| -> Result<usize> {
-        let mut c = 0;
-        for a in &authors {
-            for p in a.read()?.posts.load()? {
-                c += p.read()?.comments.load()?.len();
-            }
-        }
-        Ok(c)
-    });
-    assert_eq!(comments?, 20);
-    assert_eq!(n, 0);
+    nested_load(
+        ctx,
+        s,
+        selectinload(Author::POSTS).selectinload(Post::COMMENTS),
+        3,
+        "parents, posts, comments",
+    )?;
     s.close();
 
     // Joined first level, then selectin: parents+posts in one statement, comments in one more.
-    let q = select::<Author>()
-        .where_(Author::NAME.lt("a0010"))
-        .options(joinedload(Author::POSTS).selectinload(Post::COMMENTS));
-    let (authors, n) = ctx.counting(|| s.scalars(&q));
-    let authors = authors?;
-    assert_eq!(authors.len(), 10);
-    assert_eq!(n, 2, "joined parents and posts, then comments");
-    let (comments, n) = ctx.counting(|| -> Result<usize> {
-        let mut c = 0;
-        for a in &authors {
-            for p in a.read()?.posts.load()? {
-                c += p.read()?.comments.load()?.len();
-            }
-        }
-        Ok(c)
-    });
-    assert_eq!(comments?, 20);
-    assert_eq!(n, 0);
+    nested_load(
+        ctx,
+        s,
+        joinedload(Author::POSTS).selectinload(Post::COMMENTS),
+        2,
+        "joined parents and posts, then comments",
+    )?;
     Ok(())
 }
 
 #[test]
 fn c36_selectin_joined_nested() {
     parity(eager_loading);
+}
+
+/// Loads the first 10 authors with `option`, checks it took `statements` statements, then walks
+/// every post's comments (20 in all) without any more IO.
+fn nested_load(
+    ctx: &Ctx,
+    s: &mut Session,
+    option: impl Into<calcine_orm::LoadPath>,
+    statements: usize,
+    what: &str,
+) -> Result<()> {
+    let q = select::<Author>()
+        .where_(Author::NAME.lt("a0010"))
+        .options(option);
+    let (authors, n) = ctx.counting(|| s.scalars(&q));
+    let authors = authors?;
+    assert_eq!(authors.len(), 10);
+    assert_eq!(n, statements, "{what}");
+    let (comments, n) = ctx.counting(|| -> Result<usize> {
+        let mut c = 0;
+        for a in &authors {
+            for p in a.read()?.posts.load()? {
+                c += p.read()?.comments.load()?.len();
+            }
+        }
+        Ok(c)
+    });
+    assert_eq!(comments?, 20);
+    assert_eq!(n, 0, "{what}: then no IO");
+    Ok(())
 }
 
 fn raise_loading(_ctx: &Ctx, s: &mut Session) -> Result<()> {
