@@ -85,6 +85,29 @@ fn dedup(list: Vec<Arc<dyn AnyInstance>>) -> Vec<Arc<dyn AnyInstance>> {
 
 /// Orders the rows of one self-referential table so referenced rows come first (for inserts;
 /// reversed for deletes). Rows are matched by the values of the referenced columns.
+/// Indices `0..deps.len()` ordered so that each comes after the ones it depends on
+/// (`deps[i]`), depth first, keeping the original order where there is no dependency; a cycle
+/// keeps the order it was found in.
+fn dependency_order(deps: &[Vec<usize>]) -> Vec<usize> {
+    fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>) {
+        if state[i] != 0 {
+            return; // done, or a cycle: keep the order we have
+        }
+        state[i] = 1;
+        for &j in &deps[i] {
+            visit(j, deps, state, order);
+        }
+        state[i] = 2;
+        order.push(i);
+    }
+    let mut state = vec![0u8; deps.len()]; // 0 new, 1 visiting, 2 done
+    let mut order = Vec::with_capacity(deps.len());
+    for i in 0..deps.len() {
+        visit(i, deps, &mut state, &mut order);
+    }
+    order
+}
+
 fn order_self_referential(mapper: &Mapper, rows: Vec<RowOf>) -> Vec<RowOf> {
     let table = mapper.table();
     let self_fks: Vec<(Vec<usize>, Vec<usize>)> = table
@@ -133,23 +156,7 @@ fn order_self_referential(mapper: &Mapper, rows: Vec<RowOf>) -> Vec<RowOf> {
             }
         }
     }
-    // Depth-first topological order, keeping the original order where there is no dependency.
-    let mut state = vec![0u8; n]; // 0 new, 1 visiting, 2 done
-    let mut order = Vec::with_capacity(n);
-    fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>) {
-        if state[i] != 0 {
-            return; // done, or a cycle among rows: keep the order we have
-        }
-        state[i] = 1;
-        for &j in &deps[i] {
-            visit(j, deps, state, order);
-        }
-        state[i] = 2;
-        order.push(i);
-    }
-    for i in 0..n {
-        visit(i, &deps, &mut state, &mut order);
-    }
+    let order = dependency_order(&deps);
     let mut slots: Vec<Option<RowOf>> = rows.into_iter().map(Some).collect();
     order.into_iter().filter_map(|i| slots[i].take()).collect()
 }
@@ -715,22 +722,7 @@ fn order_by_relations(
             }
         }
     }
-    let mut state = vec![0u8; n];
-    let mut order = Vec::with_capacity(n);
-    fn visit(i: usize, deps: &[Vec<usize>], state: &mut [u8], order: &mut Vec<usize>) {
-        if state[i] != 0 {
-            return;
-        }
-        state[i] = 1;
-        for &j in &deps[i] {
-            visit(j, deps, state, order);
-        }
-        state[i] = 2;
-        order.push(i);
-    }
-    for i in 0..n {
-        visit(i, &deps, &mut state, &mut order);
-    }
+    let order = dependency_order(&deps);
     Ok(order.into_iter().map(|i| rows[i].clone()).collect())
 }
 
