@@ -320,19 +320,7 @@ impl Connection {
     /// The database's error; [`InvalidRequest`](crate::ErrorKind::InvalidRequest) when the
     /// transaction was invalidated (roll back instead).
     pub fn commit(&mut self) -> Result<()> {
-        self.handle_disconnect();
-        if self.tx.closed_guard.is_some() {
-            return Err(Error::resource_closed(CLOSED_IN_CONTEXT));
-        }
-        let Some(root) = &self.tx.root else {
-            return Ok(());
-        };
-        let (id, managed) = (root.id, root.managed);
-        let r = self.finish_root(true);
-        if managed && self.tx.root.is_none() {
-            self.tx.closed_guard = Some(id);
-        }
-        r
+        self.end_current(true)
     }
 
     /// Rolls back the current transaction, if any (SQLAlchemy 2.0's `Connection.rollback()`).
@@ -341,6 +329,12 @@ impl Connection {
     /// # Errors
     /// The database's error.
     pub fn rollback(&mut self) -> Result<()> {
+        self.end_current(false)
+    }
+
+    /// `commit()` / `rollback()` through the connection: ends the root transaction; a guard that
+    /// managed it is closed from then on (its scope gets "closed transaction" errors).
+    fn end_current(&mut self, commit: bool) -> Result<()> {
         self.handle_disconnect();
         if self.tx.closed_guard.is_some() {
             return Err(Error::resource_closed(CLOSED_IN_CONTEXT));
@@ -349,7 +343,7 @@ impl Connection {
             return Ok(());
         };
         let (id, managed) = (root.id, root.managed);
-        let r = self.finish_root(false);
+        let r = self.finish_root(commit);
         if managed && self.tx.root.is_none() {
             self.tx.closed_guard = Some(id);
         }

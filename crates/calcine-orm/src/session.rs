@@ -277,6 +277,21 @@ impl SessionCore {
         self.identity.get(ty, key)
     }
 
+    /// Rollback of deletes: the objects are persistent again and back in the identity map.
+    fn restore_deleted(&mut self, deleted: Vec<Arc<dyn AnyInstance>>) {
+        for inst in deleted {
+            let key = {
+                let mut st = inst.state();
+                st.status = Status::Persistent;
+                st.delete_pending = false;
+                st.key.clone()
+            };
+            if let Some(key) = key {
+                self.register(key, &inst);
+            }
+        }
+    }
+
     pub(crate) fn register(&mut self, key: Key, inst: &Arc<dyn AnyInstance>) {
         self.identity.insert(inst.model_type(), key, inst);
     }
@@ -952,17 +967,8 @@ impl Session {
             st.status = Status::Transient;
             st.session = Weak::new();
         }
-        for inst in std::mem::take(&mut core.tx_deleted) {
-            let key = {
-                let mut st = inst.state();
-                st.status = Status::Persistent;
-                st.delete_pending = false;
-                st.key.clone()
-            };
-            if let Some(key) = key {
-                core.register(key, &inst);
-            }
-        }
+        let deleted = std::mem::take(&mut core.tx_deleted);
+        core.restore_deleted(deleted);
         for inst in std::mem::take(&mut core.deleted) {
             inst.state().delete_pending = false;
         }
@@ -1016,17 +1022,7 @@ impl Session {
             st.session = Weak::new();
         }
         let deleted: Vec<_> = core.tx_deleted.drain(deleted_mark..).collect();
-        for inst in deleted {
-            let key = {
-                let mut st = inst.state();
-                st.status = Status::Persistent;
-                st.delete_pending = false;
-                st.key.clone()
-            };
-            if let Some(key) = key {
-                core.register(key, &inst);
-            }
-        }
+        core.restore_deleted(deleted);
         core.expire_all();
         Ok(())
     }
