@@ -535,47 +535,6 @@ mod tests {
         );
     }
 
-    /// `cargo test -p calcine-sql --release -- --ignored --nocapture compile_cost`
-    #[test]
-    #[ignore = "timing, run in release"]
-    fn compile_cost() {
-        let s = schema();
-        let cache = StatementCache::default();
-        let n = 200_000;
-        let t = std::time::Instant::now();
-        for i in 0..n {
-            let q = select(&s.users)
-                .where_(s.users.c("id").unwrap().eq(i))
-                .limit(1);
-            std::hint::black_box(q.compile(Pg, &cache));
-        }
-        let build_and_hit = t.elapsed() / n as u32;
-        let q = select(&s.users)
-            .where_(s.users.c("id").unwrap().eq(1))
-            .limit(1);
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(q.compile(Pg, &cache));
-        }
-        let hit = t.elapsed() / n as u32;
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(render(&q, Pg));
-        }
-        let render_only = t.elapsed() / n as u32;
-        let ins = insert(&s.posts)
-            .values([("user_id", Value::from(1)), ("title", "x".into())])
-            .unwrap();
-        let t = std::time::Instant::now();
-        for _ in 0..n {
-            std::hint::black_box(ins.compile(Sqlite, &cache));
-        }
-        let ins_hit = t.elapsed() / n as u32;
-        println!(
-            "build+compile(hit) {build_and_hit:?}, compile(hit) {hit:?}, render {render_only:?}, insert compile(hit) {ins_hit:?}"
-        );
-    }
-
     #[test]
     fn executable_is_object_safe_and_reports_columns() {
         let s = schema();
