@@ -223,12 +223,14 @@ impl Driver for PostgresDriver {
                 )
             })?;
         Ok(Box::new(PostgresConnection {
-            io: Some(io),
+            wire: Wire {
+                io: Some(io),
+                resetting: None,
+            },
             client: Arc::new(client),
             statements: FxHashMap::default(),
             in_tx: false,
             begin_pending: false,
-            resetting: None,
         }))
     }
 }
@@ -241,7 +243,7 @@ type InFlight = Pin<
 /// One tokio-postgres client, with its connection's future: polled by whoever awaits a reply
 /// on this connection (see [`drive`]), not by a task of its own; `None` once it has ended.
 struct PostgresConnection {
-    io: Option<ConnTask>,
+    wire: Wire,
     /// Shared with the in-flight reset, which must own what it borrows.
     client: Arc<Client>,
     statements: FxHashMap<Box<str>, (Statement, Arc<[String]>)>,
@@ -249,44 +251,28 @@ struct PostgresConnection {
     /// `BEGIN` not sent yet: it goes out pipelined with the transaction's first statement,
     /// saving a round trip (an empty transaction never reaches the server).
     begin_pending: bool,
+}
+
+/// The socket side of a connection: the tokio-postgres `Connection` future (see [`drive`])
+/// and the reply of a pipelined reset still to be read.
+struct Wire {
+    io: Option<ConnTask>,
     /// The `ROLLBACK` of the last reset on return: sent to the server at once (so the
     /// transaction and its locks end right away), its reply read after the next request's, which
     /// the server answers in order behind it. `None` once collected.
     resetting: Option<InFlight>,
 }
 
-impl PostgresConnection {
-    fn prepare(&mut self, sql: &str) -> Result<Statement> {
-        self.prepare_with_columns(sql).map(|(s, _)| s)
-    }
-
-    /// The prepared statement and its result column names (shared by every execution).
-    fn prepare_with_columns(&mut self, sql: &str) -> Result<(Statement, Arc<[String]>)> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let stmt = calcine_greenlet::await_(drive(&mut self.io, self.client.prepare(sql)))?;
+impl Wire {
+    /// One request: awaits `fut` while driving the connection, then reads the reply of a reset
+    /// pipelined ahead of it (already arrived: replies come in request order). A failed reset
+    /// is this call's error (a broken connection fails the request anyway).
+    fn roundtrip<F: std::future::Future>(&mut self, fut: F) -> Result<F::Output> {
+        let out = calcine_greenlet::await_(drive(&mut self.io, fut))?;
         self.collect_reset()?;
-        let stmt = stmt.map_err(map_error)?;
-        let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
-        if self.statements.len() >= STATEMENT_CACHE_CAPACITY {
-            self.statements.clear();
-        }
-        self.statements
-            .insert(sql.into(), (stmt.clone(), columns.clone()));
-        Ok((stmt, columns))
+        Ok(out)
     }
 
-    fn simple(&mut self, sql: &str) -> Result<()> {
-        let r = calcine_greenlet::await_(drive(&mut self.io, self.client.batch_execute(sql)))?;
-        self.collect_reset()?;
-        r.map_err(map_error)
-    }
-
-    /// Reads the reply of a pipelined reset. Called only after a later request has been
-    /// answered: replies arrive in request order, so this never waits on the network. A failed
-    /// reset is the error of the call that collects it (a broken connection fails that call
-    /// anyway).
     fn collect_reset(&mut self) -> Result<()> {
         match self.resetting.take() {
             None => Ok(()),
@@ -299,6 +285,36 @@ impl PostgresConnection {
                 .with_disconnect(e.is_disconnect())
             }),
         }
+    }
+}
+
+impl PostgresConnection {
+    fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        self.prepare_with_columns(sql).map(|(s, _)| s)
+    }
+
+    /// The prepared statement and its result column names (shared by every execution).
+    fn prepare_with_columns(&mut self, sql: &str) -> Result<(Statement, Arc<[String]>)> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let stmt = self
+            .wire
+            .roundtrip(self.client.prepare(sql))?
+            .map_err(map_error)?;
+        let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+        if self.statements.len() >= STATEMENT_CACHE_CAPACITY {
+            self.statements.clear();
+        }
+        self.statements
+            .insert(sql.into(), (stmt.clone(), columns.clone()));
+        Ok((stmt, columns))
+    }
+
+    fn simple(&mut self, sql: &str) -> Result<()> {
+        self.wire
+            .roundtrip(self.client.batch_execute(sql))?
+            .map_err(map_error)
     }
 }
 
@@ -350,7 +366,7 @@ fn nudge(io: &mut Option<ConnTask>) {
 /// If `BEGIN` fails the error is returned, whatever `run` did (it can only fail on a broken
 /// connection, where `run` fails as well).
 fn with_begin<F, T>(
-    io: &mut Option<ConnTask>,
+    wire: &mut Wire,
     client: &Client,
     begin: bool,
     run: F,
@@ -359,11 +375,11 @@ where
     F: std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
 {
     if !begin {
-        return Ok(calcine_greenlet::await_(drive(io, run))?);
+        return wire.roundtrip(run);
     }
-    let (began, out) = calcine_greenlet::await_(drive(
-        io,
-        futures_util::future::join(client.batch_execute("BEGIN"), run),
+    let (began, out) = wire.roundtrip(futures_util::future::join(
+        client.batch_execute("BEGIN"),
+        run,
     ))?;
     began.map_err(map_error)?;
     Ok(out)
@@ -386,9 +402,7 @@ impl DriverConnection for PostgresConnection {
         check_count(&stmt, params)?;
         let pending = std::mem::take(&mut self.begin_pending);
         let run = self.client.execute_raw(&stmt, params.iter().map(Param));
-        let r = with_begin(&mut self.io, &self.client, pending, run);
-        self.collect_reset()?;
-        r?.map_err(map_error)
+        with_begin(&mut self.wire, &self.client, pending, run)?.map_err(map_error)
     }
 
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
@@ -396,15 +410,13 @@ impl DriverConnection for PostgresConnection {
         check_count(&stmt, params)?;
         let pending = std::mem::take(&mut self.begin_pending);
         let run = self.client.query_raw(&stmt, params.iter().map(Param));
-        let r = with_begin(&mut self.io, &self.client, pending, run);
-        self.collect_reset()?;
-        let stream = r?.map_err(map_error)?;
+        let stream = with_begin(&mut self.wire, &self.client, pending, run)?.map_err(map_error)?;
         let mut cursor = PostgresCursor {
             stream: Box::pin(stream),
             columns,
             buffered: Vec::new(),
             done: false,
-            io: &mut self.io,
+            io: &mut self.wire.io,
         };
         // Read up to the first row, so the statement has run and its errors surface here.
         let mut first = Vec::with_capacity(1);
@@ -454,18 +466,18 @@ impl DriverConnection for PostgresConnection {
             return Ok(());
         }
         // A reset still in flight is collected first (two back to back: nothing ran between).
-        self.collect_reset()?;
+        self.wire.collect_reset()?;
         let client = Arc::clone(&self.client);
         let mut reply: InFlight = Box::pin(async move { client.batch_execute("ROLLBACK").await });
         // tokio-postgres encodes and queues a request on the first poll of its future.
         let mut cx = Context::from_waker(Waker::noop());
         let first = reply.as_mut().poll(&mut cx);
         // Write it out now: nothing else polls this connection until its next use.
-        nudge(&mut self.io);
+        nudge(&mut self.wire.io);
         match first {
             Poll::Ready(r) => r.map_err(map_error),
             Poll::Pending => {
-                self.resetting = Some(reply);
+                self.wire.resetting = Some(reply);
                 Ok(())
             }
         }
@@ -499,7 +511,7 @@ impl Drop for PostgresConnection {
     /// Hands the connection's future to the IO runtime to finish: once the client is dropped
     /// (right after this), it sends `Terminate` and closes the socket.
     fn drop(&mut self) {
-        if let Some(io) = self.io.take() {
+        if let Some(io) = self.wire.io.take() {
             match io_runtime() {
                 Ok(rt) => {
                     rt.spawn(async move {
