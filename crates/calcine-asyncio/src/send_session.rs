@@ -213,12 +213,11 @@ impl SendAsyncSession {
 }
 
 impl Drop for SendAsyncSession {
-    /// Closes without blocking: an engine-bound session's connection goes back to the pool
-    /// here (its reset never blocks); one bound to a caller's connection rolls back on it, IO
-    /// that runs on a home thread.
+    /// Closes without blocking: in place, unless the close needs bridged IO
+    /// ([`Session::close_needs_io`]), which then runs on a home thread.
     fn drop(&mut self) {
         if let Some(mut session) = self.session.take() {
-            if session.has_connection() && session.is_connection_bound() {
+            if session.close_needs_io() {
                 spawn_send_detached(move || session.close());
             } else {
                 session.close();

@@ -47,8 +47,6 @@ use crate::stream::AsyncResult;
 /// ```
 pub struct AsyncSession {
     sync: Session,
-    /// The engine's driver does its IO through the bridge (see `Engine::is_bridged`).
-    bridged: bool,
     /// The session's connection while lent to a stream; given back on the next call.
     streaming: Option<Connection>,
 }
@@ -62,10 +60,8 @@ impl AsyncSession {
     /// Wraps a synchronous session (made by a [`SessionMaker`], for options).
     pub fn from_sync(mut sync: Session) -> AsyncSession {
         sync.set_async(true);
-        let bridged = sync.engine().is_bridged();
         AsyncSession {
             sync,
-            bridged,
             streaming: None,
         }
     }
@@ -305,17 +301,14 @@ impl AsyncSession {
 }
 
 impl Drop for AsyncSession {
-    /// Closes without blocking the executor. An engine-bound session hands its connection back
-    /// to the pool here: the pool's reset does not wait on PostgreSQL (the `ROLLBACK` is
-    /// pipelined, see `calcine_engine::DriverConnection::reset`) and is a short local call on
-    /// SQLite. A session bound to a caller's PostgreSQL connection must roll back on it (a round
-    /// trip), so that close is spawned on a home thread.
+    /// Closes without blocking the executor: in place, unless the close needs bridged IO
+    /// ([`Session::close_needs_io`]), which is then spawned on a home thread.
     fn drop(&mut self) {
         self.reclaim_stream();
         if !self.sync.has_connection() {
             return;
         }
-        if self.bridged && self.sync.is_connection_bound() && !calcine_greenlet::in_greenlet() {
+        if self.sync.close_needs_io() && !calcine_greenlet::in_greenlet() {
             let engine = self.sync.engine();
             let mut session = std::mem::replace(&mut self.sync, Session::new(&engine));
             calcine_greenlet::spawn_send_detached(move || session.close());

@@ -648,10 +648,21 @@ impl Session {
 
     /// Whether the session is bound to a caller's connection
     /// ([`with_connection`](Session::with_connection)) rather than checking connections out of
-    /// its engine's pool. Closing such a session rolls its transaction back on that connection
-    /// (IO); closing an engine-bound one hands the connection back to the pool, whose reset does.
+    /// its engine's pool.
     pub fn is_connection_bound(&self) -> bool {
         self.core().external
+    }
+
+    /// Whether [`close`](Session::close) would do bridged IO (must run inside a greenlet): only
+    /// when bound to a caller's connection with a transaction of ours open on a bridged driver
+    /// (PostgreSQL), where it rolls back on that connection. An engine-bound session hands its
+    /// connection back to the pool, whose reset never waits.
+    pub fn close_needs_io(&self) -> bool {
+        let core = self.core();
+        core.external
+            && !core.joined_outer
+            && core.engine.is_bridged()
+            && core.conn.as_ref().is_some_and(Connection::in_transaction)
     }
 
     /// The engine this session checks connections out of.

@@ -951,3 +951,43 @@ fn bulk_insert_keys_line_up(ctx: &Ctx, s: &mut Session) -> Result<()> {
 fn bulk_insert_keys() {
     parity(bulk_insert_keys_line_up);
 }
+
+/// Closing needs bridged IO only for a session bound to a caller's PostgreSQL connection with a
+/// transaction of its own open; async sessions close in place otherwise.
+#[test]
+fn close_needs_io_only_on_a_bound_bridged_connection() {
+    each_backend(|db| {
+        let db = fresh(db);
+        let engine = Ctx::new(&db).engine;
+        let pg = engine.is_bridged();
+
+        let mut s = Session::new(&engine);
+        count_users(&mut s).unwrap();
+        assert!(
+            s.in_transaction() && !s.close_needs_io(),
+            "{}: engine-bound",
+            db.name
+        );
+        s.close();
+
+        let mut s = Session::with_connection(engine.connect().unwrap());
+        assert!(!s.close_needs_io(), "{}: nothing begun yet", db.name);
+        count_users(&mut s).unwrap();
+        assert_eq!(
+            s.close_needs_io(),
+            pg,
+            "{}: bound, transaction open",
+            db.name
+        );
+        s.close();
+        assert!(!s.close_needs_io(), "{}: closed", db.name);
+        drop(s.into_connection());
+
+        // Joined to the caller's transaction: closing leaves it to its owner, no IO.
+        let mut conn = engine.connect().unwrap();
+        conn.begin().unwrap().detach();
+        let mut s = Session::with_connection(conn);
+        count_users(&mut s).unwrap();
+        assert!(!s.close_needs_io(), "{}: joined outer transaction", db.name);
+    });
+}
