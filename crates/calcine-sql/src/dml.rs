@@ -110,6 +110,19 @@ pub(crate) fn in_table_scope<S: Sink>(
     );
 }
 
+/// `a = x, b = y`: the assignments of `UPDATE ... SET` and `ON CONFLICT ... DO UPDATE SET`
+/// (`set` holds column positions in `table`).
+pub(crate) fn walk_set_list<S: Sink>(table: &Table, set: &[(u32, Expr)], s: &mut S, cx: Cx<'_>) {
+    for (n, (i, e)) in set.iter().enumerate() {
+        if n > 0 {
+            s.kw(Kw::Comma);
+        }
+        s.ident(table.columns().get(*i as usize).map_or("", |c| c.name()));
+        s.kw(Kw::Eq);
+        crate::expression::walk_expr(e, s, cx);
+    }
+}
+
 /// `RETURNING a, b` (columns unqualified).
 pub(crate) fn walk_returning<S: Sink>(returning: &[Expr], s: &mut S, cx: Cx<'_>) {
     if returning.is_empty() {

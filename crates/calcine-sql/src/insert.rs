@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
-use crate::dml::{ColumnName, in_table_scope, resolve_pairs, walk_returning};
+use crate::dml::{ColumnName, in_table_scope, resolve_pairs, walk_returning, walk_set_list};
 use crate::error::{Result, SqlError, SqlErrorKind};
 use crate::expression::{Cx, Expr, walk_expr};
 use crate::query::Query;
@@ -349,19 +349,7 @@ impl Walk for Insert {
                         qualify: true,
                         ..cx
                     };
-                    for (n, (i, e)) in set.iter().enumerate() {
-                        if n > 0 {
-                            s.kw(Kw::Comma);
-                        }
-                        s.ident(
-                            self.table
-                                .columns()
-                                .get(*i as usize)
-                                .map_or("", |c| c.name()),
-                        );
-                        s.kw(Kw::Eq);
-                        walk_expr(e, s, qcx);
-                    }
+                    walk_set_list(&self.table, set, s, qcx);
                     if let Some(w) = where_ {
                         s.kw(Kw::Where);
                         walk_expr(w, s, qcx);

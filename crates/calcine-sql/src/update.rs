@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
-use crate::dml::{ColumnName, in_table_scope, resolve_pairs, walk_returning};
+use crate::dml::{ColumnName, in_table_scope, resolve_pairs, walk_returning, walk_set_list};
 use crate::error::{Result, SqlError, SqlErrorKind};
 use crate::expression::{Expr, walk_expr};
 use crate::schema::Table;
@@ -114,19 +114,7 @@ impl Walk for Update {
             s.kw(Kw::Update);
             s.ident(self.table.name());
             s.kw(Kw::Set);
-            for (n, (i, e)) in self.set.iter().enumerate() {
-                if n > 0 {
-                    s.kw(Kw::Comma);
-                }
-                s.ident(
-                    self.table
-                        .columns()
-                        .get(*i as usize)
-                        .map_or("", |c| c.name()),
-                );
-                s.kw(Kw::Eq);
-                walk_expr(e, s, cx);
-            }
+            walk_set_list(&self.table, &self.set, s, cx);
             if let Some(w) = &self.where_ {
                 s.kw(Kw::Where);
                 walk_expr(w, s, cx);
