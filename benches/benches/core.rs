@@ -86,7 +86,7 @@ fn bench_sqlite(c: &mut Criterion) {
         conn.exec_driver_sql(stmt, &[]).unwrap();
     }
     conn.commit().unwrap();
-    let raw = rusqlite::Connection::open_in_memory().unwrap();
+    let raw = calcine_benches::raw_sqlite(None);
     raw.execute_batch(SQLITE_DDL).unwrap();
 
     for (group_name, medium) in [("core_sqlite_trivial", false), ("core_sqlite_medium", true)] {

@@ -454,7 +454,7 @@ fn bench_sqlite(h: &mut Harness, flush_reps: usize, commit_n: usize) {
     );
     h.run("flush100k/sqlite/raw", FLUSH_N, flush_reps, || {
         let p = fresh();
-        let c = rusqlite::Connection::open(&p).unwrap();
+        let c = calcine_benches::raw_sqlite(Some(&p));
         let d = rusqlite_flush(&c);
         paths.push(p);
         d
@@ -474,7 +474,7 @@ fn bench_sqlite(h: &mut Harness, flush_reps: usize, commit_n: usize) {
     h.run("load10k/sqlite/calcine_run_sync", LOAD_N, load_reps, || {
         calcine_load_run_sync(&rt, &ae, LOAD_N)
     });
-    let raw = rusqlite::Connection::open(&p).unwrap();
+    let raw = calcine_benches::raw_sqlite(Some(&p));
     h.run("load10k/sqlite/raw", LOAD_N, load_reps, || {
         let t = Instant::now();
         let mut st = raw.prepare_cached(SELECT_ALL).unwrap();
@@ -528,7 +528,7 @@ fn bench_sqlite(h: &mut Harness, flush_reps: usize, commit_n: usize) {
         || calcine_insert_commit_sync(&engine, commit_n),
     );
     let p = fresh();
-    let raw = rusqlite::Connection::open(&p).unwrap();
+    let raw = calcine_benches::raw_sqlite(Some(&p));
     h.run("insert_commit/sqlite/raw", commit_n, commit_reps, || {
         let t = Instant::now();
         for i in 0..commit_n {

@@ -202,7 +202,7 @@ fn bench_sqlite(c: &mut Criterion) {
         calcine_benches::current_thread(),
         calcine_benches::multi_thread(),
     );
-    let raw = rusqlite::Connection::open_in_memory().unwrap();
+    let raw = calcine_benches::raw_sqlite(None);
     exec_batch(&engine, SQLITE_DDL);
     raw.execute_batch(SQLITE_DDL).unwrap();
 

@@ -229,7 +229,7 @@ pub fn bench_sqlite(h: &mut Harness) {
     let rt = calcine_benches::current_thread();
     bench_calcine(h, "sqlite", &engine, &ae, &rt, reps);
 
-    let raw = rusqlite::Connection::open(path).unwrap();
+    let raw = calcine_benches::raw_sqlite(Some(path));
     h.run("large500k.raw/sqlite/raw", LARGE_N, reps, || {
         let t = Instant::now();
         let mut st = raw.prepare_cached(SELECT_ALL).unwrap();

@@ -586,7 +586,7 @@ pub(crate) fn bench_sqlite(h: &mut Harness) {
     );
     bench_calcine(h, "sqlite", &engine, ASSOC_USERS_SQLITE);
 
-    let raw = rusqlite::Connection::open(&path).unwrap();
+    let raw = calcine_benches::raw_sqlite(Some(&path));
     let users = ASSOC_USERS_SQLITE;
     h.run(
         "assoc/sqlite/raw",

