@@ -485,7 +485,7 @@ pub(crate) fn walk_select_list<S: Sink>(columns: &[Expr], s: &mut S, cx: Cx<'_>)
                 let dup = same_name_before(columns, i, col);
                 if dup > 0 {
                     s.kw(Kw::As);
-                    s.ident(&format!("{}_{dup}", col.name()));
+                    s.ident_numbered(col.name(), dup as u64);
                 }
             }
             ExprKind::Label(inner, name) => {

@@ -167,6 +167,8 @@ pub(crate) trait Sink {
     fn kw(&mut self, kw: Kw);
     /// An identifier, quoted when the dialect needs it.
     fn ident(&mut self, name: &str);
+    /// The identifier `{name}_{n}` (a disambiguating label such as `id_1`), quoted as one.
+    fn ident_numbered(&mut self, name: &str, n: u64);
     /// A function or type name: written as is when plain, quoted otherwise.
     fn name(&mut self, name: &str);
     /// Verbatim SQL supplied by the schema author (`server_default`, `CHECK` text).
@@ -228,6 +230,10 @@ impl Sink for KeySink {
     fn ident(&mut self, name: &str) {
         self.bytes(TAG_IDENT, name);
     }
+    fn ident_numbered(&mut self, name: &str, n: u64) {
+        self.bytes(TAG_IDENT, name);
+        self.num(n);
+    }
     fn name(&mut self, name: &str) {
         self.bytes(TAG_NAME, name);
     }
@@ -285,6 +291,9 @@ impl Sink for SqlSink {
     }
     fn ident(&mut self, name: &str) {
         push_ident(&mut self.sql, self.dialect, name);
+    }
+    fn ident_numbered(&mut self, name: &str, n: u64) {
+        push_ident(&mut self.sql, self.dialect, &format!("{name}_{n}"));
     }
     fn name(&mut self, name: &str) {
         if is_plain_name(name) {
