@@ -487,21 +487,33 @@ fn new_instance<T: Model>(
     key: Option<Key>,
     shared: &Arc<SessionShared>,
 ) -> Obj<T> {
-    let obj = Obj::from_arc(Arc::new(Instance {
-        data: std::sync::RwLock::new(value),
-        state: Mutex::new(InstanceState {
-            status,
-            key,
-            committed: None,
-            expired: false,
-            delete_pending: false,
-            session: Arc::downgrade(shared),
-        }),
-    }));
-    if !T::relationships().is_empty() {
-        attach_relations(&obj.as_any());
-    }
-    obj
+    let session = Arc::downgrade(shared);
+    // The relationship fields point back at their instance, so they can load through its
+    // session: linked while the value is still owned here (no lock on the instance, no
+    // type-erased call per field).
+    let inner = Arc::new_cyclic(|me: &Weak<Instance<T>>| {
+        let parent: Weak<dyn AnyInstance> = me.clone();
+        for index in 0..T::relationships().len() {
+            if let Some(r) = value.relation(index) {
+                r.0.attach(crate::relationship::ParentLink {
+                    parent: parent.clone(),
+                    index,
+                });
+            }
+        }
+        Instance {
+            data: std::sync::RwLock::new(value),
+            state: Mutex::new(InstanceState {
+                status,
+                key,
+                committed: None,
+                expired: false,
+                delete_pending: false,
+                session,
+            }),
+        }
+    });
+    Obj::from_arc(inner)
 }
 
 /// Points every relationship field of `inst` at it, so the fields can load through its session.
