@@ -36,7 +36,7 @@ use calcine::orm::Session;
 use calcine::{Engine, create_engine};
 use calcine_benches::core_workloads::{
     MEDIUM_PG, MEDIUM_SQLITE, Post, Schema, TRIVIAL_SQLITE, User, calcine_insert, calcine_medium,
-    calcine_trivial, multi_insert_sql, pg_user, rusqlite_user, schema,
+    calcine_trivial, floor, multi_insert_sql, pg_user, rusqlite_user, schema,
 };
 use calcine_benches::diesel_models::{
     Rows, check_graph, orm_assoc, orm_insert, orm_medium, orm_trivial,
@@ -249,6 +249,20 @@ fn bench_sqlite(c: &mut Criterion) {
                     });
                 }
             });
+            if wl == Wl::Trivial {
+                g.bench_function(BenchmarkId::new("identity_floor", n), |b| {
+                    b.iter(|| {
+                        let mut st = raw.prepare_cached(TRIVIAL_SQLITE).unwrap();
+                        // Collected first, so the map is sized once, as calcine's is per chunk.
+                        let users: Vec<User> = st
+                            .query_map([], rusqlite_user)
+                            .unwrap()
+                            .collect::<rusqlite::Result<_>>()
+                            .unwrap();
+                        black_box(floor::track(users.into_iter()))
+                    });
+                });
+            }
         }
         g.finish();
     }
@@ -343,6 +357,16 @@ fn bench_postgres(c: &mut Criterion, url: &str) {
                     });
                 }
             });
+            if !medium {
+                g.bench_function(BenchmarkId::new("identity_floor", n), |b| {
+                    b.iter(|| {
+                        pg.rt.block_on(async {
+                            let rows = pg.client.query(&st, &[]).await.unwrap();
+                            black_box(floor::track(rows.iter().map(pg_user)))
+                        })
+                    });
+                });
+            }
         }
         g.finish();
     }

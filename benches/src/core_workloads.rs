@@ -161,3 +161,62 @@ pub fn pg_user(row: &tokio_postgres::Row) -> User {
         hair_color: row.get(2),
     }
 }
+
+/// The least an ORM with an identity map must add to a raw driver per loaded object, measured
+/// as a reference floor (`identity_floor`, not a library): a shared handle per object (one
+/// `Arc` holding the struct behind a lock and its state behind another, as `Obj<T>` does), a
+/// weak entry in a hash map keyed by the primary key (what makes a second load of the same row
+/// return the same object), and tearing that map down when the unit of work ends. Nothing else
+/// calcine does (`Value` rows, change tracking, relationships, the session) is in it, so the
+/// ratio of this floor to diesel bounds from below what *any* identity-mapped ORM can reach.
+pub mod floor {
+    use std::sync::{Arc, Mutex, RwLock, Weak};
+
+    use rustc_hash::FxHashMap;
+
+    use super::User;
+
+    /// Per-object state an identity-mapped ORM keeps (key, session back-reference, flags).
+    pub struct State {
+        pub key: i64,
+        pub session: Weak<()>,
+        pub expired: bool,
+    }
+
+    /// One tracked object.
+    pub struct Tracked {
+        pub data: RwLock<User>,
+        pub state: Mutex<State>,
+    }
+
+    /// Wraps `users` as tracked objects through an identity map that lives as long as the call
+    /// (one unit of work), returning the handles.
+    pub fn track(users: impl Iterator<Item = User>) -> Vec<Arc<Tracked>> {
+        let session = Arc::new(());
+        let (lo, _) = users.size_hint();
+        let mut map: FxHashMap<i64, Weak<Tracked>> = FxHashMap::default();
+        map.reserve(lo);
+        let mut out = Vec::with_capacity(lo);
+        for u in users {
+            let key = i64::from(u.id);
+            let obj = match map.get(&key).and_then(Weak::upgrade) {
+                Some(o) => o,
+                None => {
+                    let o = Arc::new(Tracked {
+                        data: RwLock::new(u),
+                        state: Mutex::new(State {
+                            key,
+                            session: Arc::downgrade(&session),
+                            expired: false,
+                        }),
+                    });
+                    map.insert(key, Arc::downgrade(&o));
+                    o
+                }
+            };
+            out.push(obj);
+        }
+        drop(map);
+        out
+    }
+}

@@ -50,6 +50,7 @@ LABEL = {
     "sqlx": "sqlx",
     "sea_orm": "sea-orm",
     "rusqlite_anchor": "rusqlite (peers' process)",
+    "identity_floor": "raw + identity map (floor)",
 }
 PEERS = {
     "sqlite": ["diesel", "sqlx", "sea_orm"],
@@ -111,7 +112,8 @@ def impls(backend: str, wl: str) -> list[str]:
     ours = [c for c in CALCINE if not (wl == "assoc" and c == "calcine_core")]
     raw = [] if wl == "assoc" else [RAW[backend]]
     anchor = ["rusqlite_anchor"] if backend == "sqlite" and wl != "assoc" else []
-    return ours + raw + PEERS[backend] + anchor
+    floor = ["identity_floor"] if wl == "trivial" else []
+    return ours + raw + floor + PEERS[backend] + anchor
 
 
 def workload_tables(d: Data, backend: str, w) -> None:
@@ -204,6 +206,47 @@ def targets(d: Data, w) -> list[tuple[str, bool]]:
                   f"{ratio(d.median('postgres', wl, 'calcine_orm', n), d.median('postgres', wl, 'diesel', n))} |\n")
         w("\n")
     return verdicts
+
+
+def identity_floor(d: Data, w) -> None:
+    """The trivial workload's identity-map floor (`core_workloads::floor`) against the peers."""
+    if d.median("sqlite", "trivial", "identity_floor", QUERY_SIZES[0]) is None and \
+            d.median("postgres", "trivial", "identity_floor", QUERY_SIZES[0]) is None:
+        return
+    w("#### The identity-map floor (trivial query)\n\n")
+    w("`identity_floor` is the raw driver's rows wrapped the least an identity-mapped ORM must "
+      "wrap them: one `Arc` per object holding the struct behind a lock and its state behind "
+      "another, a weak entry per object in an `FxHashMap` keyed by the primary key, the map "
+      "dropped at the end of the unit of work (`benches/src/core_workloads.rs`, `floor`). No "
+      "`Value` rows, no session, no change tracking. *floor / diesel* > the target means no "
+      "ORM with an identity map reaches the target on this machine, however lean; "
+      "*ORM / floor* is what calcine adds above that floor. On SQLite, diesel runs in the "
+      "other process; its column is scaled by the cross-process term (rusqlite here / "
+      "rusqlite there) so both sides count on the same SQLite build.\n\n")
+    w("| backend | n | raw driver | floor | floor / raw | reference peer | floor / peer | "
+      "ORM sync / floor |\n")
+    w("|---|---:|---:|---:|---:|---|---:|---:|\n")
+    for backend in ["sqlite", "postgres"]:
+        for n in QUERY_SIZES:
+            raw = d.median(backend, "trivial", RAW[backend], n)
+            fl = d.median(backend, "trivial", "identity_floor", n)
+            orm = d.median(backend, "trivial", "calcine_orm", n)
+            if raw is None or fl is None:
+                continue
+            if backend == "sqlite":
+                dsl = d.median("sqlite", "trivial", "diesel", n)
+                anchor = d.median("sqlite", "trivial", "rusqlite_anchor", n)
+                peer = dsl * (raw / anchor) if dsl and anchor else None
+                label = "diesel (same-SQLite estimate)"
+            else:
+                peers = {p: d.median(backend, "trivial", p, n) for p in ASYNC_PEERS}
+                peers = {p: v for p, v in peers.items() if v is not None}
+                best = min(peers, key=peers.get) if peers else None
+                peer = peers.get(best) if best else None
+                label = f"{LABEL[best]} (fastest async)" if best else "—"
+            w(f"| {backend} | {n} | {fmt(raw)} | {fmt(fl)} | {ratio(fl, raw)} | {label} "
+              f"{fmt(peer)} | {ratio(fl, peer)} | {ratio(orm, fl)} |\n")
+    w("\n")
 
 
 def unpinned(d: Data, w) -> None:
@@ -374,6 +417,7 @@ def build(args) -> str:
     met = sum(1 for _, ok in verdicts if ok)
     w(f"**Summary:** {met} of {len(verdicts)} target checks met.\n\n")
     anchors(d, w)
+    identity_floor(d, w)
     unpinned(d, w)
     w("Analysis of the gaps: *Where the time goes* at the end of this section.\n\n")
     for backend, title in [("sqlite", "SQLite (in memory)"), ("postgres", "PostgreSQL")]:
