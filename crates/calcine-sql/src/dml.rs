@@ -72,7 +72,8 @@ pub(crate) fn resolve_pairs<K: ColumnName, V: Into<Expr>>(
     table: &Table,
     pairs: impl IntoIterator<Item = (K, V)>,
 ) -> Result<Vec<(u32, Expr)>> {
-    let mut out: Vec<(u32, Expr)> = Vec::new();
+    let pairs = pairs.into_iter();
+    let mut out: Vec<(u32, Expr)> = Vec::with_capacity(pairs.size_hint().0);
     for (k, v) in pairs {
         let i = k.position_in(table)? as u32;
         if out.iter().any(|(j, _)| *j == i) {

@@ -62,6 +62,40 @@ impl Insert {
         mut self,
         row: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self> {
+        self.push_row(row)?;
+        Ok(self)
+    }
+
+    /// Adds several rows (see [`Insert::values`]).
+    ///
+    /// # Errors
+    /// [`SqlErrorKind::EmptyValues`] if `rows` is empty, and what [`Insert::values`] reports.
+    pub fn values_many<K, V, R>(mut self, rows: impl IntoIterator<Item = R>) -> Result<Self>
+    where
+        K: ColumnName,
+        V: Into<Expr>,
+        R: IntoIterator<Item = (K, V)>,
+    {
+        let rows = rows.into_iter();
+        self.rows.reserve(rows.size_hint().0);
+        let before = self.rows.len();
+        for r in rows {
+            self.push_row(r)?;
+        }
+        if self.rows.len() == before {
+            return Err(SqlError::new(
+                SqlErrorKind::EmptyValues,
+                format!("empty list of rows for INSERT INTO {:?}", self.table.name()),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// One row of `values` / `values_many`, checked against the first row's columns.
+    fn push_row<K: ColumnName, V: Into<Expr>>(
+        &mut self,
+        row: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
         if self.from_select.is_some() {
             return Err(SqlError::new(
                 SqlErrorKind::InvalidStatement,
@@ -79,58 +113,35 @@ impl Insert {
                 ),
             ));
         }
+        let given = pairs.len();
         for (i, c) in self.table.columns().iter().enumerate() {
             if let Some(d) = &c.default {
-                if !pairs.iter().any(|p| p.0 as usize == i) {
+                if !pairs[..given].iter().any(|p| p.0 as usize == i) {
                     pairs.push((i as u32, Expr::from(d.clone())));
                 }
             }
         }
-        pairs.sort_by_key(|p| p.0);
-        let cols: Vec<u32> = pairs.iter().map(|p| p.0).collect();
+        if pairs.len() > given {
+            pairs.sort_by_key(|p| p.0);
+        }
         if self.rows.is_empty() {
-            self.columns = cols;
-        } else if self.columns != cols {
-            let names = |c: &[u32]| -> Vec<&str> {
-                c.iter()
-                    .map(|&i| self.table.columns()[i as usize].name())
-                    .collect()
+            self.columns = pairs.iter().map(|p| p.0).collect();
+        } else if !pairs.iter().map(|p| p.0).eq(self.columns.iter().copied()) {
+            let names = |c: &mut dyn Iterator<Item = u32>| -> Vec<&str> {
+                c.map(|i| self.table.columns()[i as usize].name()).collect()
             };
             return Err(SqlError::new(
                 SqlErrorKind::ColumnMismatch,
                 format!(
                     "every row of a multi-row INSERT must give the same columns: the first row has \
                      {:?}, this one {:?}",
-                    names(&self.columns),
-                    names(&cols)
+                    names(&mut self.columns.iter().copied()),
+                    names(&mut pairs.iter().map(|p| p.0))
                 ),
             ));
         }
         self.rows.push(pairs.into_iter().map(|p| p.1).collect());
-        Ok(self)
-    }
-
-    /// Adds several rows (see [`Insert::values`]).
-    ///
-    /// # Errors
-    /// [`SqlErrorKind::EmptyValues`] if `rows` is empty, and what [`Insert::values`] reports.
-    pub fn values_many<K, V, R>(mut self, rows: impl IntoIterator<Item = R>) -> Result<Self>
-    where
-        K: ColumnName,
-        V: Into<Expr>,
-        R: IntoIterator<Item = (K, V)>,
-    {
-        let before = self.rows.len();
-        for r in rows {
-            self = self.values(r)?;
-        }
-        if self.rows.len() == before {
-            return Err(SqlError::new(
-                SqlErrorKind::EmptyValues,
-                format!("empty list of rows for INSERT INTO {:?}", self.table.name()),
-            ));
-        }
-        Ok(self)
+        Ok(())
     }
 
     /// `INSERT INTO t (columns) SELECT ...` (SQLAlchemy's `from_select`).
@@ -470,6 +481,16 @@ mod tests {
             .values([("name", "a")])
             .unwrap()
             .values([("email", "b")])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+        // A row naming a subset or a superset of the first row's columns is a mismatch too.
+        let e = insert(&s.users)
+            .values_many([vec![("name", "a"), ("email", "a@x")], vec![("name", "b")]])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+        assert!(e.to_string().contains(r#"["name", "email"]"#), "{e}");
+        let e = insert(&s.users)
+            .values_many([vec![("name", "a")], vec![("name", "b"), ("email", "b@x")]])
             .unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
         let e = insert(&s.users)
