@@ -485,3 +485,44 @@ fn statement_then_commit_is_one_round_trip_on_postgres() {
     assert!(!conn.in_transaction());
     assert_eq!(count(&mut conn, &t), 5);
 }
+
+#[test]
+fn statement_then_commit_reports_a_failed_commit_as_commit_does() {
+    for db in support::all() {
+        let engine = db.engine();
+        let parent = pk_table(&db, &engine, "then_commit_parent");
+        let child = db.table("then_commit_child");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(
+                    &format!(
+                        "CREATE TABLE {child} (x INTEGER REFERENCES {parent} (x) \
+                         DEFERRABLE INITIALLY DEFERRED)"
+                    ),
+                    &[],
+                )
+                .map(drop)
+            })
+            .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {child} VALUES (?)"));
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&ins, &[1.into()]).unwrap();
+        // The statement succeeds; the deferred foreign key fails the COMMIT.
+        let e = match conn.exec_driver_sql_then_commit(&ins, &[2.into()]) {
+            Ok(_) => panic!("{}: a dangling foreign key was committed", db.name),
+            Err(e) => e,
+        };
+        assert_eq!(
+            e.kind(),
+            calcine_engine::ErrorKind::Integrity,
+            "{}: {e}",
+            db.name
+        );
+        assert_eq!(e.statement(), Some("COMMIT"), "{}", db.name);
+        // As after a failed commit(): over on PostgreSQL; SQLite keeps a transaction whose
+        // COMMIT failed on a deferred constraint open, for the caller to roll back.
+        assert_eq!(conn.in_transaction(), !db.pg, "{}", db.name);
+        conn.rollback().unwrap();
+        assert_eq!(count(&mut conn, &child), 0, "{}", db.name);
+    }
+}
