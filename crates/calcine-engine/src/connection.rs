@@ -198,12 +198,15 @@ impl Connection {
         f: impl FnOnce(&mut dyn crate::driver::DriverConnection) -> Result<T>,
     ) -> Result<T> {
         let r = f(self.pooled()?.get());
-        r.map_err(|e| {
-            if self.engine.inner().driver().is_disconnect(&e) {
-                self.disconnected = true;
-            }
-            e.with_statement(what, &[])
-        })
+        r.map_err(|e| self.driver_error(what, e))
+    }
+
+    /// The error of the statement-free driver call `what`: notes a disconnect.
+    fn driver_error(&mut self, what: &str, e: Error) -> Error {
+        if self.engine.inner().driver().is_disconnect(&e) {
+            self.disconnected = true;
+        }
+        e.with_statement(what, &[])
     }
 
     fn autobegin(&mut self) -> Result<()> {
@@ -262,6 +265,89 @@ impl Connection {
             }
             Err(e) => Err(statement_error(driver, disconnected, e, sql, params)),
         }
+    }
+
+    /// Executes SQL text (as [`exec_driver_sql`](Connection::exec_driver_sql)) and commits the
+    /// transaction, returning the statement's rows read to the end: `exec_driver_sql` then
+    /// [`commit`](Connection::commit), except that a driver with a pipelined protocol
+    /// (PostgreSQL) sends the `COMMIT` right behind the statement, so both cost one round trip
+    /// (with the deferred `BEGIN`, a one-statement transaction is one round trip). The ORM's
+    /// commit uses it for the flush's last INSERT. Autobegins; the transaction then ends as
+    /// with `commit()` (a [`Transaction`] guard that managed it is closed).
+    ///
+    /// # Errors
+    /// * The statement's error (with the statement and parameters attached). The transaction
+    ///   may be over: on PostgreSQL the pipelined `COMMIT` ran after the failure and rolled the
+    ///   transaction back. It stays open when the statement failed before reaching the server,
+    ///   or on drivers without pipelining (SQLite): [`in_transaction`](Connection::in_transaction)
+    ///   tells, and [`rollback`](Connection::rollback) ends it.
+    /// * The `COMMIT`'s error, with the transaction ended as after a failed `commit()`.
+    /// * As [`execute`](Connection::execute) before anything runs (closed or invalidated
+    ///   transaction).
+    #[doc(hidden)]
+    pub fn exec_driver_sql_then_commit(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<CursorResult<'_>> {
+        self.ready()?;
+        self.autobegin()?;
+        let (id, managed) = match &self.tx.root {
+            Some(root) => (root.id, root.managed),
+            None => return Err(Error::internal("autobegin left no transaction")),
+        };
+        let out = self
+            .dispatch(sql, params, |c| c.query_then_commit(sql, params))
+            .map(|d| d.out);
+        let rows = match out {
+            Ok((rows, committed)) => {
+                let committed = committed.map_err(|e| self.driver_error("COMMIT", e));
+                self.settle_root("COMMIT", committed).map(|()| rows)
+            }
+            Err(e) => {
+                // The statement failed; a pipelined COMMIT may have ended the transaction.
+                let open = !self.disconnected
+                    && self
+                        .conn
+                        .as_ref()
+                        .is_some_and(|c| c.get_ref().in_transaction());
+                if !open {
+                    self.tx.root = None;
+                }
+                self.handle_disconnect();
+                Err(e)
+            }
+        };
+        self.close_guard_if_ended(id, managed);
+        let rows = rows?;
+        let Connection {
+            engine,
+            disconnected,
+            columns_cache,
+            ..
+        } = self;
+        let columns = columns_cache.get(crate::driver::DriverCursor::columns(&rows));
+        Ok(CursorResult::new(
+            Box::new(rows),
+            columns,
+            engine.inner().driver(),
+            disconnected,
+        ))
+    }
+
+    /// Compiles `statement` (as [`execute`](Connection::execute)), executes it and commits the
+    /// transaction: [`exec_driver_sql_then_commit`](Connection::exec_driver_sql_then_commit)
+    /// of the compiled statement.
+    ///
+    /// # Errors
+    /// As `exec_driver_sql_then_commit`.
+    #[doc(hidden)]
+    pub fn execute_then_commit<S: Executable + ?Sized>(
+        &mut self,
+        statement: &S,
+    ) -> Result<CursorResult<'_>> {
+        let compiled = statement.compile(self.dialect(), self.engine.inner().cache());
+        self.exec_driver_sql_then_commit(&compiled.sql, &compiled.params)
     }
 
     /// Begins a transaction and returns its guard (SQLAlchemy's `Connection.begin()`): the
@@ -344,10 +430,16 @@ impl Connection {
         };
         let (id, managed) = (root.id, root.managed);
         let r = self.finish_root(commit);
+        self.close_guard_if_ended(id, managed);
+        r
+    }
+
+    /// After the root transaction `id` was ended through the connection: if a guard managed
+    /// it, the guard's scope is closed from then on.
+    fn close_guard_if_ended(&mut self, id: u64, managed: bool) {
         if managed && self.tx.root.is_none() {
             self.tx.closed_guard = Some(id);
         }
-        r
     }
 
     /// Ends the root transaction with COMMIT or ROLLBACK.
@@ -364,11 +456,19 @@ impl Connection {
             self.tx.root = None;
             return Ok(());
         }
-        let (what, r) = if commit {
-            ("COMMIT", self.driver_call("COMMIT", |c| c.commit()))
+        if commit {
+            let r = self.driver_call("COMMIT", |c| c.commit());
+            self.settle_root("COMMIT", r)
         } else {
-            ("ROLLBACK", self.driver_call("ROLLBACK", |c| c.rollback()))
-        };
+            let r = self.driver_call("ROLLBACK", |c| c.rollback());
+            self.settle_root("ROLLBACK", r)
+        }
+    }
+
+    /// After the driver's COMMIT or ROLLBACK (`what`, with its result `r`) of the root
+    /// transaction: the root is over, unless the call failed and the driver's transaction is
+    /// still open (then it stays, no longer managed by a guard: only the connection ends it).
+    fn settle_root<T>(&mut self, what: &str, r: Result<T>) -> Result<T> {
         let still_open = r.is_err()
             && !self.disconnected
             && self

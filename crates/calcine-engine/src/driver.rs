@@ -16,6 +16,7 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 use std::fmt;
+use std::sync::Arc;
 
 use calcine_sql::{Dialect, Value};
 
@@ -71,6 +72,31 @@ pub trait DriverConnection: Send {
     /// # Errors
     /// The database's error, classified by [`ErrorKind`](crate::ErrorKind).
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>>;
+
+    /// Executes one statement, reads all its rows, then commits the transaction: the flush's last
+    /// INSERT and the `COMMIT` of the ORM's unit of work. `Ok((rows, commit))` when the
+    /// statement succeeded, with `commit` the outcome of the `COMMIT` (on failure the
+    /// transaction is over, as after a failed [`commit`](DriverConnection::commit)); `Err` when
+    /// the statement failed. The caller reads [`in_transaction`](DriverConnection::in_transaction)
+    /// afterwards to know whether the transaction is still open.
+    ///
+    /// The default runs [`query`](DriverConnection::query), buffers the rows, then calls
+    /// [`commit`](DriverConnection::commit) (a failed statement leaves the transaction open). A
+    /// driver with a pipelined protocol sends the `COMMIT` without waiting for the statement's
+    /// reply, so both cost one round trip; if the statement then fails on the server, the
+    /// `COMMIT` still runs and ends the failed transaction (PostgreSQL rolls it back), and the
+    /// error is the statement's.
+    ///
+    /// # Errors
+    /// The statement's error (the database's, or a decode error), classified by
+    /// [`ErrorKind`](crate::ErrorKind).
+    fn query_then_commit(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(BufferedRows, Result<()>)> {
+        sequential_query_then_commit(self, sql, params)
+    }
 
     /// Starts a transaction (`BEGIN`).
     ///
@@ -147,11 +173,77 @@ pub trait DriverConnection: Send {
     fn close(self: Box<Self>) -> Result<()>;
 }
 
+/// The default [`DriverConnection::query_then_commit`]: the statement and its rows, then
+/// `COMMIT`, one after the other.
+pub(crate) fn sequential_query_then_commit<C: DriverConnection + ?Sized>(
+    conn: &mut C,
+    sql: &str,
+    params: &[Value],
+) -> Result<(BufferedRows, Result<()>)> {
+    let rows = {
+        let mut cursor = conn.query(sql, params)?;
+        BufferedRows::read_all(&mut *cursor)?
+    };
+    let committed = conn.commit();
+    Ok((rows, committed))
+}
+
+/// The rows of one statement, read to the end (what
+/// [`DriverConnection::query_then_commit`] returns); a [`DriverCursor`] handing them out.
+#[derive(Debug)]
+pub struct BufferedRows {
+    columns: Arc<[String]>,
+    rows: std::vec::IntoIter<Vec<Value>>,
+    rows_affected: Option<u64>,
+}
+
+impl BufferedRows {
+    /// Rows already read, with the statement's column names and its
+    /// [`rows_affected`](DriverCursor::rows_affected).
+    pub fn new(columns: Arc<[String]>, rows: Vec<Vec<Value>>, rows_affected: Option<u64>) -> Self {
+        BufferedRows {
+            columns,
+            rows: rows.into_iter(),
+            rows_affected,
+        }
+    }
+
+    /// Reads `cursor` to the end.
+    ///
+    /// # Errors
+    /// The cursor's error.
+    pub fn read_all(cursor: &mut dyn DriverCursor) -> Result<Self> {
+        let mut rows = Vec::new();
+        while cursor.fetch(1024, &mut rows)? > 0 {}
+        Ok(BufferedRows::new(
+            cursor.columns(),
+            rows,
+            cursor.rows_affected(),
+        ))
+    }
+}
+
+impl DriverCursor for BufferedRows {
+    fn columns(&self) -> Arc<[String]> {
+        Arc::clone(&self.columns)
+    }
+
+    fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+        let before = out.len();
+        out.extend(self.rows.by_ref().take(max));
+        Ok(out.len() - before)
+    }
+
+    fn rows_affected(&self) -> Option<u64> {
+        self.rows_affected
+    }
+}
+
 /// A cursor over the rows of one executed statement (PEP-249 `Cursor.fetchmany`), read in chunks
 /// so a large result never has to be in memory at once.
 pub trait DriverCursor {
     /// The names of the result columns, in order (empty for statements that return no rows).
-    fn columns(&self) -> std::sync::Arc<[String]>;
+    fn columns(&self) -> Arc<[String]>;
 
     /// Appends up to `max` rows (each with one value per column) to `out`; returns how many were
     /// appended. `0` means the cursor is exhausted.

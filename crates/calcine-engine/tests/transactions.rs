@@ -295,3 +295,234 @@ fn executable_statements_compile_through_the_engine_cache() {
         assert_eq!(engine.statement_cache().stats(), (2, 1), "{}", db.name);
     }
 }
+
+/// A table `base_<n> (x INTEGER PRIMARY KEY)`, committed.
+fn pk_table(db: &support::Db, engine: &calcine_engine::Engine, base: &str) -> String {
+    let t = db.table(base);
+    engine
+        .begin(|c| {
+            c.exec_driver_sql(&format!("CREATE TABLE {t} (x INTEGER PRIMARY KEY)"), &[])
+                .map(drop)
+        })
+        .unwrap();
+    t
+}
+
+#[test]
+fn statement_then_commit_commits_returns_rows_and_fires_events() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = pk_table(&db, &engine, "then_commit");
+        let seen: Arc<Mutex<Vec<(ExecutePhase, String)>>> = Arc::default();
+        let s = seen.clone();
+        engine.on_execute(move |ev| s.lock().unwrap().push((ev.phase, ev.statement.to_owned())));
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?), (?) RETURNING x"));
+        let mut conn = engine.connect().unwrap();
+        // Autobegins, runs, commits.
+        let result = conn
+            .exec_driver_sql_then_commit(&ins, &[1.into(), 2.into()])
+            .unwrap();
+        assert_eq!(result.columns(), ["x"], "{}", db.name);
+        let mut xs: Vec<i64> = result.scalars().all().unwrap();
+        xs.sort_unstable();
+        assert_eq!(xs, [1, 2], "{}", db.name);
+        assert!(!conn.in_transaction(), "{}", db.name);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [
+                (ExecutePhase::Before, ins.clone()),
+                (ExecutePhase::After, ins.clone())
+            ],
+            "{}",
+            db.name
+        );
+        // In a transaction already begun: its earlier work is committed with it.
+        let one = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        conn.exec_driver_sql(&one, &[3.into()]).unwrap();
+        let n = conn
+            .exec_driver_sql_then_commit(&one, &[4.into()])
+            .unwrap()
+            .rows_affected();
+        assert!(n.is_none() || n == Some(1), "{}: {n:?}", db.name);
+        assert!(!conn.in_transaction(), "{}", db.name);
+        drop(conn); // (in-memory SQLite has one shared connection)
+        let mut other = engine.connect().unwrap();
+        assert_eq!(count(&mut other, &t), 4, "{}", db.name);
+        // The compiled form goes through the engine's statement cache like `execute`.
+        let stmt = calcine_sql::text(format!("SELECT count(*) FROM {t}"));
+        let n: i64 = other.execute_then_commit(&stmt).unwrap().scalar().unwrap();
+        assert_eq!(n, 4, "{}", db.name);
+        assert!(!other.in_transaction());
+    }
+}
+
+#[test]
+fn statement_then_commit_failure_ends_or_keeps_the_transaction_as_the_driver_says() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = pk_table(&db, &engine, "then_commit_fail");
+        let one = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&one, &[1.into()]).unwrap();
+        let e = match conn.exec_driver_sql_then_commit(&one, &[1.into()]) {
+            Ok(_) => panic!("{}: a duplicate key was accepted", db.name),
+            Err(e) => e,
+        };
+        assert_eq!(
+            e.kind(),
+            calcine_engine::ErrorKind::Integrity,
+            "{}: {e}",
+            db.name
+        );
+        assert_eq!(e.statement(), Some(one.as_str()), "{}", db.name);
+        if db.pg {
+            // The pipelined COMMIT ran on the failed transaction: rolled back, over.
+            assert!(!conn.in_transaction(), "{}", db.name);
+        } else {
+            // Sequential: the COMMIT was never sent; the transaction is the caller's to end.
+            assert!(conn.in_transaction(), "{}", db.name);
+        }
+        conn.rollback().unwrap();
+        assert!(!conn.in_transaction());
+        assert_eq!(
+            count(&mut conn, &t),
+            0,
+            "{}: the first row is gone",
+            db.name
+        );
+        conn.rollback().unwrap();
+        drop(conn);
+        // The connection went back to the pool in working order.
+        let mut again = engine.connect().unwrap();
+        again.exec_driver_sql(&one, &[5.into()]).unwrap();
+        again.commit().unwrap();
+        assert_eq!(count(&mut again, &t), 1, "{}", db.name);
+    }
+}
+
+#[test]
+fn statement_then_commit_that_fails_before_reaching_postgres_leaves_the_transaction_open() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    let engine = db.engine();
+    let t = pk_table(&db, &engine, "then_commit_encode");
+    let one = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+    let mut conn = engine.connect().unwrap();
+    conn.exec_driver_sql(&one, &[1.into()]).unwrap();
+    // A parameter that does not encode as the server's type fails before anything is sent:
+    // no COMMIT may go out behind it (that would commit the first row).
+    let e = match conn.exec_driver_sql_then_commit(&one, &["not a number".into()]) {
+        Ok(_) => panic!("text bound to an integer parameter"),
+        Err(e) => e,
+    };
+    assert_eq!(e.kind(), calcine_engine::ErrorKind::Programming, "{e}");
+    assert!(conn.in_transaction());
+    conn.rollback().unwrap();
+    assert_eq!(count(&mut conn, &t), 0);
+}
+
+#[test]
+fn statement_then_commit_inside_a_guard_closes_it_like_commit() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = pk_table(&db, &engine, "then_commit_guard");
+        let one = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        let mut conn = engine.connect().unwrap();
+        {
+            let mut tx = conn.begin().unwrap();
+            tx.exec_driver_sql(&one, &[1.into()]).unwrap();
+            drop(tx.exec_driver_sql_then_commit(&one, &[2.into()]).unwrap());
+            assert!(!tx.is_active(), "{}", db.name);
+            let e = tx.exec_driver_sql(&one, &[3.into()]).unwrap_err();
+            assert!(e.is_resource_closed(), "{}: {e:?}", db.name);
+            let e = tx.commit().unwrap_err();
+            assert!(e.is_resource_closed(), "{}: {e:?}", db.name);
+        }
+        assert_eq!(count(&mut conn, &t), 2, "{}", db.name);
+    }
+}
+
+#[test]
+fn statement_then_commit_is_one_round_trip_on_postgres() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    let (engine, trips) = support::round_trip_engine(&db, 1).unwrap();
+    let t = pk_table(&db, &engine, "then_commit_trips");
+    let one = db.sql(&format!("INSERT INTO {t} VALUES ($1)"));
+    let mut conn = engine.connect().unwrap();
+    // Prepares the statement (a round trip of its own, once per connection).
+    conn.exec_driver_sql(&one, &[1.into()]).unwrap();
+    conn.commit().unwrap();
+    let (r, n) = trips.during(|| {
+        conn.exec_driver_sql(&one, &[2.into()])?;
+        conn.commit()
+    });
+    r.unwrap();
+    assert_eq!(n, 2, "BEGIN + INSERT, then COMMIT");
+    let (r, n) = trips.during(|| {
+        conn.exec_driver_sql_then_commit(&one, &[3.into()])
+            .map(drop)
+    });
+    r.unwrap();
+    assert_eq!(n, 1, "BEGIN + INSERT + COMMIT pipelined");
+    // Behind earlier work: one for the earlier statement (with BEGIN), one for the last + COMMIT.
+    let (r, n) = trips.during(|| {
+        conn.exec_driver_sql(&one, &[4.into()])?;
+        conn.exec_driver_sql_then_commit(&one, &[5.into()])
+            .map(drop)
+    });
+    r.unwrap();
+    assert_eq!(n, 2);
+    // A failed statement costs the same single round trip, and ends the transaction.
+    let (r, n) = trips.during(|| {
+        conn.exec_driver_sql_then_commit(&one, &[5.into()])
+            .map(drop)
+    });
+    assert!(r.is_err());
+    assert_eq!(n, 1);
+    assert!(!conn.in_transaction());
+    assert_eq!(count(&mut conn, &t), 5);
+}
+
+#[test]
+fn statement_then_commit_reports_a_failed_commit_as_commit_does() {
+    for db in support::all() {
+        let engine = db.engine();
+        let parent = pk_table(&db, &engine, "then_commit_parent");
+        let child = db.table("then_commit_child");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(
+                    &format!(
+                        "CREATE TABLE {child} (x INTEGER REFERENCES {parent} (x) \
+                         DEFERRABLE INITIALLY DEFERRED)"
+                    ),
+                    &[],
+                )
+                .map(drop)
+            })
+            .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {child} VALUES (?)"));
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&ins, &[1.into()]).unwrap();
+        // The statement succeeds; the deferred foreign key fails the COMMIT.
+        let e = match conn.exec_driver_sql_then_commit(&ins, &[2.into()]) {
+            Ok(_) => panic!("{}: a dangling foreign key was committed", db.name),
+            Err(e) => e,
+        };
+        assert_eq!(
+            e.kind(),
+            calcine_engine::ErrorKind::Integrity,
+            "{}: {e}",
+            db.name
+        );
+        assert_eq!(e.statement(), Some("COMMIT"), "{}", db.name);
+        // As after a failed commit(): over on PostgreSQL; SQLite keeps a transaction whose
+        // COMMIT failed on a deferred constraint open, for the caller to roll back.
+        assert_eq!(conn.in_transaction(), !db.pg, "{}", db.name);
+        conn.rollback().unwrap();
+        assert_eq!(count(&mut conn, &child), 0, "{}", db.name);
+    }
+}

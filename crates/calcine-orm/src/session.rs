@@ -251,6 +251,38 @@ impl SessionCore {
         }
     }
 
+    /// Whether the flush of a `commit()` may commit with its last statement: only when the
+    /// transaction is the session's own root transaction. Not on a caller's connection
+    /// (`with_connection`, whose outer transaction, if any, the session must not end), and not
+    /// inside a SAVEPOINT (`begin_nested`).
+    pub(crate) fn may_commit_in_flush(&self) -> bool {
+        !self.external
+            && !self.joined_outer
+            && self
+                .conn
+                .as_ref()
+                .is_none_or(|c| !c.in_nested_transaction() && !c.invalidated())
+    }
+
+    /// The session's side of a successful commit: the connection goes back to the pool (kept
+    /// when it is the caller's), objects deleted in the transaction are detached, objects
+    /// inserted in it stay persistent for good, and with `expire_on_commit` every instance is
+    /// expired.
+    fn committed(&mut self) {
+        if !self.external {
+            self.conn = None;
+        }
+        for inst in std::mem::take(&mut self.tx_deleted) {
+            let mut st = inst.state();
+            st.status = Status::Detached;
+            st.session = Weak::new();
+        }
+        self.tx_inserted.clear();
+        if self.expire_on_commit {
+            self.expire_all();
+        }
+    }
+
     pub(crate) fn connection(&mut self) -> Result<&mut Connection> {
         if self.conn.is_none() {
             self.conn = Some(self.engine.connect()?);
@@ -890,6 +922,13 @@ impl Session {
     /// The database's error (the session then needs `rollback()`), `StaleData` when an UPDATE
     /// or DELETE matched no row, or an object locked by a live guard.
     pub fn flush(&mut self) -> Result<()> {
+        self.flush_then(false)
+    }
+
+    /// [`flush`](Session::flush); with `commit` (called from [`commit`](Session::commit)) the
+    /// flush may end the session's transaction with its last statement (see
+    /// [`SessionCore::may_commit_in_flush`]).
+    fn flush_then(&mut self, commit: bool) -> Result<()> {
         self.core().check_active()?;
         let has_changes = self.core().has_changes(&self.shared);
         if !has_changes {
@@ -898,7 +937,8 @@ impl Session {
         self.shared.io_guard()?;
         let dirty = self.shared.take_dirty();
         let mut core = self.core();
-        unit_of_work::flush(&mut core, &self.shared, dirty)
+        let commit = commit && core.may_commit_in_flush();
+        unit_of_work::flush(&mut core, &self.shared, dirty, commit)
     }
 
     fn autoflush(&mut self) -> Result<()> {
@@ -927,10 +967,18 @@ impl Session {
     /// Flushes, commits the transaction, returns the connection to the pool and (with
     /// `expire_on_commit`) expires every instance.
     ///
+    /// When the flush ends with an INSERT after which nothing can fail (no UPDATE or DELETE,
+    /// whose row counts are checked, and no association rows follow it), that INSERT carries
+    /// the `COMMIT`: on PostgreSQL both go out together, one round trip (with the deferred
+    /// `BEGIN`, a unit of work of one INSERT is one round trip). Not on a caller's connection
+    /// (`with_connection`) nor inside `begin_nested`.
+    ///
     /// # Errors
-    /// The flush's or the commit's error.
+    /// The flush's or the commit's error. If the INSERT that carried the `COMMIT` fails, the
+    /// transaction is over (rolled back) and the session is as after any failed flush: call
+    /// `rollback()` before using it again.
     pub fn commit(&mut self) -> Result<()> {
-        self.flush()?;
+        self.flush_then(true)?;
         let mut core = self.core();
         if core.conn.is_some() {
             self.shared.io_guard()?;
@@ -942,18 +990,7 @@ impl Session {
                 }
             }
         }
-        if !core.external {
-            core.conn = None;
-        }
-        for inst in std::mem::take(&mut core.tx_deleted) {
-            let mut st = inst.state();
-            st.status = Status::Detached;
-            st.session = Weak::new();
-        }
-        core.tx_inserted.clear();
-        if core.expire_on_commit {
-            core.expire_all();
-        }
+        core.committed();
         Ok(())
     }
 

@@ -163,12 +163,18 @@ fn order_self_referential(mapper: &Mapper, rows: Vec<RowOf>) -> Vec<RowOf> {
 
 /// Writes the session's pending changes. On a database error the transaction is rolled back
 /// and the session is marked pending-rollback.
+///
+/// With `commit` (the flush of `Session::commit`, on the session's own root transaction) the
+/// flush's last statement carries the `COMMIT` when [`commit_target`] finds that statement is
+/// an INSERT after which nothing can fail; the transaction is then over when this returns
+/// (committed, or rolled back if that INSERT failed).
 pub(crate) fn flush(
     core: &mut SessionCore,
     shared: &Arc<SessionShared>,
     dirty: Vec<Arc<dyn AnyInstance>>,
+    commit: bool,
 ) -> Result<()> {
-    match flush_inner(core, shared, dirty) {
+    match flush_inner(core, shared, dirty, commit) {
         Ok(()) => Ok(()),
         Err(e) => {
             if e.kind() != calcine_engine::ErrorKind::InvalidRequest || core.conn.is_some() {
@@ -188,10 +194,72 @@ fn contains(list: &[Arc<dyn AnyInstance>], inst: &Arc<dyn AnyInstance>) -> bool 
     list.iter().any(|i| Arc::ptr_eq(i, inst))
 }
 
+/// The mapper whose last INSERT can carry the `COMMIT` of the flush: the last mapper (in flush
+/// order) with new rows, when that INSERT is sure to be the flush's last statement and nothing
+/// calcine does after it can turn its success into a failure. Decided before anything is
+/// written, conservatively; `None` keeps the plain path (flush, then `COMMIT`):
+/// * no DELETE and no UPDATE in the flush: their row counts are checked (`StaleData` must roll
+///   the whole transaction back), and they would come after the INSERTs anyway;
+/// * that mapper's rows go in the batched path, not one by one (self-referential mappers, whose
+///   rows are followed by the foreign-key UPDATEs of a cycle);
+/// * no relationship change of a new object writes after the INSERTs: no many-to-many
+///   association rows added or removed, no persistent child added to or removed from a
+///   one-to-many collection (its foreign key is UPDATEd); pending children are new rows
+///   themselves, of a mapper ordered after their parent's, so they cannot follow the last one.
+fn commit_target(
+    order: &[&'static Mapper],
+    new: &[Arc<dyn AnyInstance>],
+    deleted: &[Arc<dyn AnyInstance>],
+    dirty: &[Arc<dyn AnyInstance>],
+) -> Result<Option<&'static Mapper>> {
+    if !deleted.is_empty() || !dirty.is_empty() {
+        return Ok(None);
+    }
+    let Some(last) = order
+        .iter()
+        .rev()
+        .find(|m| new.iter().any(|i| std::ptr::eq(i.mapper(), **m)))
+        .copied()
+    else {
+        return Ok(None);
+    };
+    if last
+        .relationships()
+        .iter()
+        .any(|r| std::ptr::eq(r.target.mapper(), last))
+    {
+        return Ok(None);
+    }
+    for inst in new {
+        let mapper = inst.mapper();
+        if mapper.relationships().is_empty() {
+            continue;
+        }
+        for (r, resolved) in mapper.resolved()?.iter().enumerate() {
+            let quiet = match resolved {
+                Resolved::Referenced { .. } => true,
+                Resolved::Referencing { .. } => {
+                    let (added, removed) = inst.relation_touched(r)?;
+                    removed.is_empty() && added.iter().all(|c| c.state().status == Status::Pending)
+                }
+                Resolved::Secondary { .. } => {
+                    let (added, removed) = inst.relation_changes(r)?;
+                    added.is_empty() && removed.is_empty()
+                }
+            };
+            if !quiet {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(last))
+}
+
 fn flush_inner(
     core: &mut SessionCore,
     shared: &Arc<SessionShared>,
     dirty: Vec<Arc<dyn AnyInstance>>,
+    commit: bool,
 ) -> Result<()> {
     let mut new = std::mem::take(&mut core.new);
     let mut deleted = std::mem::take(&mut core.deleted);
@@ -243,6 +311,11 @@ fn flush_inner(
             return Err(e);
         }
     };
+    let commit_mapper = if commit {
+        commit_target(&order, &new, &deleted, &dirty)?
+    } else {
+        None
+    };
     let dialect = core.connection()?.dialect();
     for m in &order {
         let n = new.iter().filter(|i| std::ptr::eq(i.mapper(), *m)).count();
@@ -270,7 +343,8 @@ fn flush_inner(
             for inst in order_by_relations(mapper, rows)? {
                 sync_many_to_one(&inst)?;
                 let values = inst.try_values()?;
-                insert_rows(core, dialect, mapper, vec![(inst.clone(), values)], false)?;
+                let row = vec![(inst.clone(), values)];
+                insert_rows(core, dialect, mapper, row, false, false)?;
                 sync_one_to_many(&inst, &mut late)?;
             }
         } else {
@@ -281,12 +355,14 @@ fn flush_inner(
                 }
                 with_values.push((inst.clone(), inst.try_values()?));
             }
+            let commit = commit_mapper.is_some_and(|m| std::ptr::eq(m, *mapper));
             insert_rows(
                 core,
                 dialect,
                 mapper,
                 order_self_referential(mapper, with_values),
                 true,
+                commit,
             )?;
             if rels {
                 for inst in &rows {
@@ -764,16 +840,20 @@ fn split_row(mapper: &Mapper, values: Vec<Value>, mask: u64, out: &mut Vec<Value
 /// INSERTs the rows of one mapper, in order: on PostgreSQL consecutive rows of the same shape
 /// with a generated key go in multi-row `INSERT ... RETURNING` batches (SQLAlchemy's
 /// "insertmanyvalues"); otherwise one cached INSERT per row (`last_insert_rowid` on SQLite).
+/// With `commit`, the last statement carries the transaction's `COMMIT` when
+/// [`can_carry_commit`] allows (see [`commit_target`]).
 fn insert_rows(
     core: &mut SessionCore,
     dialect: Dialect,
     mapper: &Mapper,
     rows: Vec<RowOf>,
     batch: bool,
+    commit: bool,
 ) -> Result<()> {
     if mapper.table().columns().len() > 63 {
-        for (inst, values) in rows {
-            insert_one(core, dialect, mapper, &inst, values)?;
+        let n = rows.len();
+        for (i, (inst, values)) in rows.into_iter().enumerate() {
+            insert_one(core, dialect, mapper, &inst, values, commit && i + 1 == n)?;
         }
         return Ok(());
     }
@@ -802,9 +882,11 @@ fn insert_rows(
                     batch.push(next);
                 }
             }
+            let last = commit && rows.peek().is_none();
             let Some(sql) = mapper.insert_sql(dialect, mask, batch.len(), true) else {
-                for (inst, values) in batch {
-                    insert_one(core, dialect, mapper, &inst, values)?;
+                let n = batch.len();
+                for (i, (inst, values)) in batch.into_iter().enumerate() {
+                    insert_one(core, dialect, mapper, &inst, values, last && i + 1 == n)?;
                 }
                 continue;
             };
@@ -814,8 +896,14 @@ fn insert_rows(
                 let pk = split_row(mapper, values, mask, &mut params);
                 done.push((inst, pk));
             }
+            let conn = core.connection()?;
+            let result = if last && can_carry_commit(mapper, auto, &done) {
+                conn.exec_driver_sql_then_commit(&sql, &params)?
+            } else {
+                conn.exec_driver_sql(&sql, &params)?
+            };
             let mut ids: Vec<i64> = Vec::with_capacity(done.len());
-            for row in core.connection()?.exec_driver_sql(&sql, &params)? {
+            for row in result {
                 ids.push(row?.take::<i64>(0)?);
             }
             if ids.len() != done.len() {
@@ -835,21 +923,33 @@ fn insert_rows(
             }
             continue;
         }
+        let last = commit && rows.peek().is_none();
         let Some(sql) = mapper.insert_sql(dialect, mask, 1, returning) else {
-            insert_one(core, dialect, mapper, &inst, values)?;
+            insert_one(core, dialect, mapper, &inst, values, last)?;
             continue;
         };
         params.clear();
         let pk = split_row(mapper, values, mask, &mut params);
+        let done = [(inst, pk)];
+        let with_commit = last && can_carry_commit(mapper, auto, &done);
+        let [(inst, pk)] = done;
         let conn = core.connection()?;
         let generated = if returning {
-            let mut rows = conn.exec_driver_sql(&sql, &params)?.all()?;
+            let mut rows = if with_commit {
+                conn.exec_driver_sql_then_commit(&sql, &params)?.all()?
+            } else {
+                conn.exec_driver_sql(&sql, &params)?.all()?
+            };
             match rows.pop() {
                 Some(mut row) => Some(row.take::<Value>(0)?),
                 None => None,
             }
         } else {
-            conn.exec_driver_sql_rowcount(&sql, &params)?;
+            if with_commit {
+                conn.exec_driver_sql_then_commit(&sql, &params)?;
+            } else {
+                conn.exec_driver_sql_rowcount(&sql, &params)?;
+            }
             match auto {
                 Some(_) => conn.last_insert_id().map(Value::Int),
                 None => None,
@@ -860,13 +960,39 @@ fn insert_rows(
     Ok(())
 }
 
+/// Whether the INSERT of `rows` (each object with its primary-key values, NULL where the
+/// database generates the key) can carry the `COMMIT`: only if [`finish_insert`] cannot fail
+/// afterwards, when the transaction would already be committed. Every key must be complete once
+/// the generated column is filled in (else: "NULL identity key after INSERT"), and every
+/// object must be writable, since the generated key is written into it (a live read guard,
+/// typically the caller's, would fail that; a guard another thread takes between this check and
+/// the write is not covered).
+fn can_carry_commit(
+    mapper: &Mapper,
+    auto: Option<usize>,
+    rows: &[(Arc<dyn AnyInstance>, Vec<Value>)],
+) -> bool {
+    let generated = auto.and_then(|c| mapper.primary_key().iter().position(|&p| p == c));
+    rows.iter().all(|(inst, pk)| {
+        let complete = pk
+            .iter()
+            .enumerate()
+            .all(|(k, v)| Some(k) == generated || !v.is_null());
+        // Writes NULL where NULL already is (the generated column): a probe for a live guard.
+        complete && auto.is_none_or(|c| inst.try_set_values(&[(c, Value::Null)]).is_ok())
+    })
+}
+
 /// The general INSERT path (statement built per row): tables too wide for the shape cache.
+/// With `commit`, the INSERT carries the transaction's `COMMIT` when [`can_carry_commit`]
+/// allows.
 fn insert_one(
     core: &mut SessionCore,
     dialect: Dialect,
     mapper: &Mapper,
     inst: &Arc<dyn AnyInstance>,
     values: Vec<Value>,
+    commit: bool,
 ) -> Result<()> {
     let table = mapper.table();
     let (_, auto) = row_shape(mapper, &values);
@@ -885,33 +1011,38 @@ fn insert_one(
     } else {
         insert(table).values(pairs)?
     };
+    let pk: Vec<Value> = mapper
+        .primary_key()
+        .iter()
+        .map(|&c| values[c].clone())
+        .collect();
+    let commit = commit && can_carry_commit(mapper, auto, &[(inst.clone(), pk.clone())]);
+    let conn = core.connection()?;
     let generated: Option<Value> = match (auto, dialect) {
         (Some(c), Dialect::Postgresql) => {
             let col = table
                 .c_at(c)
                 .ok_or_else(|| Error::invalid_request("autoincrement column out of range"))?;
             stmt = stmt.returning(col);
-            let mut rows = core.execute_rows(&stmt)?;
+            let mut rows = if commit {
+                conn.execute_then_commit(&stmt)?.all()?
+            } else {
+                conn.execute(&stmt)?.all()?
+            };
             match rows.pop() {
                 Some(mut row) => Some(row.take::<Value>(0)?),
                 None => None,
             }
         }
-        (Some(_), _) => {
-            let conn = core.connection()?;
-            conn.execute(&stmt)?;
-            conn.last_insert_id().map(Value::Int)
-        }
-        (None, _) => {
-            core.connection()?.execute(&stmt)?;
-            None
+        (auto, _) => {
+            if commit {
+                conn.execute_then_commit(&stmt)?;
+            } else {
+                conn.execute(&stmt)?;
+            }
+            auto.and_then(|_| conn.last_insert_id().map(Value::Int))
         }
     };
-    let pk = mapper
-        .primary_key()
-        .iter()
-        .map(|&c| values[c].clone())
-        .collect();
     finish_insert(core, mapper, inst, pk, auto, generated)
 }
 

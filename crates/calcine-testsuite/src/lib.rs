@@ -239,3 +239,131 @@ pub fn count_rows(conn: &mut calcine_engine::Connection, table: &str) -> i64 {
         Err(e) => panic!("counting {table}: {e}"),
     }
 }
+
+/// Network round trips counted on the sockets of a [`round_trip_engine`].
+#[derive(Debug, Clone, Default)]
+pub struct RoundTrips(std::sync::Arc<AtomicUsize>);
+
+impl RoundTrips {
+    /// Round trips so far, on every connection of the engine.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// Round trips made by `f`.
+    pub fn during<R>(&self, f: impl FnOnce() -> R) -> (R, usize) {
+        let before = self.get();
+        let r = f();
+        (r, self.get() - before)
+    }
+}
+
+/// A PostgreSQL engine for `db` whose connections count their network round trips, observed on
+/// the socket: a round trip is a burst of client writes that follows a read (the client had to
+/// wait for a reply before it could send again). Requests pipelined together (written before
+/// any reply is read) are one round trip; each request that waits for the previous reply is
+/// another. Connections go through `async_creator` with a TCP stream that counts, so nothing in
+/// the driver is instrumented. (The pipelined reset on return writes a `ROLLBACK` nobody waits
+/// for, which counts as one: measure units of work that end with a commit.) `None` for SQLite.
+///
+/// # Panics
+/// If the URL is not a PostgreSQL URL with a host and port (a test fixture).
+pub fn round_trip_engine(db: &Db, pool_size: usize) -> Option<(Engine, RoundTrips)> {
+    if !db.pg {
+        return None;
+    }
+    let url: calcine_engine::Url = match db.url.parse() {
+        Ok(u) => u,
+        Err(e) => panic!("{}: {e}", db.url),
+    };
+    let mut config = tokio_postgres::Config::new();
+    let (Some(host), Some(port), Some(user), Some(dbname)) =
+        (url.host(), url.port(), url.username(), url.database())
+    else {
+        panic!("{}: expected host, port, user and database", db.url);
+    };
+    config.user(user).dbname(dbname);
+    for (k, v) in url.query() {
+        if k == "options" {
+            config.options(v);
+        }
+    }
+    let addr = (host.to_owned(), port);
+    let trips = RoundTrips::default();
+    let counter = trips.clone();
+    let engine = Engine::builder(db.url.as_str())
+        .pool_size(pool_size)
+        .async_creator(move || {
+            let (config, addr, counter) = (config.clone(), addr.clone(), counter.clone());
+            async move {
+                // tokio-postgres has no public constructor for an IO error: a fixture panics.
+                let tcp = match tokio::net::TcpStream::connect(&addr).await {
+                    Ok(s) => s,
+                    Err(e) => panic!("connecting to {addr:?}: {e}"),
+                };
+                let stream = CountingStream {
+                    inner: tcp,
+                    trips: counter,
+                    read_since_write: true,
+                };
+                config.connect_raw(stream, tokio_postgres::NoTls).await
+            }
+        })
+        .build();
+    match engine {
+        Ok(e) => Some((e, trips)),
+        Err(e) => panic!("round-trip engine for {}: {e}", db.url),
+    }
+}
+
+/// A TCP stream that counts round trips (see [`round_trip_engine`]).
+struct CountingStream {
+    inner: tokio::net::TcpStream,
+    trips: RoundTrips,
+    /// Something was read since the last write: the next write starts a new round trip.
+    read_since_write: bool,
+}
+
+impl tokio::io::AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, std::task::Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.read_since_write = true;
+        }
+        r
+    }
+}
+
+impl tokio::io::AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        data: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, std::task::Poll::Ready(Ok(n)) if n > 0) && self.read_since_write {
+            self.read_since_write = false;
+            self.trips.0.fetch_add(1, Ordering::SeqCst);
+        }
+        r
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

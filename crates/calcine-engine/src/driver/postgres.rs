@@ -49,7 +49,7 @@ use rustc_hash::FxHashMap;
 use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, RowStream, Statement};
 
-use crate::driver::{Driver, DriverConnection, DriverCursor};
+use crate::driver::{BufferedRows, Driver, DriverConnection, DriverCursor};
 use crate::error::{Error, ErrorKind, Result, kind_for_sqlstate};
 use crate::url::Url;
 
@@ -385,6 +385,43 @@ where
     Ok(out)
 }
 
+/// The outcome of a statement with a `COMMIT` pipelined behind it ([`then_commit`]): the
+/// statement's error, or its output with the `COMMIT`'s outcome.
+type Committed<T> =
+    std::result::Result<(T, std::result::Result<(), tokio_postgres::Error>), tokio_postgres::Error>;
+
+/// Awaits `run` with a `COMMIT` pipelined behind it: both requests are written before either
+/// reply is read (tokio-postgres queues a request on its future's first poll, and `run` is
+/// polled first), one round trip for both. The server answers in order: if the statement fails,
+/// it skips to the statement's Sync and then runs the `COMMIT`, which on the aborted
+/// transaction rolls back (the command tag is `ROLLBACK`, not an error).
+///
+/// `COMMIT` is not sent when `run` fails on its first poll, before its request left (a
+/// parameter that does not encode, a closed client): the transaction then stays open, with its
+/// earlier statements in it. `sent` records whether it was sent.
+async fn then_commit<T>(
+    client: &Client,
+    run: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    sent: &mut bool,
+) -> std::result::Result<Committed<T>, tokio_postgres::Error> {
+    let mut run = std::pin::pin!(run);
+    let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
+    let out = match first {
+        Poll::Ready(Err(e)) => Err(e),
+        Poll::Ready(Ok(v)) => {
+            *sent = true;
+            Ok((v, client.batch_execute("COMMIT").await))
+        }
+        Poll::Pending => {
+            *sent = true;
+            let (out, committed) =
+                futures_util::future::join(run, client.batch_execute("COMMIT")).await;
+            out.map(|v| (v, committed))
+        }
+    };
+    Ok(out)
+}
+
 fn check_count(stmt: &Statement, params: &[Value]) -> Result<()> {
     let expected = stmt.params().len();
     if expected != params.len() {
@@ -423,6 +460,52 @@ impl DriverConnection for PostgresConnection {
         cursor.pull(1, &mut first)?;
         cursor.buffered = first;
         Ok(Box::new(cursor))
+    }
+
+    /// The statement and `COMMIT` pipelined ([`then_commit`]), behind a deferred `BEGIN` when
+    /// the transaction has not reached the server yet: a one-statement transaction is one round
+    /// trip. Statements returning a column type that cannot be decoded take the sequential
+    /// path (a decode error must come before the `COMMIT`, not after it).
+    fn query_then_commit(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(BufferedRows, Result<()>)> {
+        let (stmt, columns) = self.prepare_with_columns(sql)?;
+        check_count(&stmt, params)?;
+        if !stmt.columns().iter().all(|c| decodable(c.type_())) {
+            return crate::driver::sequential_query_then_commit(self, sql, params);
+        }
+        let pending = std::mem::take(&mut self.begin_pending);
+        let client = &*self.client;
+        let run = async {
+            let stream = client.query_raw(&stmt, params.iter().map(Param)).await?;
+            let mut stream = std::pin::pin!(stream);
+            let mut rows = Vec::new();
+            while let Some(row) = stream.next().await {
+                rows.push(row?);
+            }
+            Ok((rows, stream.rows_affected()))
+        };
+        let mut sent = false;
+        let out = with_begin(
+            &mut self.wire,
+            client,
+            pending,
+            then_commit(client, run, &mut sent),
+        );
+        if sent {
+            // Committed, rolled back, or the connection is gone: the transaction is over.
+            self.in_tx = false;
+        }
+        let ((rows, affected), committed) = out?.map_err(map_error)?.map_err(map_error)?;
+        let committed = committed.map_err(map_error);
+        let values = rows
+            .iter()
+            .map(|row| decode_row(row, &columns))
+            .collect::<Result<Vec<_>>>()?;
+        let affected = columns.is_empty().then_some(affected).flatten();
+        Ok((BufferedRows::new(columns, values, affected), committed))
     }
 
     fn begin(&mut self) -> Result<()> {
@@ -565,11 +648,7 @@ impl PostgresCursor<'_> {
         }
         let n = rows.len();
         for row in rows {
-            let mut values = Vec::with_capacity(self.columns.len());
-            for (i, col) in row.columns().iter().enumerate() {
-                values.push(decode(&row, i, col.type_(), &self.columns[i])?);
-            }
-            out.push(values);
+            out.push(decode_row(&row, &self.columns)?);
         }
         Ok(n)
     }
@@ -596,6 +675,43 @@ impl DriverCursor for PostgresCursor<'_> {
             None
         }
     }
+}
+
+/// One row's values, decoded by column type.
+fn decode_row(row: &tokio_postgres::Row, columns: &[String]) -> Result<Vec<Value>> {
+    let mut values = Vec::with_capacity(columns.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        values.push(decode(row, i, col.type_(), &columns[i])?);
+    }
+    Ok(values)
+}
+
+/// Whether [`decode`] knows the column type `ty` (keep in step with its `match`).
+fn decodable(ty: &Type) -> bool {
+    matches!(
+        *ty,
+        Type::BOOL
+            | Type::INT2
+            | Type::INT4
+            | Type::INT8
+            | Type::OID
+            | Type::FLOAT4
+            | Type::FLOAT8
+            | Type::NUMERIC
+            | Type::TEXT
+            | Type::VARCHAR
+            | Type::BPCHAR
+            | Type::NAME
+            | Type::UNKNOWN
+            | Type::BYTEA
+            | Type::DATE
+            | Type::TIME
+            | Type::TIMESTAMP
+            | Type::TIMESTAMPTZ
+            | Type::UUID
+            | Type::JSON
+            | Type::JSONB
+    )
 }
 
 fn decode(row: &tokio_postgres::Row, i: usize, ty: &Type, column: &str) -> Result<Value> {
