@@ -355,3 +355,50 @@ fn a_failed_pipelined_reset_fails_the_next_use_as_a_disconnect_and_pre_ping_repl
         }
     }
 }
+
+/// A statement refused with MissingGreenlet (async code calling sync IO outside `run_sync`)
+/// sends nothing, and must not lose the transaction's deferred `BEGIN` either: the next
+/// statements, run properly, are still inside the transaction, and a rollback undoes them.
+#[test]
+fn missing_greenlet_keeps_the_deferred_begin() {
+    let Some(db) = support::postgres() else {
+        return;
+    };
+    let engine = db.engine();
+    let t = db.int_table(&engine, "lost_begin");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let e = engine.clone();
+        let sql = format!("SELECT count(*) FROM {t}");
+        let check = sql.clone();
+        // Prepare the statement and end that transaction: the next statement autobegins, and
+        // its `BEGIN` waits to go out with it.
+        let mut c = calcine_greenlet::greenlet_spawn(move || {
+            let mut c = e.connect()?;
+            c.exec_driver_sql(&check, &[])?;
+            c.commit()?;
+            Ok::<_, calcine_engine::Error>(c)
+        })
+        .await
+        .unwrap();
+        // Outside a greenlet: refused before anything is sent.
+        let err = c.exec_driver_sql(&sql, &[]).unwrap_err();
+        assert!(err.is_missing_greenlet(), "{err:?}");
+        let t2 = t.clone();
+        calcine_greenlet::greenlet_spawn(move || {
+            c.exec_driver_sql(&format!("INSERT INTO {t2} (x) VALUES (1)"), &[])?;
+            c.rollback()
+        })
+        .await
+        .unwrap();
+    });
+    let mut c = engine.connect().unwrap();
+    assert_eq!(
+        support::count_rows(&mut c, &t),
+        0,
+        "the INSERT ran outside a transaction and survived the rollback"
+    );
+}

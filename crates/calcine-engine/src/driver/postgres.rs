@@ -360,27 +360,32 @@ fn nudge(io: &mut Option<ConnTask>) {
     }
 }
 
-/// Awaits `run`, first sending a deferred `BEGIN` pipelined with it when `begin` is set (one
-/// round trip for both; requests go out in poll order, so `BEGIN` is first).
+/// Awaits `run`, first sending the deferred `BEGIN` pipelined with it when `begin_pending` is
+/// set (one round trip for both; requests go out in poll order, so `BEGIN` is first), which
+/// clears the flag.
 ///
 /// If `BEGIN` fails the error is returned, whatever `run` did (it can only fail on a broken
-/// connection, where `run` fails as well).
+/// connection, where `run` fails as well). If the await itself is refused (`MissingGreenlet`:
+/// nothing was polled, nothing sent) the flag is set again, so the transaction's `BEGIN` still
+/// goes out with the next statement instead of being lost, which would run every later
+/// statement in autocommit.
 fn with_begin<F, T>(
     wire: &mut Wire,
     client: &Client,
-    begin: bool,
+    begin_pending: &mut bool,
     run: F,
 ) -> Result<std::result::Result<T, tokio_postgres::Error>>
 where
     F: std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
 {
-    if !begin {
+    if !std::mem::take(begin_pending) {
         return wire.roundtrip(run);
     }
-    let (began, out) = wire.roundtrip(futures_util::future::join(
+    let joined = wire.roundtrip(futures_util::future::join(
         client.batch_execute("BEGIN"),
         run,
-    ))?;
+    ));
+    let (began, out) = joined.inspect_err(|_| *begin_pending = true)?;
     began.map_err(map_error)?;
     Ok(out)
 }
@@ -437,17 +442,16 @@ impl DriverConnection for PostgresConnection {
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
         let stmt = self.prepare(sql)?;
         check_count(&stmt, params)?;
-        let pending = std::mem::take(&mut self.begin_pending);
         let run = self.client.execute_raw(&stmt, params.iter().map(Param));
-        with_begin(&mut self.wire, &self.client, pending, run)?.map_err(map_error)
+        with_begin(&mut self.wire, &self.client, &mut self.begin_pending, run)?.map_err(map_error)
     }
 
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
         let (stmt, columns) = self.prepare_with_columns(sql)?;
         check_count(&stmt, params)?;
-        let pending = std::mem::take(&mut self.begin_pending);
         let run = self.client.query_raw(&stmt, params.iter().map(Param));
-        let stream = with_begin(&mut self.wire, &self.client, pending, run)?.map_err(map_error)?;
+        let stream = with_begin(&mut self.wire, &self.client, &mut self.begin_pending, run)?
+            .map_err(map_error)?;
         let mut cursor = PostgresCursor {
             stream: Box::pin(stream),
             columns,
@@ -476,7 +480,6 @@ impl DriverConnection for PostgresConnection {
         if !stmt.columns().iter().all(|c| decodable(c.type_())) {
             return crate::driver::sequential_query_then_commit(self, sql, params);
         }
-        let pending = std::mem::take(&mut self.begin_pending);
         let client = &*self.client;
         let run = async {
             let stream = client.query_raw(&stmt, params.iter().map(Param)).await?;
@@ -491,7 +494,7 @@ impl DriverConnection for PostgresConnection {
         let out = with_begin(
             &mut self.wire,
             client,
-            pending,
+            &mut self.begin_pending,
             then_commit(client, run, &mut sent),
         );
         if sent {
