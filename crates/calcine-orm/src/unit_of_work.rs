@@ -174,9 +174,21 @@ pub(crate) fn flush(
     dirty: Vec<Arc<dyn AnyInstance>>,
     commit: bool,
 ) -> Result<()> {
-    match flush_inner(core, shared, dirty, commit) {
+    let mut new = std::mem::take(&mut core.new);
+    let mut deleted = std::mem::take(&mut core.deleted);
+    match flush_inner(core, shared, dirty, commit, &mut new, &mut deleted) {
         Ok(()) => Ok(()),
         Err(e) => {
+            // What was not written stays the session's work: new objects not inserted are still
+            // pending (and `rollback()` makes them transient, like the ones it un-inserts),
+            // deletions not carried out are still pending.
+            new.retain(|i| i.state().status == Status::Pending);
+            deleted.retain(|i| {
+                let st = i.state();
+                st.delete_pending && st.status == Status::Persistent
+            });
+            core.new = new;
+            core.deleted = deleted;
             if e.kind() != calcine_engine::ErrorKind::InvalidRequest || core.conn.is_some() {
                 if let Some(conn) = core.conn.as_mut() {
                     if conn.in_transaction() && !core.joined_outer {
@@ -260,9 +272,9 @@ fn flush_inner(
     shared: &Arc<SessionShared>,
     dirty: Vec<Arc<dyn AnyInstance>>,
     commit: bool,
+    new: &mut Vec<Arc<dyn AnyInstance>>,
+    deleted: &mut Vec<Arc<dyn AnyInstance>>,
 ) -> Result<()> {
-    let mut new = std::mem::take(&mut core.new);
-    let mut deleted = std::mem::take(&mut core.deleted);
     let mut dirty: Vec<Arc<dyn AnyInstance>> = dedup(dirty)
         .into_iter()
         .filter(|i| {
@@ -276,8 +288,8 @@ fn flush_inner(
         .chain(deleted.iter())
         .any(|i| !i.mapper().relationships().is_empty());
     if has_rels {
-        cascade_save(shared, &mut new, &dirty)?;
-        cascade_delete(core, shared, &mut new, &mut deleted, &dirty)?;
+        cascade_save(shared, new, &dirty)?;
+        cascade_delete(core, shared, new, deleted, &dirty)?;
     }
 
     let mut mappers: Vec<&'static Mapper> = Vec::new();
@@ -304,12 +316,8 @@ fn flush_inner(
     }
     let order = match mapper_order(&mappers) {
         Ok(o) => o,
-        Err(e) => {
-            // Nothing was written: put the work back.
-            core.new = new;
-            core.deleted = deleted;
-            return Err(e);
-        }
+        // Nothing was written: `flush` puts the work back.
+        Err(e) => return Err(e),
     };
     let commit_mapper = if commit {
         commit_target(&order, &new, &deleted, &dirty)?

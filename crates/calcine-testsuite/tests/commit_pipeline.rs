@@ -356,6 +356,10 @@ fn duplicate_key(db: &Db, end: fn(&mut Session) -> Result<()>) -> [Status; 4] {
     s.rollback().unwrap();
     let after_rollback = [first.status(), second.status()];
     assert_eq!(after_rollback[0], Status::Transient, "{}", db.name);
+    // The object whose INSERT failed is still the session's pending work after the error, and
+    // `rollback()` expunges it like the one it un-inserts.
+    assert_eq!(after_error[1], Status::Pending, "{}", db.name);
+    assert_eq!(after_rollback[1], Status::Transient, "{}", db.name);
     assert_eq!(first.read().unwrap().id, Some(7));
     // Nothing of the transaction was committed: the flushed row is gone too.
     assert_eq!(count::<Member>(&engine), 0, "{}", db.name);
