@@ -98,6 +98,28 @@ impl RawPg {
     }
 }
 
+/// A rusqlite connection set up the way calcine's SQLite driver sets up its own (query planner
+/// stability, so a cached statement is not re-planned when its bindings change; foreign keys
+/// on), so the raw-driver baselines run SQLite exactly as calcine runs it. `None`: in memory.
+///
+/// # Panics
+/// If the database cannot be opened.
+pub fn raw_sqlite(path: Option<&std::path::Path>) -> rusqlite::Connection {
+    let c = match path {
+        Some(p) => rusqlite::Connection::open(p),
+        None => rusqlite::Connection::open_in_memory(),
+    }
+    .expect("open SQLite");
+    c.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .expect("SQLITE_DBCONFIG_ENABLE_QPSG");
+    c.execute_batch("PRAGMA foreign_keys = ON")
+        .expect("PRAGMA foreign_keys");
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,26 +149,4 @@ mod tests {
         assert_eq!(percentile(&[7], 99.0), 7);
         assert_eq!(percentile(&[], 99.0), 0);
     }
-}
-
-/// A rusqlite connection set up the way calcine's SQLite driver sets up its own (query planner
-/// stability, so a cached statement is not re-planned when its bindings change; foreign keys
-/// on), so the raw-driver baselines run SQLite exactly as calcine runs it. `None`: in memory.
-///
-/// # Panics
-/// If the database cannot be opened.
-pub fn raw_sqlite(path: Option<&std::path::Path>) -> rusqlite::Connection {
-    let c = match path {
-        Some(p) => rusqlite::Connection::open(p),
-        None => rusqlite::Connection::open_in_memory(),
-    }
-    .expect("open SQLite");
-    c.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )
-    .expect("SQLITE_DBCONFIG_ENABLE_QPSG");
-    c.execute_batch("PRAGMA foreign_keys = ON")
-        .expect("PRAGMA foreign_keys");
-    c
 }

@@ -314,13 +314,10 @@ fn flush_inner(
             }
         }
     }
-    let order = match mapper_order(&mappers) {
-        Ok(o) => o,
-        // Nothing was written: `flush` puts the work back.
-        Err(e) => return Err(e),
-    };
+    // On an error nothing was written yet: `flush` puts the work back.
+    let order = mapper_order(&mappers)?;
     let commit_mapper = if commit {
-        commit_target(&order, &new, &deleted, &dirty)?
+        commit_target(&order, new, deleted, &dirty)?
     } else {
         None
     };
