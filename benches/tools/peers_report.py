@@ -407,7 +407,9 @@ def build(args) -> str:
     w("- every implementation: one connection (sea-orm: a pool of one), autocommit for the "
       "peers and raw drivers; calcine autobegins (Core: pool checkout per iteration, ORM: fresh "
       "`Session` per iteration), so on PostgreSQL each calcine iteration also sends `BEGIN` and "
-      "`ROLLBACK`/`COMMIT`. Async peers and `run_sync` are driven by `block_on` per iteration; "
+      "`ROLLBACK`/`COMMIT`, pipelined: `BEGIN` with the first statement, the ORM's `COMMIT` with "
+      "the flush's last INSERT, the reset's `ROLLBACK` read behind the next request (one round "
+      "trip per iteration, as the peers). Async peers and `run_sync` are driven by `block_on` per iteration; "
       "`run_sync_mt` is `block_on` of a multi-thread runtime (inline mode on the calling "
       "thread, not a spawned task)\n\n")
     if args.svg:
