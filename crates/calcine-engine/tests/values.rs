@@ -499,3 +499,84 @@ fn streaming_reads_a_large_result_in_bounded_chunks() {
         assert_eq!(first, 1, "{}", db.name);
     }
 }
+
+/// `column.in_(values)` on every backend: the right rows for every list length, `NOT IN` too.
+/// On PostgreSQL the list is one array parameter (`= ANY($1)` / `<> ALL($1)`), so all lengths
+/// share one prepared statement (counted in `pg_prepared_statements`), and a value that does
+/// not fit the column's type is a typed error, not a panic.
+#[test]
+fn in_lists_of_every_length() {
+    use calcine_sql::{Column, SqlType, Table, select};
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("in_any");
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&format!("CREATE TABLE {t} (id INTEGER, name TEXT)"), &[])
+            .unwrap();
+        for i in 1..=30i64 {
+            conn.exec_driver_sql(
+                &db.sql(&format!("INSERT INTO {t} VALUES (?, ?)")),
+                &[i.into(), format!("n{i}").into()],
+            )
+            .unwrap();
+        }
+        let table = Table::new(t.clone())
+            .column(Column::new("id", SqlType::Integer))
+            .column(Column::new("name", SqlType::Text));
+        let id = table.c("id").unwrap();
+        let name = table.c("name").unwrap();
+        for n in 1..=20i64 {
+            let ids: Vec<i64> = conn
+                .execute(&select(id.clone()).where_(id.clone().in_(1..=n)))
+                .unwrap()
+                .scalars::<i64>()
+                .all()
+                .unwrap();
+            assert_eq!(ids.len() as i64, n, "{}: IN of {n}", db.name);
+            let others = conn
+                .execute(&select(id.clone()).where_(id.clone().not_in(1..=n)))
+                .unwrap()
+                .all()
+                .unwrap();
+            assert_eq!(others.len() as i64, 30 - n, "{}: NOT IN of {n}", db.name);
+        }
+        let names: Vec<String> = conn
+            .execute(
+                &select(name.clone())
+                    .where_(name.clone().in_(["n3", "n7", "nope"]))
+                    .order_by([name.clone()]),
+            )
+            .unwrap()
+            .scalars::<String>()
+            .all()
+            .unwrap();
+        assert_eq!(names, ["n3", "n7"], "{}", db.name);
+        if db.pg {
+            let shared: i64 = conn
+                .exec_driver_sql(
+                    &format!(
+                        "SELECT count(*) FROM pg_prepared_statements \
+                         WHERE statement LIKE '%{t}%' AND statement LIKE '%.id = ANY(%' \
+                         AND statement NOT LIKE '%pg_prepared_statements%'"
+                    ),
+                    &[],
+                )
+                .unwrap()
+                .scalar()
+                .unwrap();
+            assert_eq!(shared, 1, "one statement for every length of the IN list");
+            let err = conn
+                .execute(&select(id.clone()).where_(id.clone().in_([1, 1i64 << 40])))
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+            assert!(err.to_string().contains("out of range"), "{err}");
+        } else {
+            // SQLite has no arrays: binding one is a typed error naming the kind.
+            let err = conn
+                .exec_driver_sql("SELECT ?", &[Value::Array(vec![1.into()])])
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Programming, "{err}");
+            assert!(err.to_string().contains("kind array"), "{err}");
+        }
+    }
+}

@@ -679,10 +679,47 @@ mod tests {
             sql(&q, Sqlite),
             "SELECT users.id FROM users WHERE users.id IN (?1, ?2, ?3)"
         );
+        // PostgreSQL: a list of bound values of one kind against a column is one array
+        // parameter, so every length is the same statement.
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.id = ANY($1)"
+        );
+        assert_eq!(
+            compile(&q, Pg).params,
+            vec![Value::Array(vec![1.into(), 2.into(), 3.into()])]
+        );
+        let five = select(id()).where_(id().in_([1, 2, 3, 4, 5]));
+        assert_eq!(sql(&five, Pg), sql(&q, Pg));
         let q = select(id()).where_(id().not_in([1]));
         assert_eq!(
             sql(&q, Pg),
-            "SELECT users.id FROM users WHERE users.id NOT IN ($1)"
+            "SELECT users.id FROM users WHERE users.id <> ALL($1)"
+        );
+        assert_eq!(
+            sql(&q, Sqlite),
+            "SELECT users.id FROM users WHERE users.id NOT IN (?1)"
+        );
+        // Not an array: mixed kinds, a NULL, an expression item, a non-column left side.
+        let q = select(id()).where_(name().in_([Value::from("a"), Value::from(1)]));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.name IN ($1, $2)"
+        );
+        let q = select(id()).where_(name().in_([Value::from("a"), Value::Null]));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.name IN ($1, $2)"
+        );
+        let q = select(id()).where_(id().in_([Expr::from(1), Expr::from(id())]));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE users.id IN ($1, users.id)"
+        );
+        let q = select(id()).where_(lit(1).in_([1, 2]));
+        assert_eq!(
+            sql(&q, Pg),
+            "SELECT users.id FROM users WHERE $1 IN ($2, $3)"
         );
         let empty: [i64; 0] = [];
         let q = select(id()).where_(id().in_(empty));

@@ -78,6 +78,8 @@ keywords! {
     IsNotNull = " IS NOT NULL",
     In = " IN ",
     NotIn = " NOT IN ",
+    EqAny = " = ANY(",
+    NeAll = " <> ALL(",
     Between = " BETWEEN ",
     NotBetween = " NOT BETWEEN ",
     Like = " LIKE ",
@@ -177,6 +179,10 @@ pub(crate) trait Sink {
     fn num(&mut self, n: u64);
     /// A bound parameter: a placeholder in the SQL, the value in the parameter list.
     fn param(&mut self, value: &Value);
+    /// [`param`](Sink::param) of a value built for the walk (no copy of it is needed).
+    fn param_owned(&mut self, value: Value) {
+        self.param(&value);
+    }
     /// User SQL whose `?` placeholders are renumbered for the dialect; `values` are bound in order.
     fn text_sql(&mut self, sql: &str, values: &[Value]);
 }
@@ -248,6 +254,10 @@ impl Sink for KeySink {
     fn param(&mut self, value: &Value) {
         self.key.push(TAG_PARAM);
         self.params.push(value.clone());
+    }
+    fn param_owned(&mut self, value: Value) {
+        self.key.push(TAG_PARAM);
+        self.params.push(value);
     }
     fn text_sql(&mut self, sql: &str, values: &[Value]) {
         self.bytes(TAG_TEXT, sql);

@@ -158,7 +158,7 @@ mod tests {
                 "UPDATE posts SET title = ?1, score = posts.score + ?2 WHERE posts.id = ?3 AND posts.user_id IN (?4, ?5) \
                  RETURNING id, score AS new_score"
                     .into(),
-                "UPDATE posts SET title = $1, score = posts.score + $2 WHERE posts.id = $3 AND posts.user_id IN ($4, $5) \
+                "UPDATE posts SET title = $1, score = posts.score + $2 WHERE posts.id = $3 AND posts.user_id = ANY($4) \
                  RETURNING id, score AS new_score"
                     .into()
             )

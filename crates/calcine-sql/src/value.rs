@@ -35,6 +35,10 @@ pub enum Value {
     Uuid(uuid::Uuid),
     /// `JSON` / `JSONB`.
     Json(serde_json::Value),
+    /// A one-dimensional array (PostgreSQL `ARRAY`), bound as a parameter: what
+    /// `column.in_(values)` sends on PostgreSQL, as `column = ANY($1)`. Elements are bound as the
+    /// array's element type; SQLite has no arrays and refuses to bind one.
+    Array(Vec<Value>),
 }
 
 impl Value {
@@ -59,6 +63,7 @@ impl Value {
             Value::TimestampTz(_) => "timestamp with time zone",
             Value::Uuid(_) => "uuid",
             Value::Json(_) => "json",
+            Value::Array(_) => "array",
         }
     }
 }

@@ -46,7 +46,7 @@ use bytes::{BufMut, BytesMut};
 use calcine_sql::{Dialect, Value};
 use futures_util::StreamExt;
 use rustc_hash::FxHashMap;
-use tokio_postgres::types::{FromSql, IsNull, ToSql, Type, to_sql_checked};
+use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use tokio_postgres::{Client, NoTls, RowStream, Statement};
 
 use crate::driver::{BufferedRows, Driver, DriverConnection, DriverCursor};
@@ -820,6 +820,10 @@ impl ToSql for Param<'_> {
                 u.hyphenated().to_string().as_str().to_sql(&Type::TEXT, out)
             }
             (Value::Json(j), &Type::JSON | &Type::JSONB) => j.to_sql(ty, out),
+            (Value::Array(items), t) => match t.kind() {
+                Kind::Array(member) => encode_array(items, member, out),
+                _ => Err(mismatch()),
+            },
             _ => Err(mismatch()),
         }
     }
@@ -829,6 +833,30 @@ impl ToSql for Param<'_> {
     }
 
     to_sql_checked!();
+}
+
+/// A one-dimensional array of `items`, each bound as `member` (the parameter's element type,
+/// which the server inferred: `users.id = ANY($1)` makes `$1` an `int4[]`).
+fn encode_array(
+    items: &[Value],
+    member: &Type,
+    out: &mut BytesMut,
+) -> std::result::Result<IsNull, BoxError> {
+    let dimension = postgres_protocol::types::ArrayDimension {
+        len: i32::try_from(items.len())?,
+        lower_bound: 1,
+    };
+    postgres_protocol::types::array_to_sql(
+        Some(dimension),
+        member.oid(),
+        items,
+        |v, buf| match Param(v).to_sql(member, buf)? {
+            IsNull::No => Ok(postgres_protocol::IsNull::No),
+            IsNull::Yes => Ok(postgres_protocol::IsNull::Yes),
+        },
+        out,
+    )?;
+    Ok(IsNull::No)
 }
 
 fn is_text(t: &Type) -> bool {
@@ -996,7 +1024,12 @@ pub(crate) fn map_error(e: tokio_postgres::Error) -> Error {
         let msg = format!("the PostgreSQL connection was lost: {e}");
         return Error::operational(msg).with_disconnect(true).with_source(e);
     }
-    let msg = e.to_string();
+    // tokio-postgres keeps the cause of a client-side failure (a value that does not encode as
+    // the parameter's type) as the error's source: say it.
+    let msg = match e.source() {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    };
     let kind = if msg.contains("out of range") {
         ErrorKind::Data
     } else if msg.contains("serializing parameter") || msg.contains("parameters but") {

@@ -433,7 +433,7 @@ impl rusqlite::ToSql for Param<'_> {
             other => {
                 return Err(rusqlite::Error::ToSqlConversionFailure(
                     format!(
-                        "calcine's SQLite driver cannot bind a {} value",
+                        "calcine's SQLite driver cannot bind a value of kind {} (SQLite has no such type)",
                         other.kind_name()
                     )
                     .into(),

@@ -5,6 +5,7 @@ use crate::expression::Nulls;
 use crate::expression::{BinOp, BoolOp, ColumnRef, Expr, ExprKind, OrderBy};
 use crate::selectable::Scope;
 use crate::sink::{Kw, Sink};
+use crate::value::Value;
 
 /// How to render expressions at this point of a statement.
 #[derive(Clone, Copy)]
@@ -122,6 +123,16 @@ pub(crate) fn walk_expr<S: Sink>(e: &Expr, s: &mut S, cx: Cx<'_>) {
             }
         }
         K::In(x, list, negated) => {
+            if let Some(values) = as_array(x, list, s.dialect()) {
+                // PostgreSQL: one array parameter whatever the list's length, so every length
+                // is the same statement (one prepared statement, not one per length) and a long
+                // list is one value to bind, not one parameter per item.
+                child(x, s, cx, CMP, true);
+                s.kw(if *negated { Kw::NeAll } else { Kw::EqAny });
+                s.param_owned(values);
+                s.kw(Kw::Close);
+                return;
+            }
             child(x, s, cx, CMP, true);
             s.kw(if *negated { Kw::NotIn } else { Kw::In });
             s.kw(Kw::Open);
@@ -322,4 +333,30 @@ pub(crate) fn for_each_column<'a>(e: &'a Expr, f: &mut impl FnMut(&'a ColumnRef)
             }
         }
     }
+}
+
+/// The items of `x IN (items)` as one array value, when the list can be sent as
+/// `x = ANY($1)`: on PostgreSQL, `x` a column (so the server infers the array's type from it)
+/// and every item a bound, non-NULL value of one kind. `x = ANY(array)` and `x IN (list)` are
+/// the same condition (`<> ALL` for `NOT IN`), NULLs included.
+fn as_array(x: &Expr, list: &[Expr], dialect: Dialect) -> Option<Value> {
+    if dialect != Dialect::Postgresql || !matches!(x.0, ExprKind::Column(_)) {
+        return None;
+    }
+    let mut values = Vec::with_capacity(list.len());
+    for item in list {
+        match &item.0 {
+            ExprKind::Param(v)
+                if !v.is_null()
+                    && !matches!(v, Value::Array(_))
+                    && values.first().is_none_or(|f: &Value| {
+                        std::mem::discriminant(f) == std::mem::discriminant(v)
+                    }) =>
+            {
+                values.push(v.clone());
+            }
+            _ => return None,
+        }
+    }
+    Some(Value::Array(values))
 }
