@@ -15,7 +15,8 @@
 //!   * `joined`: `.options(joinedload(User::POSTS).selectinload(Post::COMMENTS))` (users LEFT
 //!     OUTER JOIN posts, then comments by `IN`);
 //!   * `raw`: 3 statements (users; posts `WHERE user_id IN (...)`; comments
-//!     `WHERE post_id IN (...)`), grouped by foreign key into plain structs.
+//!     `WHERE post_id IN (...)`; on PostgreSQL `= ANY($1)` with one array parameter, as calcine
+//!     and diesel send them), grouped by foreign key into plain structs.
 //!
 //!   Variants `calcine_sync` (fresh `Session` per repetition) and `calcine_run_sync` (the same
 //!   inside one `AsyncSession::run_sync` on a current-thread runtime, lazy loads included).
@@ -36,7 +37,7 @@ use calcine::orm::{
 };
 use calcine::{Engine, create_engine};
 
-use super::{Harness, Pg, PgParam, env_usize};
+use super::{Harness, Pg, env_usize};
 use calcine_benches::diesel_schema::{
     ASSOC_USERS_PG, ASSOC_USERS_SQLITE, COMMENTS_PER_POST, POSTS_PER_USER,
 };
@@ -413,7 +414,7 @@ fn check_plain(g: &PlainGraph, users: usize) {
     assert_eq!(n, users * POSTS_PER_USER * COMMENTS_PER_POST);
 }
 
-fn in_list(prefix: &str, n: usize, dollar: bool) -> String {
+fn in_list(prefix: &str, n: usize) -> String {
     let mut s = String::with_capacity(prefix.len() + n * 6 + 2);
     s.push_str(prefix);
     s.push_str(" IN (");
@@ -421,11 +422,7 @@ fn in_list(prefix: &str, n: usize, dollar: bool) -> String {
         if i > 0 {
             s.push_str(", ");
         }
-        if dollar {
-            s.push_str(&format!("${}", i + 1));
-        } else {
-            s.push('?');
-        }
+        s.push('?');
     }
     s.push(')');
     s
@@ -501,7 +498,7 @@ fn rusqlite_assoc(c: &rusqlite::Connection) -> PlainGraph {
         .unwrap();
     let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
     let posts: Vec<PlainPost> = c
-        .prepare_cached(&in_list(POSTS_SQL, ids.len(), false))
+        .prepare_cached(&in_list(POSTS_SQL, ids.len()))
         .unwrap()
         .query_map(rusqlite::params_from_iter(&ids), |r| {
             Ok(PlainPost {
@@ -516,7 +513,7 @@ fn rusqlite_assoc(c: &rusqlite::Connection) -> PlainGraph {
         .unwrap();
     let ids: Vec<i64> = posts.iter().map(|p| p.id).collect();
     let comments: Vec<PlainComment> = c
-        .prepare_cached(&in_list(COMMENTS_SQL, ids.len(), false))
+        .prepare_cached(&in_list(COMMENTS_SQL, ids.len()))
         .unwrap()
         .query_map(rusqlite::params_from_iter(&ids), |r| {
             Ok(PlainComment {
@@ -546,7 +543,7 @@ fn rusqlite_p1k(c: &rusqlite::Connection) -> PlainFamilies {
         .unwrap();
     let ids: Vec<i64> = parents.iter().map(|p| p.id).collect();
     let children: Vec<PlainChild> = c
-        .prepare_cached(&in_list(CHILDREN_SQL, ids.len(), false))
+        .prepare_cached(&in_list(CHILDREN_SQL, ids.len()))
         .unwrap()
         .query_map(rusqlite::params_from_iter(&ids), |r| {
             Ok(PlainChild {
@@ -678,10 +675,6 @@ impl PgStatements {
     }
 }
 
-fn params(ids: &[i64]) -> Vec<PgParam<'_>> {
-    ids.iter().map(|i| i as PgParam<'_>).collect()
-}
-
 async fn pg_assoc(client: &tokio_postgres::Client, st: &mut PgStatements) -> PlainGraph {
     let q = st.get(client, USERS_SQL.to_owned()).await;
     let users: Vec<PlainUser> = client
@@ -696,9 +689,9 @@ async fn pg_assoc(client: &tokio_postgres::Client, st: &mut PgStatements) -> Pla
         })
         .collect();
     let ids: Vec<i64> = users.iter().map(|u| u.id).collect();
-    let q = st.get(client, in_list(POSTS_SQL, ids.len(), true)).await;
+    let q = st.get(client, format!("{POSTS_SQL} = ANY($1)")).await;
     let posts: Vec<PlainPost> = client
-        .query(&q, &params(&ids))
+        .query(&q, &[&ids])
         .await
         .unwrap()
         .iter()
@@ -710,9 +703,9 @@ async fn pg_assoc(client: &tokio_postgres::Client, st: &mut PgStatements) -> Pla
         })
         .collect();
     let ids: Vec<i64> = posts.iter().map(|p| p.id).collect();
-    let q = st.get(client, in_list(COMMENTS_SQL, ids.len(), true)).await;
+    let q = st.get(client, format!("{COMMENTS_SQL} = ANY($1)")).await;
     let comments: Vec<PlainComment> = client
-        .query(&q, &params(&ids))
+        .query(&q, &[&ids])
         .await
         .unwrap()
         .iter()
@@ -738,9 +731,9 @@ async fn pg_p1k(client: &tokio_postgres::Client, st: &mut PgStatements) -> Plain
         })
         .collect();
     let ids: Vec<i64> = parents.iter().map(|p| p.id).collect();
-    let q = st.get(client, in_list(CHILDREN_SQL, ids.len(), true)).await;
+    let q = st.get(client, format!("{CHILDREN_SQL} = ANY($1)")).await;
     let children: Vec<PlainChild> = client
-        .query(&q, &params(&ids))
+        .query(&q, &[&ids])
         .await
         .unwrap()
         .iter()
