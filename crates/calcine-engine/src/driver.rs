@@ -45,6 +45,14 @@ pub trait Driver: Send + Sync + fmt::Debug {
         false
     }
 
+    /// Whether [`DriverConnection::query_then_commit`] saves something over a statement followed
+    /// by `commit()` (a round trip, on a pipelined network protocol). The ORM only hands a
+    /// flush's last INSERT and the `COMMIT` over together when it does; SQLite, whose calls are
+    /// in-process, keeps the plain path.
+    fn pipelines_commit(&self) -> bool {
+        false
+    }
+
     /// Whether `err` means the connection is unusable (SQLAlchemy's `is_disconnect`). The default
     /// trusts the flag the driver set when it built the error.
     fn is_disconnect(&self, err: &Error) -> bool {

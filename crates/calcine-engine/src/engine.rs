@@ -182,6 +182,13 @@ impl Engine {
         self.inner.driver.bridged()
     }
 
+    /// Whether a statement and the `COMMIT` after it cost less sent together (see
+    /// [`Driver::pipelines_commit`](crate::Driver::pipelines_commit)): true for PostgreSQL.
+    #[doc(hidden)]
+    pub fn pipelines_commit(&self) -> bool {
+        self.inner.driver.pipelines_commit()
+    }
+
     /// The driver's name (`"sqlite"`, `"postgresql"`).
     pub fn driver_name(&self) -> &'static str {
         self.inner.driver.name()

@@ -251,12 +251,14 @@ impl SessionCore {
         }
     }
 
-    /// Whether the flush of a `commit()` may commit with its last statement: only when the
-    /// transaction is the session's own root transaction. Not on a caller's connection
+    /// Whether the flush of a `commit()` may commit with its last statement: only when that
+    /// saves something (a round trip: PostgreSQL, not SQLite) and the transaction is the
+    /// session's own root transaction. Not on a caller's connection
     /// (`with_connection`, whose outer transaction, if any, the session must not end), and not
     /// inside a SAVEPOINT (`begin_nested`).
     pub(crate) fn may_commit_in_flush(&self) -> bool {
-        !self.external
+        self.engine.pipelines_commit()
+            && !self.external
             && !self.joined_outer
             && self
                 .conn

@@ -198,6 +198,10 @@ impl Driver for PostgresDriver {
         true
     }
 
+    fn pipelines_commit(&self) -> bool {
+        true
+    }
+
     fn connect(&self) -> Result<Box<dyn DriverConnection>> {
         let config = self.config.clone();
         let creator = self.creator.clone();
