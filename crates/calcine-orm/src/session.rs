@@ -976,9 +976,9 @@ impl Session {
     /// (`with_connection`) nor inside `begin_nested`.
     ///
     /// # Errors
-    /// The flush's or the commit's error. If the INSERT that carried the `COMMIT` fails, the
-    /// transaction is over (rolled back) and the session is as after any failed flush: call
-    /// `rollback()` before using it again.
+    /// The flush's or the commit's error. After either, nothing of the transaction is committed
+    /// and the session is as after any failed flush: call `rollback()` before using it again
+    /// (objects inserted in the transaction become transient, deleted ones persistent).
     pub fn commit(&mut self) -> Result<()> {
         self.flush_then(true)?;
         let mut core = self.core();
@@ -988,7 +988,13 @@ impl Session {
         if !core.joined_outer {
             if let Some(conn) = core.conn.as_mut() {
                 if conn.in_transaction() {
-                    conn.commit()?;
+                    if let Err(e) = conn.commit() {
+                        // Nothing of the transaction is committed (PostgreSQL ended it; SQLite
+                        // keeps it open on a deferred constraint): the session's objects still
+                        // show it as written, so, as after a failed flush, it needs `rollback()`.
+                        core.pending_rollback = Some(e.to_string());
+                        return Err(e);
+                    }
                 }
             }
         }

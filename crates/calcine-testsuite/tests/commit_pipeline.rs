@@ -447,3 +447,65 @@ fn a_read_guard_on_a_new_object_keeps_the_commit_separate() {
         assert_eq!(count::<Member>(&engine), 0, "{}", db.name);
     });
 }
+
+#[derive(Model, Debug)]
+#[calcine(table = "tags", crate = "calcine_orm")]
+struct Tag {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    member_id: i64,
+}
+
+/// A COMMIT that fails (a deferred foreign key checked only then) leaves the session as a failed
+/// flush does, whether the COMMIT went alone after a flush or rode with the last INSERT: it
+/// refuses work until `rollback()`, which makes the object inserted in the failed transaction
+/// transient again; nothing was committed.
+#[test]
+fn a_failed_commit_needs_rollback_like_a_failed_flush() {
+    each_backend(|db| {
+        for flush_first in [true, false] {
+            let engine = db.engine();
+            create_tables(&engine);
+            engine
+                .begin(|c| {
+                    c.exec_driver_sql("DROP TABLE IF EXISTS tags", &[])?;
+                    c.exec_driver_sql(
+                        &format!(
+                            "CREATE TABLE tags (id {}, member_id INTEGER REFERENCES members (id) \
+                             DEFERRABLE INITIALLY DEFERRED)",
+                            db.id_type()
+                        ),
+                        &[],
+                    )
+                    .map(drop)
+                })
+                .unwrap();
+            let mut s = Session::new(&engine);
+            let ann = s.add(member("ann"));
+            s.commit().unwrap();
+            let ann_id = ann.read().unwrap().id.unwrap();
+            let tag = s.add(Tag {
+                id: None,
+                member_id: ann_id + 1000,
+            });
+            if flush_first {
+                // The INSERT succeeds (the key is checked at COMMIT); commit() sends COMMIT alone.
+                s.flush().unwrap();
+                assert_eq!(tag.status(), Status::Persistent, "{}", db.name);
+            }
+            let err = s.commit().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Integrity, "{}: {err}", db.name);
+            let err = s.get::<Member>(ann_id).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::PendingRollback,
+                "{} (flush first: {flush_first})",
+                db.name
+            );
+            s.rollback().unwrap();
+            assert_eq!(tag.status(), Status::Transient, "{}", db.name);
+            assert_eq!(count::<Tag>(&engine), 0, "{}", db.name);
+            assert!(s.get::<Member>(ann_id).unwrap().is_some(), "{}", db.name);
+        }
+    });
+}
