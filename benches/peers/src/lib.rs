@@ -3,9 +3,13 @@
 //! hand-written sea-orm entities. The schema and seed data are `benches/src/diesel_schema.rs`,
 //! shared with calcine's side.
 
+#[path = "../../src/raw_sqlite.rs"]
+mod raw_sqlite;
 #[path = "../../src/diesel_schema.rs"]
 pub mod schema;
 pub mod workloads;
+
+pub use raw_sqlite::raw_sqlite;
 
 use diesel::prelude::*;
 
@@ -210,26 +214,4 @@ pub mod sea {
 
         impl ActiveModelBehavior for ActiveModel {}
     }
-}
-
-/// A rusqlite connection set up the way calcine's SQLite driver sets up its own (query planner
-/// stability, so a cached statement is not re-planned when its bindings change; foreign keys
-/// on), so the raw-driver baselines run SQLite exactly as calcine runs it. `None`: in memory.
-///
-/// # Panics
-/// If the database cannot be opened.
-pub fn raw_sqlite(path: Option<&std::path::Path>) -> rusqlite::Connection {
-    let c = match path {
-        Some(p) => rusqlite::Connection::open(p),
-        None => rusqlite::Connection::open_in_memory(),
-    }
-    .expect("open SQLite");
-    c.set_db_config(
-        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
-        true,
-    )
-    .expect("SQLITE_DBCONFIG_ENABLE_QPSG");
-    c.execute_batch("PRAGMA foreign_keys = ON")
-        .expect("PRAGMA foreign_keys");
-    c
 }

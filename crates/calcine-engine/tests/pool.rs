@@ -150,13 +150,7 @@ fn a_connection_returned_inside_a_transaction_is_rolled_back() {
             "{}: returned, not discarded",
             db.name
         );
-        let n: i64 = engine
-            .connect()
-            .unwrap()
-            .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
-            .unwrap()
-            .scalar()
-            .unwrap();
+        let n = support::count_rows(&mut engine.connect().unwrap(), &t);
         assert_eq!(n, 0, "{}", db.name);
     }
 }
@@ -242,13 +236,7 @@ fn a_connection_dropped_mid_operation_is_closed_its_slot_freed_and_a_warning_log
         );
         // In memory the one shared connection is rolled back and kept (closing it would discard
         // the database); elsewhere it is closed and a new one opened.
-        let n: i64 = engine
-            .connect()
-            .unwrap()
-            .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
-            .unwrap()
-            .scalar()
-            .unwrap();
+        let n = support::count_rows(&mut engine.connect().unwrap(), &t);
         assert_eq!(n, 0, "{}: the uncommitted insert is gone", db.name);
         let s = engine.pool_status();
         assert_eq!((s.checked_out, s.checked_in), (0, 1), "{}", db.name);
@@ -302,13 +290,7 @@ fn several_threads_share_one_engine() {
         for th in threads {
             th.join().unwrap();
         }
-        let n: i64 = engine
-            .connect()
-            .unwrap()
-            .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
-            .unwrap()
-            .scalar()
-            .unwrap();
+        let n = support::count_rows(&mut engine.connect().unwrap(), &t);
         assert_eq!(n, 60, "{}", db.name);
         assert!(engine.pool_status().checked_in <= 3);
     }
@@ -330,10 +312,7 @@ fn one_connection(db: &support::Db) -> calcine_engine::Engine {
 fn checkout_order(db: &support::Db, tasks: usize, rounds: usize) -> Vec<usize> {
     let engine = one_connection(db);
     let order = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     let local = tokio::task::LocalSet::new();
     for t in 0..tasks {
         let (engine, order) = (engine.clone(), order.clone());

@@ -48,10 +48,7 @@ fn works_in_fn_main_inside_greenlet_spawn_and_refuses_outside_a_greenlet() {
             .unwrap(),
         1
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     rt.block_on(async {
         // Inside a greenlet: every driver call suspends the coroutine and is awaited here.
         let e = engine.clone();
@@ -277,22 +274,13 @@ fn reset_on_return_ends_the_transaction_at_once_without_waiting_for_its_reply() 
         .unwrap();
     conn.commit().unwrap();
     drop(conn);
-    let n: i64 = engine
-        .connect()
-        .unwrap()
-        .exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
-        .unwrap()
-        .scalar()
-        .unwrap();
+    let n = support::count_rows(&mut engine.connect().unwrap(), &t);
     assert_eq!(n, 1, "the committed row stays");
 
     // The reset does no blocking IO: a connection can go back to the pool from async code
     // outside any greenlet (where a blocking ROLLBACK would be refused and the connection
     // closed instead) and is reused.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     rt.block_on(async {
         let e = engine.clone();
         let t2 = t.clone();
@@ -366,10 +354,7 @@ fn missing_greenlet_keeps_the_deferred_begin() {
     };
     let engine = db.engine();
     let t = db.int_table(&engine, "lost_begin");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = support::runtime();
     rt.block_on(async {
         let e = engine.clone();
         let sql = format!("SELECT count(*) FROM {t}");

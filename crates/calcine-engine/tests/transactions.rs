@@ -9,12 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use calcine_engine::{Error, ExecutePhase};
 
-fn count(conn: &mut calcine_engine::Connection, table: &str) -> i64 {
-    conn.exec_driver_sql(&format!("SELECT count(*) FROM {table}"), &[])
-        .unwrap()
-        .scalar()
-        .unwrap()
-}
+use support::count_rows as count;
 
 #[test]
 fn engine_begin_commits_on_ok_and_rolls_back_on_err() {

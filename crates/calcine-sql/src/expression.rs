@@ -14,7 +14,7 @@ use crate::sql_type::SqlType;
 use crate::value::Value;
 
 pub use case::{Case, CaseBuilder, case};
-pub(crate) use walk::{Cx, anon_prefix, walk_expr};
+pub(crate) use walk::{Cx, anon_prefix, walk_expr, walk_list};
 
 /// A SQL expression (SQLAlchemy's `ColumnElement`): column references, bound values, operators,
 /// function calls, `CASE`, `CAST`, subqueries. Anything `Into<Value>` converts into a bound

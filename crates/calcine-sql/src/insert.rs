@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
 use crate::dml::{ColumnName, in_table_scope, resolve_pairs, walk_returning, walk_set_list};
 use crate::error::{Result, SqlError, SqlErrorKind};
-use crate::expression::{Cx, Expr, walk_expr};
+use crate::expression::{Cx, Expr, walk_expr, walk_list};
 use crate::query::Query;
 use crate::schema::Table;
 use crate::select::{IntoSelectList, result_names};
@@ -311,12 +311,7 @@ impl Walk for Insert {
                     self.col_list(s, &cols);
                     s.kw(Kw::Values);
                     s.kw(Kw::Open);
-                    for (n, (_, e)) in defaults.iter().enumerate() {
-                        if n > 0 {
-                            s.kw(Kw::Comma);
-                        }
-                        walk_expr(e, s, cx);
-                    }
+                    walk_list(defaults.iter().map(|d| &d.1), s, cx);
                     s.kw(Kw::Close);
                 }
             } else {
@@ -328,12 +323,7 @@ impl Walk for Insert {
                         s.kw(Kw::Comma);
                     }
                     s.kw(Kw::Open);
-                    for (n, e) in row.iter().enumerate() {
-                        if n > 0 {
-                            s.kw(Kw::Comma);
-                        }
-                        walk_expr(e, s, cx);
-                    }
+                    walk_list(row, s, cx);
                     s.kw(Kw::Close);
                 }
             }

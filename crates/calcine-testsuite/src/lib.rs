@@ -367,3 +367,17 @@ impl tokio::io::AsyncWrite for CountingStream {
         std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
+
+/// A current-thread tokio runtime with IO and timers, for tests that drive async code.
+///
+/// # Panics
+/// If the runtime cannot be built (a test fixture).
+pub fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => panic!("building a tokio runtime: {e}"),
+    }
+}

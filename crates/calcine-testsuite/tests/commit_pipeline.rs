@@ -248,10 +248,7 @@ fn add_and_commit_is_one_round_trip_on_postgres() {
 
     // Through the async bridge: the same sync commit.
     let aengine = AsyncEngine::from_engine(engine.clone()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = calcine_testsuite::runtime();
     rt.block_on(async {
         let mut s = AsyncSession::new(&aengine);
         for _ in 0..2 {

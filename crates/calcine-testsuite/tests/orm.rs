@@ -508,10 +508,7 @@ fn begin_nested_savepoints() {
 // come out unchanged.
 #[test]
 fn a1_a3_run_sync_hands_the_sync_session() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = calcine_testsuite::runtime();
     rt.block_on(async {
         let engine = calcine_asyncio::create_async_engine("sqlite://").unwrap();
         let mut s = AsyncSession::new(&engine);
@@ -579,10 +576,7 @@ fn c30_expired_attribute_outside_greenlet_is_missing_greenlet() {
 fn c43_async_sessionmaker_begin_commits_and_closes() {
     each_backend(|db| {
         let ctx = Ctx::new(db);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = calcine_testsuite::runtime();
         let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
         rt.block_on(async {
             let maker = AsyncSessionMaker::new(&engine);
@@ -745,10 +739,7 @@ fn d47_panic_in_run_sync_rolls_back() {
     each_backend(|db| {
         let ctx = Ctx::new(db);
         let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = calcine_testsuite::runtime();
         rt.block_on(async {
             let mut s = AsyncSession::new(&engine);
             let caught = futures_catch(s.run_sync(|s| {
@@ -825,10 +816,7 @@ fn c41_c42_stream_scalars() {
         s.commit().unwrap();
         drop(s);
         let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = calcine_testsuite::runtime();
         rt.block_on(async {
             let mut s = AsyncSession::new(&engine);
             let q = select::<User>().order_by([User::ID.asc()]);

@@ -599,10 +599,7 @@ fn c29_c31_async_lazy_loading_and_awaitable_attributes() {
         let id = seed(&mut s, "fay", 2, 0).unwrap();
         drop(s);
         let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = calcine_testsuite::runtime();
         rt.block_on(async {
             let mut s = AsyncSession::new(&engine);
             let a = s.get_one::<Author>(id).await.unwrap();

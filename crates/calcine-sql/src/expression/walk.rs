@@ -63,6 +63,20 @@ pub(crate) fn walk_column<S: Sink>(c: &ColumnRef, s: &mut S, qualify: bool) {
     s.ident(c.name());
 }
 
+/// `a, b, c`: expressions separated by commas (IN lists, function arguments, VALUES rows).
+pub(crate) fn walk_list<'e, S: Sink>(
+    items: impl IntoIterator<Item = &'e Expr>,
+    s: &mut S,
+    cx: Cx<'_>,
+) {
+    for (i, e) in items.into_iter().enumerate() {
+        if i > 0 {
+            s.kw(Kw::Comma);
+        }
+        walk_expr(e, s, cx);
+    }
+}
+
 /// Walks one expression.
 pub(crate) fn walk_expr<S: Sink>(e: &Expr, s: &mut S, cx: Cx<'_>) {
     use ExprKind as K;
@@ -136,12 +150,7 @@ pub(crate) fn walk_expr<S: Sink>(e: &Expr, s: &mut S, cx: Cx<'_>) {
             child(x, s, cx, CMP, true);
             s.kw(if *negated { Kw::NotIn } else { Kw::In });
             s.kw(Kw::Open);
-            for (i, item) in list.iter().enumerate() {
-                if i > 0 {
-                    s.kw(Kw::Comma);
-                }
-                walk_expr(item, s, cx);
-            }
+            walk_list(list, s, cx);
             s.kw(Kw::Close);
         }
         K::InSelect(x, q, negated) => {
@@ -192,12 +201,7 @@ pub(crate) fn walk_expr<S: Sink>(e: &Expr, s: &mut S, cx: Cx<'_>) {
             if f.star {
                 s.kw(Kw::Star);
             }
-            for (i, a) in f.args.iter().enumerate() {
-                if i > 0 {
-                    s.kw(Kw::Comma);
-                }
-                walk_expr(a, s, cx);
-            }
+            walk_list(&f.args, s, cx);
             s.kw(Kw::Close);
         }
         K::Distinct(x) => {
