@@ -292,6 +292,19 @@ fn executable_statements_compile_through_the_engine_cache() {
 }
 
 /// A table `base_<n> (x INTEGER PRIMARY KEY)`, committed.
+/// The error of a statement + COMMIT that must fail (`unexpected`: what success would mean).
+fn then_commit_err(
+    conn: &mut calcine_engine::Connection,
+    sql: &str,
+    params: &[calcine_sql::Value],
+    unexpected: &str,
+) -> Error {
+    match conn.exec_driver_sql_then_commit(sql, params) {
+        Ok(_) => panic!("{unexpected}"),
+        Err(e) => e,
+    }
+}
+
 fn pk_table(db: &support::Db, engine: &calcine_engine::Engine, base: &str) -> String {
     let t = db.table(base);
     engine
@@ -359,10 +372,12 @@ fn statement_then_commit_failure_ends_or_keeps_the_transaction_as_the_driver_say
         let one = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
         let mut conn = engine.connect().unwrap();
         conn.exec_driver_sql(&one, &[1.into()]).unwrap();
-        let e = match conn.exec_driver_sql_then_commit(&one, &[1.into()]) {
-            Ok(_) => panic!("{}: a duplicate key was accepted", db.name),
-            Err(e) => e,
-        };
+        let e = then_commit_err(
+            &mut conn,
+            &one,
+            &[1.into()],
+            &format!("{}: a duplicate key was accepted", db.name),
+        );
         assert_eq!(
             e.kind(),
             calcine_engine::ErrorKind::Integrity,
@@ -407,10 +422,12 @@ fn statement_then_commit_that_fails_before_reaching_postgres_leaves_the_transact
     conn.exec_driver_sql(&one, &[1.into()]).unwrap();
     // A parameter that does not encode as the server's type fails before anything is sent:
     // no COMMIT may go out behind it (that would commit the first row).
-    let e = match conn.exec_driver_sql_then_commit(&one, &["not a number".into()]) {
-        Ok(_) => panic!("text bound to an integer parameter"),
-        Err(e) => e,
-    };
+    let e = then_commit_err(
+        &mut conn,
+        &one,
+        &["not a number".into()],
+        "text bound to an integer parameter",
+    );
     assert_eq!(e.kind(), calcine_engine::ErrorKind::Programming, "{e}");
     assert!(conn.in_transaction());
     conn.rollback().unwrap();
@@ -503,10 +520,12 @@ fn statement_then_commit_reports_a_failed_commit_as_commit_does() {
         let mut conn = engine.connect().unwrap();
         conn.exec_driver_sql(&ins, &[1.into()]).unwrap();
         // The statement succeeds; the deferred foreign key fails the COMMIT.
-        let e = match conn.exec_driver_sql_then_commit(&ins, &[2.into()]) {
-            Ok(_) => panic!("{}: a dangling foreign key was committed", db.name),
-            Err(e) => e,
-        };
+        let e = then_commit_err(
+            &mut conn,
+            &ins,
+            &[2.into()],
+            &format!("{}: a dangling foreign key was committed", db.name),
+        );
         assert_eq!(
             e.kind(),
             calcine_engine::ErrorKind::Integrity,
