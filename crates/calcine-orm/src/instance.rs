@@ -206,6 +206,8 @@ pub(crate) trait AnyInstance: Send + Sync {
     fn try_values(&self) -> Result<Vec<Value>>;
     /// Sets column values from the database; an error if a guard is live.
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()>;
+    /// Whether the object can be written now (no live guard on it).
+    fn can_write(&self) -> bool;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn describe(&self) -> String;
     /// Runs `f` on relationship field `index` (an error if the object is write-locked).
@@ -326,6 +328,10 @@ impl<T: Model> AnyInstance for Instance<T> {
             Ok(d) => Ok(d.to_values()),
             Err(_) => Err(locked(self.describe())),
         }
+    }
+
+    fn can_write(&self) -> bool {
+        self.data.try_write().is_ok()
     }
 
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()> {

@@ -983,8 +983,7 @@ fn can_carry_commit(
             .iter()
             .enumerate()
             .all(|(k, v)| Some(k) == generated || !v.is_null());
-        // Writes NULL where NULL already is (the generated column): a probe for a live guard.
-        complete && auto.is_none_or(|c| inst.try_set_values(&[(c, Value::Null)]).is_ok())
+        complete && (auto.is_none() || inst.can_write())
     })
 }
 
