@@ -306,12 +306,7 @@ impl Connection {
             }
             Err(e) => {
                 // The statement failed; a pipelined COMMIT may have ended the transaction.
-                let open = !self.disconnected
-                    && self
-                        .conn
-                        .as_ref()
-                        .is_some_and(|c| c.get_ref().in_transaction());
-                if !open {
+                if !self.driver_tx_open() {
                     self.tx.root = None;
                 }
                 self.handle_disconnect();
@@ -469,12 +464,7 @@ impl Connection {
     /// transaction: the root is over, unless the call failed and the driver's transaction is
     /// still open (then it stays, no longer managed by a guard: only the connection ends it).
     fn settle_root<T>(&mut self, what: &str, r: Result<T>) -> Result<T> {
-        let still_open = r.is_err()
-            && !self.disconnected
-            && self
-                .conn
-                .as_ref()
-                .is_some_and(|c| c.get_ref().in_transaction());
+        let still_open = r.is_err() && self.driver_tx_open();
         if still_open {
             if let Some(root) = &mut self.tx.root {
                 root.managed = false;
@@ -487,6 +477,16 @@ impl Connection {
             tracing::debug!(target: "calcine::engine", "{what} failed: {e}");
             e
         })
+    }
+
+    /// Whether the driver's connection is usable and still inside a transaction (after a failed
+    /// COMMIT or statement, which may or may not have ended it).
+    fn driver_tx_open(&self) -> bool {
+        !self.disconnected
+            && self
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.get_ref().in_transaction())
     }
 
     /// Ends the root transaction `id` on behalf of its guard.
