@@ -10,9 +10,10 @@
 //!   VALUES ...` of `n` rows per iteration.
 //!
 //! `<impl>` is `calcine` (a `select(...)`/`insert(...)` builder built each iteration, run with
-//! `Connection::execute`, every value moved out of its row with `row.take(i)`: one decode per
-//! value, as the raw drivers do; `row.get(i)` would clone it) and `rusqlite` / `tokio_postgres` (a prepared, cached
-//! statement, values decoded with the driver's typed `get`). Every variant builds the same
+//! `Connection::execute`, rows read with `.tuples::<User>()`: a `FromRow` impl moves every
+//! value out of the fetched chunk with `RowRef::take`, one decode per value, as the raw drivers
+//! do) and `rusqlite` / `tokio_postgres` (a prepared, cached statement, values decoded with the
+//! driver's typed `get`). Every variant builds the same
 //! structs from the same rows.
 //!
 //! All variants run inside one open transaction per criterion sample (calcine autobegins; the raw

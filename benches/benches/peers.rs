@@ -9,7 +9,8 @@
 //! Groups `peers_<backend>_<workload>/<impl>/<n>` (same names as the peer binary). Every
 //! iteration is one self-contained unit of work as an application writes it:
 //! * `calcine_core`: `engine.connect()` (pool checkout), the Core statement (`select(...)` /
-//!   `insert(...).values_many(...)`, built each time), every value moved out with `row.take(i)`
+//!   `insert(...).values_many(...)`, built each time), rows read with `.tuples::<User>()` (every
+//!   value moved out of the fetched chunk with `RowRef::take`)
 //!   into the same plain structs as diesel, then commit (insert) or drop (the connection
 //!   returns to the pool; its autobegun transaction rolls back);
 //! * `calcine_orm`: a fresh `Session`; `scalars(select::<User>())` (trivial);

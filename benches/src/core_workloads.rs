@@ -81,17 +81,37 @@ pub fn calcine_trivial(conn: &mut Connection, s: &Schema) -> Vec<User> {
         u.c("name").unwrap(),
         u.c("hair_color").unwrap(),
     ));
-    conn.execute(&stmt)
-        .unwrap()
-        .map(|row| {
-            let mut row = row.unwrap();
-            User {
-                id: row.take(0).unwrap(),
-                name: row.take(1).unwrap(),
-                hair_color: row.take(2).unwrap(),
-            }
+    conn.execute(&stmt).unwrap().tuples::<User>().all().unwrap()
+}
+
+/// calcine Core's typed rows: each value moved out of the fetched chunk and decoded once.
+impl calcine::FromRow for User {
+    fn from_row(row: &mut calcine::engine::RowRef<'_>) -> calcine::Result<Self> {
+        Ok(User {
+            id: row.take(0)?,
+            name: row.take(1)?,
+            hair_color: row.take(2)?,
         })
-        .collect()
+    }
+}
+
+/// One row of the medium query, a user and its post if any.
+struct UserPost(User, Option<Post>);
+
+impl calcine::FromRow for UserPost {
+    fn from_row(row: &mut calcine::engine::RowRef<'_>) -> calcine::Result<Self> {
+        let user = User::from_row(row)?;
+        let post = match row.take::<Option<i32>>(3)? {
+            Some(id) => Some(Post {
+                id,
+                user_id: row.take(4)?,
+                title: row.take(5)?,
+                body: row.take(6)?,
+            }),
+            None => None,
+        };
+        Ok(UserPost(user, post))
+    }
 }
 
 pub fn medium_stmt(s: &Schema) -> calcine::sql::Select {
@@ -114,19 +134,9 @@ pub fn calcine_medium(conn: &mut Connection, s: &Schema) -> Vec<(User, Option<Po
     let stmt = medium_stmt(s);
     conn.execute(&stmt)
         .unwrap()
-        .map(|row| {
-            let mut row = row.unwrap();
-            let user = User {
-                id: row.take(0).unwrap(),
-                name: row.take(1).unwrap(),
-                hair_color: row.take(2).unwrap(),
-            };
-            let post = row.take::<Option<i32>>(3).unwrap().map(|id| Post {
-                id,
-                user_id: row.take(4).unwrap(),
-                title: row.take(5).unwrap(),
-                body: row.take(6).unwrap(),
-            });
+        .tuples::<UserPost>()
+        .map(|r| {
+            let UserPost(user, post) = r.unwrap();
             (user, post)
         })
         .collect()

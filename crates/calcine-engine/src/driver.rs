@@ -201,19 +201,40 @@ pub(crate) fn sequential_query_then_commit<C: DriverConnection + ?Sized>(
 #[derive(Debug)]
 pub struct BufferedRows {
     columns: Arc<[String]>,
-    rows: std::vec::IntoIter<Vec<Value>>,
+    /// The values, row after row (`columns.len()` per row), as [`DriverCursor::fetch`] appends
+    /// them.
+    values: std::vec::IntoIter<Value>,
+    /// Rows not handed out yet.
+    rows: usize,
     rows_affected: Option<u64>,
 }
 
 impl BufferedRows {
-    /// Rows already read, with the statement's column names and its
-    /// [`rows_affected`](DriverCursor::rows_affected).
-    pub fn new(columns: Arc<[String]>, rows: Vec<Vec<Value>>, rows_affected: Option<u64>) -> Self {
-        BufferedRows {
-            columns,
-            rows: rows.into_iter(),
-            rows_affected,
+    /// `rows` rows already read, their `values` row after row (one per column), with the
+    /// statement's column names and its [`rows_affected`](DriverCursor::rows_affected).
+    ///
+    /// # Errors
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) when `values` does not hold
+    /// `rows` × `columns.len()` values.
+    pub fn new(
+        columns: Arc<[String]>,
+        values: Vec<Value>,
+        rows: usize,
+        rows_affected: Option<u64>,
+    ) -> Result<Self> {
+        if rows.checked_mul(columns.len()) != Some(values.len()) {
+            return Err(Error::invalid_request(format!(
+                "{} buffered values are not {rows} rows of {} columns",
+                values.len(),
+                columns.len()
+            )));
         }
+        Ok(BufferedRows {
+            columns,
+            values: values.into_iter(),
+            rows,
+            rows_affected,
+        })
     }
 
     /// Reads `cursor` to the end.
@@ -221,13 +242,15 @@ impl BufferedRows {
     /// # Errors
     /// The cursor's error.
     pub fn read_all(cursor: &mut dyn DriverCursor) -> Result<Self> {
-        let mut rows = Vec::new();
-        while cursor.fetch(1024, &mut rows)? > 0 {}
-        Ok(BufferedRows::new(
-            cursor.columns(),
-            rows,
-            cursor.rows_affected(),
-        ))
+        let mut values = Vec::new();
+        let mut rows = 0;
+        loop {
+            match cursor.fetch(1024, &mut values)? {
+                0 => break,
+                n => rows += n,
+            }
+        }
+        BufferedRows::new(cursor.columns(), values, rows, cursor.rows_affected())
     }
 }
 
@@ -236,10 +259,11 @@ impl DriverCursor for BufferedRows {
         Arc::clone(&self.columns)
     }
 
-    fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
-        let before = out.len();
-        out.extend(self.rows.by_ref().take(max));
-        Ok(out.len() - before)
+    fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
+        let n = self.rows.min(max);
+        out.extend(self.values.by_ref().take(n * self.columns.len()));
+        self.rows -= n;
+        Ok(n)
     }
 
     fn rows_affected(&self) -> Option<u64> {
@@ -253,13 +277,15 @@ pub trait DriverCursor {
     /// The names of the result columns, in order (empty for statements that return no rows).
     fn columns(&self) -> Arc<[String]>;
 
-    /// Appends up to `max` rows (each with one value per column) to `out`; returns how many were
-    /// appended. `0` means the cursor is exhausted.
+    /// Appends up to `max` rows to `out`, row after row, each as one value per column (so
+    /// `columns().len()` values per row, with no separator): one flat buffer per chunk instead
+    /// of an allocation per row. Returns how many rows were appended; `0` means the cursor is
+    /// exhausted.
     ///
     /// # Errors
     /// The database's error, or a [`Decode`](crate::ErrorKind::Decode) error naming the column
     /// whose stored value does not match its declared type.
-    fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize>;
+    fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize>;
 
     /// Rows changed by the statement, once known (after the cursor is exhausted, for statements
     /// that change rows); `None` for queries.

@@ -1,7 +1,6 @@
 //! [`CursorResult`]: the rows of one executed statement (SQLAlchemy's `CursorResult`), with its
 //! `ScalarResult`, `MappingResult` and `partitions` views.
 
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -9,7 +8,7 @@ use calcine_sql::{FromValue, Value};
 
 use crate::driver::{Driver, DriverCursor};
 use crate::error::{Error, Result};
-use crate::row::{Columns, Row, RowMapping};
+use crate::row::{Columns, FromRow, Row, RowMapping, RowRef};
 
 /// Rows fetched from the driver per round when no `yield_per` was set.
 const DEFAULT_CHUNK: usize = 100;
@@ -42,8 +41,14 @@ const DEFAULT_CHUNK: usize = 100;
 pub struct CursorResult<'c> {
     cursor: Box<dyn DriverCursor + 'c>,
     columns: Arc<Columns>,
-    buffer: VecDeque<Vec<Value>>,
-    scratch: Vec<Vec<Value>>,
+    /// Values per row (the number of columns).
+    width: usize,
+    /// The current chunk's values, row after row, as the driver appended them; rows already
+    /// handed out are left `NULL` (moved out), the next one starts at `pos`.
+    buffer: Vec<Value>,
+    pos: usize,
+    /// Rows of the chunk not handed out yet.
+    rows_left: usize,
     chunk: usize,
     exhausted: bool,
     driver: &'c dyn Driver,
@@ -59,9 +64,11 @@ impl<'c> CursorResult<'c> {
     ) -> Self {
         CursorResult {
             cursor,
+            width: columns.names().len(),
             columns,
-            buffer: VecDeque::new(),
-            scratch: Vec::new(),
+            buffer: Vec::new(),
+            pos: 0,
+            rows_left: 0,
             chunk: DEFAULT_CHUNK,
             exhausted: false,
             driver,
@@ -93,13 +100,26 @@ impl<'c> CursorResult<'c> {
         self
     }
 
-    /// Fetches up to `max` rows from the driver into `out`; marks the result exhausted at the
-    /// end or on an error (noting a disconnect for the connection).
-    fn pull(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+    /// Appends up to `max` rows' values from the driver to `out`; marks the result exhausted at
+    /// the end or on an error (noting a disconnect for the connection).
+    fn pull(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
         if self.exhausted {
             return Ok(0);
         }
-        match self.cursor.fetch(max, out) {
+        let before = out.len();
+        let fetched = self.cursor.fetch(max, out).and_then(|n| {
+            if out.len() - before == n * self.width {
+                Ok(n)
+            } else {
+                Err(Error::internal(format!(
+                    "the {} driver returned {} values for {n} rows of {} columns",
+                    self.driver.name(),
+                    out.len() - before,
+                    self.width
+                )))
+            }
+        });
+        match fetched {
             Ok(0) => {
                 self.exhausted = true;
                 Ok(0)
@@ -115,13 +135,54 @@ impl<'c> CursorResult<'c> {
         }
     }
 
+    /// Replaces the consumed chunk with the next one.
     fn fill(&mut self) -> Result<()> {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        let r = self.pull(self.chunk, &mut scratch);
-        self.buffer.extend(scratch.drain(..));
-        self.scratch = scratch;
+        let mut buffer = std::mem::take(&mut self.buffer);
+        buffer.clear();
+        self.pos = 0;
+        let r = self.pull(self.chunk, &mut buffer);
+        self.buffer = buffer;
+        self.rows_left = *r.as_ref().unwrap_or(&0);
         r.map(drop)
+    }
+
+    /// The next row, built as `T` from its values (moved out of the chunk); `None` at the end.
+    fn next_as<T: FromRow>(&mut self) -> Result<Option<T>> {
+        if self.rows_left == 0 {
+            self.fill()?;
+            if self.rows_left == 0 {
+                return Ok(None);
+            }
+        }
+        let end = self.pos + self.width;
+        let values = &mut self.buffer[self.pos..end];
+        self.pos = end;
+        self.rows_left -= 1;
+        T::from_row(&mut RowRef::new(values, &self.columns)).map(Some)
+    }
+
+    /// The first row as `T`, discarding the rest.
+    fn first_as<T: FromRow>(mut self) -> Result<Option<T>> {
+        self.chunk = 1;
+        self.next_as()
+    }
+
+    /// At most one row, as `T`.
+    fn one_or_none_as<T: FromRow>(mut self) -> Result<Option<T>> {
+        self.chunk = 2;
+        let first = self.next_as()?;
+        if first.is_some() && self.next_as::<Skip>()?.is_some() {
+            return Err(Error::multiple_results_found(
+                "Multiple rows were found when one or none was required; \
+                 add a WHERE clause or LIMIT, or use first()/all()",
+            ));
+        }
+        Ok(first)
+    }
+
+    /// Exactly one row, as `T`.
+    fn one_as<T: FromRow>(self) -> Result<T> {
+        self.one_or_none_as()?.ok_or_else(no_result)
     }
 
     /// The next row, `None` at the end.
@@ -129,13 +190,7 @@ impl<'c> CursorResult<'c> {
     /// # Errors
     /// The driver's error while fetching.
     pub fn next_row(&mut self) -> Result<Option<Row>> {
-        if self.buffer.is_empty() {
-            self.fill()?;
-        }
-        Ok(self
-            .buffer
-            .pop_front()
-            .map(|v| Row::new(Arc::clone(&self.columns), v)))
+        self.next_as()
     }
 
     /// All remaining rows.
@@ -150,15 +205,42 @@ impl<'c> CursorResult<'c> {
         Ok(out)
     }
 
-    /// Appends up to `max` of the next rows to `out` as plain value vectors, one value per
-    /// column in column order; returns how many (`0`: the result is exhausted). For loaders
-    /// that build their own objects chunk by chunk, without a [`Row`] per row.
+    /// The rows decoded as `T` (SQLAlchemy's `tuples()`, typed): a tuple of
+    /// [`FromValue`](calcine_sql::FromValue) types with one element per column, or any
+    /// [`FromRow`] type. Each value is moved out of the fetched chunk and decoded once, with no
+    /// [`Row`] built per row: the fast way to read many rows into structs.
+    ///
+    /// # Example
+    /// ```
+    /// let engine = calcine_engine::create_engine("sqlite://")?;
+    /// let mut conn = engine.connect()?;
+    /// let rows = conn
+    ///     .exec_driver_sql("SELECT 1, 'ann' UNION ALL SELECT 2, NULL", &[])?
+    ///     .tuples::<(i64, Option<String>)>()
+    ///     .all()?;
+    /// assert_eq!(rows, [(1, Some("ann".to_owned())), (2, None)]);
+    /// # Ok::<(), calcine_engine::Error>(())
+    /// ```
+    pub fn tuples<T: FromRow>(self) -> TupleResult<'c, T> {
+        TupleResult {
+            inner: self,
+            _t: PhantomData,
+        }
+    }
+
+    /// Appends up to `max` of the next rows' values to `out`, row after row (one value per
+    /// column, in column order, with no separator); returns how many rows (`0`: the result is
+    /// exhausted). For loaders that build their own objects chunk by chunk, with no allocation
+    /// per row.
     ///
     /// # Errors
     /// The driver's error while fetching.
-    pub fn fetch_values(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
-        let buffered = self.buffer.len().min(max);
-        out.extend(self.buffer.drain(..buffered));
+    pub fn fetch_values(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
+        let buffered = self.rows_left.min(max);
+        let end = self.pos + buffered * self.width;
+        out.extend(self.buffer[self.pos..end].iter_mut().map(std::mem::take));
+        self.pos = end;
+        self.rows_left -= buffered;
         let mut n = buffered;
         while n < max {
             match self.pull(max - n, out)? {
@@ -170,23 +252,20 @@ impl<'c> CursorResult<'c> {
     }
 
     /// All remaining rows as plain value vectors (SQLAlchemy's `result.tuples().all()`,
-    /// untyped); see [`fetch_values`](Self::fetch_values).
+    /// untyped).
     ///
     /// # Errors
     /// The driver's error while fetching.
-    pub fn all_values(mut self) -> Result<Vec<Vec<Value>>> {
-        let mut out = Vec::new();
-        while self.fetch_values(self.chunk.max(1024), &mut out)? > 0 {}
-        Ok(out)
+    pub fn all_values(self) -> Result<Vec<Vec<Value>>> {
+        self.tuples::<Vec<Value>>().all()
     }
 
     /// The first row, discarding the rest (SQLAlchemy's `first()`).
     ///
     /// # Errors
     /// The driver's error while fetching.
-    pub fn first(mut self) -> Result<Option<Row>> {
-        self.chunk = 1;
-        self.next_row()
+    pub fn first(self) -> Result<Option<Row>> {
+        self.first_as()
     }
 
     /// Exactly one row.
@@ -195,23 +274,15 @@ impl<'c> CursorResult<'c> {
     /// [`NoResultFound`](crate::ErrorKind::NoResultFound) for no rows,
     /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound) for more than one.
     pub fn one(self) -> Result<Row> {
-        self.one_or_none()?.ok_or_else(no_result)
+        self.one_as()
     }
 
     /// At most one row.
     ///
     /// # Errors
     /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound) for more than one row.
-    pub fn one_or_none(mut self) -> Result<Option<Row>> {
-        self.chunk = 2;
-        let first = self.next_row()?;
-        if first.is_some() && self.next_row()?.is_some() {
-            return Err(Error::multiple_results_found(
-                "Multiple rows were found when one or none was required; \
-                 add a WHERE clause or LIMIT, or use first()/all()",
-            ));
-        }
-        Ok(first)
+    pub fn one_or_none(self) -> Result<Option<Row>> {
+        self.one_or_none_as()
     }
 
     /// The first column of the first row, decoded as `T` (SQLAlchemy's `scalar()`); with no rows,
@@ -222,8 +293,8 @@ impl<'c> CursorResult<'c> {
     /// `Option`; [`Decode`](crate::ErrorKind::Decode) naming the column for a wrong type.
     pub fn scalar<T: FromValue>(self) -> Result<T> {
         let column = self.columns.names().first().cloned().unwrap_or_default();
-        match self.first()? {
-            Some(mut row) => row.take(0),
+        match self.first_as::<First<T>>()? {
+            Some(First(v)) => Ok(v),
             None => T::from_value(Value::Null).map_err(|_| {
                 Error::no_result_found(format!(
                     "scalar() found no row for column {column:?}; read it as Option<T> to accept no result"
@@ -237,7 +308,7 @@ impl<'c> CursorResult<'c> {
     /// # Errors
     /// As [`one`](Self::one), and [`Decode`](crate::ErrorKind::Decode) for a wrong type.
     pub fn scalar_one<T: FromValue>(self) -> Result<T> {
-        self.one()?.take(0)
+        self.one_as::<First<T>>().map(|First(v)| v)
     }
 
     /// The first column of every row, decoded as `T` (SQLAlchemy's `scalars()`).
@@ -339,7 +410,7 @@ impl<T: FromValue> ScalarResult<'_, T> {
     /// # Errors
     /// As [`all`](Self::all).
     pub fn first(self) -> Result<Option<T>> {
-        self.inner.first()?.map(|mut r| r.take(0)).transpose()
+        Ok(self.inner.first_as::<First<T>>()?.map(|First(v)| v))
     }
 
     /// Exactly one value.
@@ -348,7 +419,7 @@ impl<T: FromValue> ScalarResult<'_, T> {
     /// [`NoResultFound`](crate::ErrorKind::NoResultFound) /
     /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound), or a decode error.
     pub fn one(self) -> Result<T> {
-        self.inner.one()?.take(0)
+        self.inner.one_as::<First<T>>().map(|First(v)| v)
     }
 
     /// At most one value.
@@ -356,7 +427,7 @@ impl<T: FromValue> ScalarResult<'_, T> {
     /// # Errors
     /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound), or a decode error.
     pub fn one_or_none(self) -> Result<Option<T>> {
-        self.inner.one_or_none()?.map(|mut r| r.take(0)).transpose()
+        Ok(self.inner.one_or_none_as::<First<T>>()?.map(|First(v)| v))
     }
 }
 
@@ -364,12 +435,77 @@ impl<T: FromValue> Iterator for ScalarResult<'_, T> {
     type Item = Result<T>;
 
     fn next(&mut self) -> Option<Result<T>> {
-        Some(
-            self.inner
-                .next_row()
-                .transpose()?
-                .and_then(|mut r| r.take(0)),
-        )
+        self.inner
+            .next_as::<First<T>>()
+            .map(|r| r.map(|First(v)| v))
+            .transpose()
+    }
+}
+
+/// The first column of a row, decoded as `T` (what [`ScalarResult`] reads).
+struct First<T>(T);
+
+impl<T: FromValue> FromRow for First<T> {
+    fn from_row(row: &mut RowRef<'_>) -> Result<Self> {
+        row.take(0).map(First)
+    }
+}
+
+/// A row read only to know it is there.
+struct Skip;
+
+impl FromRow for Skip {
+    fn from_row(_: &mut RowRef<'_>) -> Result<Self> {
+        Ok(Skip)
+    }
+}
+
+/// The rows of a [`CursorResult`] decoded as `T` ([`CursorResult::tuples`]).
+pub struct TupleResult<'c, T> {
+    inner: CursorResult<'c>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: FromRow> TupleResult<'_, T> {
+    /// All remaining rows.
+    ///
+    /// # Errors
+    /// The driver's error, or [`Decode`](crate::ErrorKind::Decode) naming the column.
+    pub fn all(self) -> Result<Vec<T>> {
+        self.collect()
+    }
+
+    /// The first row, if any, discarding the rest.
+    ///
+    /// # Errors
+    /// As [`all`](Self::all).
+    pub fn first(self) -> Result<Option<T>> {
+        self.inner.first_as()
+    }
+
+    /// Exactly one row.
+    ///
+    /// # Errors
+    /// [`NoResultFound`](crate::ErrorKind::NoResultFound) /
+    /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound), or a decode error.
+    pub fn one(self) -> Result<T> {
+        self.inner.one_as()
+    }
+
+    /// At most one row.
+    ///
+    /// # Errors
+    /// [`MultipleResultsFound`](crate::ErrorKind::MultipleResultsFound), or a decode error.
+    pub fn one_or_none(self) -> Result<Option<T>> {
+        self.inner.one_or_none_as()
+    }
+}
+
+impl<T: FromRow> Iterator for TupleResult<'_, T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        self.inner.next_as().transpose()
     }
 }
 

@@ -136,22 +136,8 @@ pub struct Row {
 }
 
 impl Row {
-    pub(crate) fn new(columns: Arc<Columns>, values: Vec<Value>) -> Row {
-        Row {
-            columns,
-            values: values.into_boxed_slice(),
-        }
-    }
-
-    fn position(&self, idx: &impl RowIndex) -> Result<usize> {
-        let lookup = |name: &str| self.columns.position(name);
-        idx.position(&self.columns.names, &lookup).ok_or_else(|| {
-            Error::invalid_request(format!(
-                "Could not locate column in row for column {}; the row has columns {:?}",
-                idx.describe(),
-                self.columns.names
-            ))
-        })
+    fn view(&mut self) -> RowRef<'_> {
+        RowRef::new(&mut self.values, &self.columns)
     }
 
     /// The value of a column, decoded as `T`.
@@ -161,7 +147,7 @@ impl Row {
     /// [`Decode`](crate::ErrorKind::Decode), naming the column, when the value is not a `T`
     /// (wrong type, `NULL` into a non-`Option`, integer overflow).
     pub fn get<T: FromValue>(&self, idx: impl RowIndex) -> Result<T> {
-        let i = self.position(&idx)?;
+        let i = position(&self.columns, &idx)?;
         T::from_value(self.values[i].clone())
             .map_err(|e| Error::decode(self.columns.names[i].clone(), e))
     }
@@ -172,9 +158,7 @@ impl Row {
     /// # Errors
     /// As [`get`](Row::get).
     pub fn take<T: FromValue>(&mut self, idx: impl RowIndex) -> Result<T> {
-        let i = self.position(&idx)?;
-        let v = std::mem::replace(&mut self.values[i], Value::Null);
-        T::from_value(v).map_err(|e| Error::decode(self.columns.names[i].clone(), e))
+        self.view().take(idx)
     }
 
     /// The raw value of a column.
@@ -182,7 +166,7 @@ impl Row {
     /// # Errors
     /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) for an unknown column.
     pub fn value(&self, idx: impl RowIndex) -> Result<&Value> {
-        let i = self.position(&idx)?;
+        let i = position(&self.columns, &idx)?;
         Ok(&self.values[i])
     }
 
@@ -230,6 +214,160 @@ impl PartialEq for Row {
         self.columns.names == other.columns.names && self.values == other.values
     }
 }
+
+/// The position of column `idx` in `columns`.
+fn position(columns: &Columns, idx: &impl RowIndex) -> Result<usize> {
+    let lookup = |name: &str| columns.position(name);
+    idx.position(&columns.names, &lookup).ok_or_else(|| {
+        Error::invalid_request(format!(
+            "Could not locate column in row for column {}; the row has columns {:?}",
+            idx.describe(),
+            columns.names
+        ))
+    })
+}
+
+/// One fetched row as a [`FromRow`] type sees it: its values, still in the result's buffer,
+/// to move out with [`take`](RowRef::take).
+pub struct RowRef<'r> {
+    values: &'r mut [Value],
+    columns: &'r Arc<Columns>,
+}
+
+impl<'r> RowRef<'r> {
+    pub(crate) fn new(values: &'r mut [Value], columns: &'r Arc<Columns>) -> Self {
+        RowRef { values, columns }
+    }
+
+    /// Moves the value of a column out (leaving `NULL`), decoded as `T`.
+    ///
+    /// # Errors
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) for an unknown column;
+    /// [`Decode`](crate::ErrorKind::Decode), naming the column, when the value is not a `T`.
+    pub fn take<T: FromValue>(&mut self, idx: impl RowIndex) -> Result<T> {
+        let i = position(self.columns, &idx)?;
+        T::from_value(std::mem::take(&mut self.values[i]))
+            .map_err(|e| Error::decode(self.columns.names[i].clone(), e))
+    }
+
+    /// The raw values, in column order.
+    pub fn values(&self) -> &[Value] {
+        self.values
+    }
+
+    /// The column names.
+    pub fn columns(&self) -> &[String] {
+        &self.columns.names
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether the row has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Moves every value out, in column order.
+    fn take_all(&mut self) -> Box<[Value]> {
+        self.values.iter_mut().map(std::mem::take).collect()
+    }
+
+    /// An error unless the row has `n` columns.
+    ///
+    /// # Errors
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) naming both counts.
+    pub fn expect_len(&self, n: usize) -> Result<()> {
+        if self.values.len() == n {
+            Ok(())
+        } else {
+            Err(Error::invalid_request(format!(
+                "a row of {} columns {:?} cannot be read as {n} values",
+                self.values.len(),
+                self.columns.names
+            )))
+        }
+    }
+}
+
+/// A type built from one result row: [`Row`] itself, `Vec<Value>`, tuples of up to 16
+/// [`FromValue`] types (one per column, checked), or your own struct, reading its columns with
+/// [`RowRef::take`]. What [`CursorResult::tuples`](crate::CursorResult::tuples) decodes into.
+///
+/// # Example
+/// ```
+/// use calcine_engine::{FromRow, RowRef};
+///
+/// struct User { id: i64, name: String }
+///
+/// impl FromRow for User {
+///     fn from_row(row: &mut RowRef<'_>) -> calcine_engine::Result<Self> {
+///         Ok(User { id: row.take("id")?, name: row.take("name")? })
+///     }
+/// }
+///
+/// let engine = calcine_engine::create_engine("sqlite://")?;
+/// let mut conn = engine.connect()?;
+/// let user = conn
+///     .exec_driver_sql("SELECT 7 AS id, 'ann' AS name", &[])?
+///     .tuples::<User>()
+///     .one()?;
+/// assert_eq!((user.id, user.name.as_str()), (7, "ann"));
+/// # Ok::<(), calcine_engine::Error>(())
+/// ```
+pub trait FromRow: Sized {
+    /// Builds `Self` from `row`, moving out the values it needs.
+    ///
+    /// # Errors
+    /// A [`Decode`](crate::ErrorKind::Decode) error naming the column, or
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) for a row of the wrong shape.
+    fn from_row(row: &mut RowRef<'_>) -> Result<Self>;
+}
+
+impl FromRow for Row {
+    fn from_row(row: &mut RowRef<'_>) -> Result<Self> {
+        Ok(Row {
+            columns: Arc::clone(row.columns),
+            values: row.take_all(),
+        })
+    }
+}
+
+impl FromRow for Vec<Value> {
+    fn from_row(row: &mut RowRef<'_>) -> Result<Self> {
+        Ok(row.take_all().into_vec())
+    }
+}
+
+macro_rules! tuple_from_row {
+    ($n:expr; $($t:ident $i:tt),+) => {
+        impl<$($t: FromValue),+> FromRow for ($($t,)+) {
+            fn from_row(row: &mut RowRef<'_>) -> Result<Self> {
+                row.expect_len($n)?;
+                Ok(($(row.take::<$t>($i)?,)+))
+            }
+        }
+    };
+}
+
+tuple_from_row!(1; A 0);
+tuple_from_row!(2; A 0, B 1);
+tuple_from_row!(3; A 0, B 1, C 2);
+tuple_from_row!(4; A 0, B 1, C 2, D 3);
+tuple_from_row!(5; A 0, B 1, C 2, D 3, E 4);
+tuple_from_row!(6; A 0, B 1, C 2, D 3, E 4, F 5);
+tuple_from_row!(7; A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+tuple_from_row!(8; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+tuple_from_row!(9; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+tuple_from_row!(10; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+tuple_from_row!(11; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+tuple_from_row!(12; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+tuple_from_row!(13; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12);
+tuple_from_row!(14; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13);
+tuple_from_row!(15; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14);
+tuple_from_row!(16; A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11, M 12, N 13, O 14, P 15);
 
 /// A row viewed as a mapping from column name to value (SQLAlchemy's `RowMapping`).
 #[derive(Clone, PartialEq)]

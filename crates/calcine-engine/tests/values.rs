@@ -580,3 +580,162 @@ fn in_lists_of_every_length() {
         }
     }
 }
+
+/// `tuples::<T>()` reads rows into typed tuples or any `FromRow` type, across chunk boundaries
+/// (values come out of one flat buffer per chunk), with typed errors for a tuple of the wrong
+/// width and for a value that does not decode (naming its column); `fetch_values` hands out
+/// the same rows flat; `Row`, `scalars` and the tuples agree.
+#[test]
+fn typed_tuples_read_rows_across_chunks() {
+    use calcine_engine::{FromRow, RowRef};
+
+    #[derive(Debug, PartialEq)]
+    struct Item {
+        id: i64,
+        name: Option<String>,
+    }
+    impl FromRow for Item {
+        fn from_row(row: &mut RowRef<'_>) -> calcine_engine::Result<Self> {
+            Ok(Item {
+                id: row.take("id")?,
+                name: row.take("name")?,
+            })
+        }
+    }
+
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("tuples");
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&format!("CREATE TABLE {t} (id INTEGER, name TEXT)"), &[])
+            .unwrap();
+        for i in 1..=25i64 {
+            let name = (i % 3 != 0).then(|| format!("n{i}"));
+            conn.exec_driver_sql(
+                &db.sql(&format!("INSERT INTO {t} VALUES (?, ?)")),
+                &[i.into(), name.into()],
+            )
+            .unwrap();
+        }
+        let sel = format!("SELECT id, name FROM {t} ORDER BY id");
+        let expected: Vec<(i64, Option<String>)> = (1..=25i64)
+            .map(|i| (i, (i % 3 != 0).then(|| format!("n{i}"))))
+            .collect();
+
+        // Chunks of 4 rows: 25 rows span 7 chunks, the last one partial.
+        let tuples: Vec<(i64, Option<String>)> = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .yield_per(4)
+            .tuples()
+            .collect::<calcine_engine::Result<_>>()
+            .unwrap();
+        assert_eq!(tuples, expected, "{}", db.name);
+
+        let items = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .yield_per(7)
+            .tuples::<Item>()
+            .all()
+            .unwrap();
+        assert_eq!(items.len(), 25);
+        assert_eq!(
+            items[2],
+            Item { id: 3, name: None },
+            "{}: a custom FromRow reads columns by name",
+            db.name
+        );
+
+        // Rows, tuples and scalars see the same values.
+        let rows = conn.exec_driver_sql(&sel, &[]).unwrap().all().unwrap();
+        for (row, (id, name)) in rows.iter().zip(&expected) {
+            assert_eq!(row.get::<i64>("id").unwrap(), *id);
+            assert_eq!(&row.get::<Option<String>>(1).unwrap(), name);
+        }
+        let ids: Vec<i64> = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .yield_per(3)
+            .scalars()
+            .all()
+            .unwrap();
+        assert_eq!(ids, (1..=25).collect::<Vec<_>>(), "{}", db.name);
+
+        // Flat values: two per row, row after row, after one row was read as a Row.
+        let mut result = conn.exec_driver_sql(&sel, &[]).unwrap().yield_per(10);
+        let first = result.next_row().unwrap().unwrap();
+        assert_eq!(first.get::<i64>(0).unwrap(), 1);
+        let mut flat = Vec::new();
+        assert_eq!(result.fetch_values(15, &mut flat).unwrap(), 15);
+        assert_eq!(flat.len(), 30);
+        assert_eq!(flat[0], Value::Int(2));
+        assert_eq!(flat[28], Value::Int(16));
+        assert_eq!(result.fetch_values(100, &mut flat).unwrap(), 9);
+        assert_eq!(flat.len(), 48);
+        assert_eq!(flat[46], Value::Int(25));
+        assert_eq!(result.fetch_values(100, &mut flat).unwrap(), 0);
+        drop(result);
+
+        // one / one_or_none / first on typed rows.
+        let one = db.sql(&format!("SELECT id, name FROM {t} WHERE id = ?"));
+        let (id, name) = conn
+            .exec_driver_sql(&one, &[2.into()])
+            .unwrap()
+            .tuples::<(i64, String)>()
+            .one()
+            .unwrap();
+        assert_eq!((id, name.as_str()), (2, "n2"));
+        let none = conn
+            .exec_driver_sql(&one, &[99.into()])
+            .unwrap()
+            .tuples::<(i64, String)>()
+            .one_or_none()
+            .unwrap();
+        assert_eq!(none, None);
+        let err = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .tuples::<(i64, Option<String>)>()
+            .one()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MultipleResultsFound, "{}", db.name);
+        let first = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .tuples::<(i64, Option<String>)>()
+            .first()
+            .unwrap();
+        assert_eq!(first, Some((1, Some("n1".to_owned()))));
+
+        // Wrong width, wrong type: typed errors, and the connection stays usable.
+        let err = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .tuples::<(i64,)>()
+            .all()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{}: {err}", db.name);
+        assert!(err.to_string().contains("2 columns"), "{err}");
+        let err = conn
+            .exec_driver_sql(&sel, &[])
+            .unwrap()
+            .tuples::<(i64, String)>()
+            .all()
+            .unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Decode,
+            "{}: NULL into String",
+            db.name
+        );
+        assert!(err.to_string().contains("name"), "names the column: {err}");
+        assert_eq!(
+            conn.exec_driver_sql(&format!("SELECT count(*) FROM {t}"), &[])
+                .unwrap()
+                .scalar::<i64>()
+                .unwrap(),
+            25
+        );
+    }
+}

@@ -191,7 +191,7 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
             let pp = respan(&p, s.ty_span);
             quote_spanned! {s.ty_span=>
                 #ident: #pp::FromValue::from_value(
-                    ::core::iter::Iterator::next(&mut values).unwrap_or(#pp::Value::Null),
+                    values.get_mut(#i).map_or(#pp::Value::Null, ::core::mem::take),
                 )
                 .map_err(|e| (#i, e))?
             }
@@ -308,9 +308,8 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
             }
 
             fn from_values(
-                values: ::std::vec::Vec<#p::Value>,
+                values: &mut [#p::Value],
             ) -> ::core::result::Result<Self, (usize, #p::ValueError)> {
-                let mut values = ::core::iter::IntoIterator::into_iter(values);
                 ::core::result::Result::Ok(#name {
                     #(#inits,)*
                 })

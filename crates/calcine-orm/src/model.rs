@@ -23,11 +23,13 @@ pub trait Model: Sized + Send + Sync + 'static {
     /// The value does not convert to the field's type.
     fn set_column_value(&mut self, index: usize, value: Value) -> Result<(), ValueError>;
 
-    /// Builds an instance from one row's values in table column order.
+    /// Builds an instance from one row's values in table column order, moving them out (each
+    /// is left `NULL`; a missing one reads as `NULL`). The values are borrowed so a loader can
+    /// hand out rows of one flat buffer without an allocation per row.
     ///
     /// # Errors
     /// The column index and conversion error of the first value that does not fit its field.
-    fn from_values(values: Vec<Value>) -> Result<Self, (usize, ValueError)>;
+    fn from_values(values: &mut [Value]) -> Result<Self, (usize, ValueError)>;
 
     /// The model's relationships (`#[calcine(relationship(...))]` fields), in field order.
     fn relationships() -> &'static [crate::RelationshipDef] {

@@ -52,11 +52,10 @@ use crate::unit_of_work;
 /// #         match i { 0 => self.id = FromValue::from_value(v)?, _ => self.name = FromValue::from_value(v)? }
 /// #         Ok(())
 /// #     }
-/// #     fn from_values(v: Vec<Value>) -> Result<Self, (usize, ValueError)> {
+/// #     fn from_values(v: &mut [Value]) -> Result<Self, (usize, ValueError)> {
 /// #         use calcine_sql::FromValue;
-/// #         let mut it = v.into_iter();
-/// #         Ok(User { id: FromValue::from_value(it.next().unwrap_or(Value::Null)).map_err(|e| (0, e))?,
-/// #                   name: FromValue::from_value(it.next().unwrap_or(Value::Null)).map_err(|e| (1, e))? })
+/// #         Ok(User { id: FromValue::from_value(std::mem::take(&mut v[0])).map_err(|e| (0, e))?,
+/// #                   name: FromValue::from_value(std::mem::take(&mut v[1])).map_err(|e| (1, e))? })
 /// #     }
 /// # }
 /// let engine = calcine_engine::create_engine("sqlite://")?;
@@ -374,9 +373,9 @@ impl SessionCore {
                 inst.describe()
             )));
         };
-        let values = row.into_values();
+        let mut values = row.into_values();
         let tkeys = target_keys(inst.mapper(), &values)?;
-        reload(inst, values, tkeys)
+        reload(inst, &mut values, tkeys)
     }
 
     fn has_changes(&self, shared: &SessionShared) -> bool {
@@ -393,9 +392,10 @@ impl SessionCore {
     pub(crate) fn load<T: Model>(
         &mut self,
         shared: &Arc<SessionShared>,
-        rows: Vec<Vec<Value>>,
+        mut rows: Vec<Vec<Value>>,
     ) -> Result<Vec<Obj<T>>> {
         let mut out = Vec::with_capacity(rows.len());
+        let rows = rows.iter_mut().map(Vec::as_mut_slice);
         load_into(&mut self.identity, shared, rows, &mut out)?;
         Ok(out)
     }
@@ -403,7 +403,7 @@ impl SessionCore {
     /// Runs `stmt` (selecting `T`'s columns in table order) and loads its rows as instances of
     /// `T`, a chunk at a time: each chunk is turned into objects while its values are still in
     /// the CPU cache (fetching everything first and mapping afterwards costs cache misses on
-    /// large results).
+    /// large results). A chunk is one flat buffer of values, reused: no allocation per row.
     pub(crate) fn execute_load<T: Model, S: Executable + ?Sized>(
         &mut self,
         shared: &Arc<SessionShared>,
@@ -420,93 +420,99 @@ impl SessionCore {
             return Err(Error::invalid_request("the session has no connection"));
         };
         let mut result = conn.execute(stmt)?;
+        let width = result.columns().len();
+        check_width::<T>(width)?;
         let mut out = Vec::new();
-        let mut chunk = Vec::with_capacity(CHUNK);
+        let mut chunk = Vec::with_capacity(CHUNK * width);
         while result.fetch_values(CHUNK, &mut chunk)? > 0 {
-            load_into(identity, shared, chunk.drain(..), &mut out)?;
+            load_into(identity, shared, chunk.chunks_exact_mut(width), &mut out)?;
+            chunk.clear();
         }
         Ok(out)
     }
 }
 
+/// An error unless a statement loading `T` returns `width` columns, `T`'s in table order.
+fn check_width<T: Model>(width: usize) -> Result<()> {
+    let mapper = T::mapper();
+    let ncols = mapper.column_names().len();
+    if width == ncols && ncols > 0 {
+        return Ok(());
+    }
+    Err(Error::invalid_request(format!(
+        "a statement loading {} must select its {} columns in table order (use \
+         calcine_orm::select::<{}>()); this one returned {}",
+        mapper.name(),
+        ncols,
+        mapper.name(),
+        width
+    )))
+}
+
 /// Maps result rows to instances of `T` through the identity map, appending them to `out`.
-fn load_into<T: Model>(
+/// The values are moved out of the rows.
+fn load_into<'v, T: Model>(
     identity: &mut crate::identity_map::IdentityMap,
     shared: &Arc<SessionShared>,
-    rows: impl IntoIterator<Item = Vec<Value>, IntoIter: ExactSizeIterator>,
+    rows: impl ExactSizeIterator<Item = &'v mut [Value]>,
     out: &mut Vec<Obj<T>>,
 ) -> Result<()> {
-    {
-        let rows = rows.into_iter();
-        let mapper = T::mapper();
-        let ncols = mapper.column_names().len();
-        out.reserve(rows.len());
-        identity.reserve(TypeId::of::<T>(), rows.len());
-        for values in rows {
-            if values.len() != ncols {
-                return Err(Error::invalid_request(format!(
-                    "a statement loading {} must select its {} columns in table order (use \
-                     calcine_orm::select::<{}>()); this one returned {}",
-                    mapper.name(),
-                    ncols,
-                    mapper.name(),
-                    values.len()
-                )));
-            }
-            let Some(key) = Key::from_columns(&values, mapper.primary_key()) else {
-                return Err(Error::invalid_request(format!(
-                    "a row for {} has a NULL primary key",
-                    mapper.name()
-                )));
-            };
-            let tkeys = target_keys(mapper, &values)?;
-            let mut values = Some(values);
-            // The typed handle of a new instance comes out here, so only existing ones need a
-            // downcast from the identity map's erased handle.
-            let mut created: Option<Obj<T>> = None;
-            let (inst, existing) =
-                identity.get_or_insert_with(TypeId::of::<T>(), key, |key| -> Result<_> {
-                    let row = values.take().unwrap_or_default();
-                    let value = T::from_values(row).map_err(|(i, e)| {
-                        Error::decode(
-                            format!("{}.{}", mapper.name(), crate::instance::column_name::<T>(i)),
-                            e,
-                        )
-                    })?;
-                    let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
-                    let any = obj.as_any();
-                    created = Some(obj);
-                    Ok(any)
+    let mapper = T::mapper();
+    out.reserve(rows.len());
+    identity.reserve(TypeId::of::<T>(), rows.len());
+    for values in rows {
+        check_width::<T>(values.len())?;
+        let Some(key) = Key::from_columns(values, mapper.primary_key()) else {
+            return Err(Error::invalid_request(format!(
+                "a row for {} has a NULL primary key",
+                mapper.name()
+            )));
+        };
+        let tkeys = target_keys(mapper, values)?;
+        // The typed handle of a new instance comes out here, so only existing ones need a
+        // downcast from the identity map's erased handle.
+        let mut created: Option<Obj<T>> = None;
+        let (inst, existing) =
+            identity.get_or_insert_with(TypeId::of::<T>(), key, |key| -> Result<_> {
+                let value = T::from_values(values).map_err(|(i, e)| {
+                    Error::decode(
+                        format!("{}.{}", mapper.name(), crate::instance::column_name::<T>(i)),
+                        e,
+                    )
                 })?;
-            match created {
-                Some(obj) => {
-                    set_target_keys(&inst, tkeys)?;
-                    out.push(obj);
+                let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
+                let any = obj.as_any();
+                created = Some(obj);
+                Ok(any)
+            })?;
+        match created {
+            Some(obj) => {
+                set_target_keys(&inst, tkeys)?;
+                out.push(obj);
+            }
+            None => {
+                // Still the row's values: only a new instance moves them out.
+                if inst.state().expired {
+                    reload(&inst, values, tkeys)?;
                 }
-                None => {
-                    let expired = inst.state().expired;
-                    if let (true, Some(values)) = (expired, values) {
-                        reload(&inst, values, tkeys)?;
-                    }
-                    debug_assert!(existing);
-                    if let Some(obj) = downcast::<T>(inst) {
-                        out.push(obj);
-                    }
+                debug_assert!(existing);
+                if let Some(obj) = downcast::<T>(inst) {
+                    out.push(obj);
                 }
             }
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// Puts freshly read column `values` (and many-to-one target keys) into `inst`, which stops
 /// being expired and has no snapshot any more.
 fn reload(
     inst: &Arc<dyn AnyInstance>,
-    values: Vec<Value>,
+    values: &mut [Value],
     tkeys: Vec<(usize, Option<Key>)>,
 ) -> Result<()> {
-    let pairs: Vec<(usize, Value)> = values.into_iter().enumerate().collect();
+    let pairs: Vec<(usize, Value)> = values.iter_mut().map(std::mem::take).enumerate().collect();
     inst.try_set_values(&pairs)?;
     set_target_keys(inst, tkeys)?;
     let mut st = inst.state();
@@ -1312,7 +1318,8 @@ impl Session {
                 existing
             }
             None => {
-                let value = T::from_values(values).map_err(|(i, e)| {
+                let mut values = values;
+                let value = T::from_values(&mut values).map_err(|(i, e)| {
                     Error::decode(
                         format!(
                             "{}.{}",

@@ -193,7 +193,12 @@ fn values_round_trip() {
     }
     assert_eq!(u.column_value(6), Value::Null);
 
-    let back = User::from_values(values).expect("from_values");
+    let mut values = values;
+    let back = User::from_values(&mut values).expect("from_values");
+    assert!(
+        values.iter().all(|v| *v == Value::Null),
+        "the values were moved out"
+    );
     assert_eq!(
         back,
         User {
@@ -227,9 +232,9 @@ fn conversion_errors() {
 
     let mut values = ann().to_values();
     values[5] = Value::Text("many".into());
-    let (index, _) = User::from_values(values).expect_err("score is not text");
+    let (index, _) = User::from_values(&mut values).expect_err("score is not text");
     assert_eq!(index, 5);
-    let (index, _) = User::from_values(vec![Value::Null]).expect_err("too few values");
+    let (index, _) = User::from_values(&mut [Value::Null]).expect_err("too few values");
     assert_eq!(index, 1);
 }
 
@@ -435,14 +440,14 @@ mod relationships {
         assert!(Tag::mapper().relationships().is_empty());
 
         let values = vec![Value::Int(1), Value::Text("ann".into()), Value::Null];
-        let user = User::from_values(values.clone()).expect("from_values");
+        let user = User::from_values(&mut values.clone()).expect("from_values");
         assert_eq!(user.to_values(), values);
         assert_eq!(user.column_value(3), Value::Null);
         assert!(user.relation(0).is_some());
         assert!(user.relation(1).is_some());
         assert!(user.relation(2).is_none());
         assert!(
-            Tag::from_values(vec![Value::Int(1), Value::Text("t".into())])
+            Tag::from_values(&mut [Value::Int(1), Value::Text("t".into())])
                 .expect("tag")
                 .relation(0)
                 .is_none()

@@ -41,6 +41,13 @@ pub enum Value {
     Array(Vec<Value>),
 }
 
+impl Default for Value {
+    /// `NULL`.
+    fn default() -> Self {
+        Value::Null
+    }
+}
+
 impl Value {
     /// Whether this is SQL `NULL`.
     pub fn is_null(&self) -> bool {
@@ -78,6 +85,7 @@ pub struct ValueError {
 
 impl ValueError {
     /// A value of kind `found` where `expected` was asked for.
+    #[cold]
     pub fn mismatch(expected: &'static str, found: &Value) -> Self {
         ValueError {
             expected,
@@ -87,6 +95,7 @@ impl ValueError {
     }
 
     /// A value of the right kind that does not fit (`detail` says how, e.g. an overflow).
+    #[cold]
     pub fn out_of_range(expected: &'static str, found: &Value, detail: impl Into<String>) -> Self {
         ValueError {
             expected,
@@ -134,12 +143,14 @@ pub trait FromValue: Sized {
 }
 
 impl FromValue for Value {
+    #[inline]
     fn from_value(value: Value) -> Result<Self, ValueError> {
         Ok(value)
     }
 }
 
 impl<T: FromValue> FromValue for Option<T> {
+    #[inline]
     fn from_value(value: Value) -> Result<Self, ValueError> {
         match value {
             Value::Null => Ok(None),
@@ -151,6 +162,7 @@ impl<T: FromValue> FromValue for Option<T> {
 macro_rules! int_from_value {
     ($($t:ty),*) => {$(
         impl FromValue for $t {
+            #[inline]
             fn from_value(value: Value) -> Result<Self, ValueError> {
                 match value {
                     Value::Int(i) => <$t>::try_from(i).map_err(|_| {
@@ -175,6 +187,7 @@ macro_rules! int_from_value {
 int_from_value!(i8, i16, i32, i64, u8, u16, u32);
 
 impl FromValue for u64 {
+    #[inline]
     fn from_value(value: Value) -> Result<Self, ValueError> {
         match value {
             Value::Int(i) => u64::try_from(i).map_err(|_| {
@@ -197,6 +210,7 @@ impl TryFrom<u64> for Value {
 }
 
 impl FromValue for bool {
+    #[inline]
     fn from_value(value: Value) -> Result<Self, ValueError> {
         match value {
             Value::Bool(b) => Ok(b),
@@ -208,6 +222,7 @@ impl FromValue for bool {
 }
 
 impl FromValue for f64 {
+    #[inline]
     fn from_value(value: Value) -> Result<Self, ValueError> {
         match value {
             Value::Float(f) => Ok(f),
@@ -222,12 +237,14 @@ impl FromValue for f64 {
 }
 
 impl FromValue for f32 {
+    #[inline]
     fn from_value(value: Value) -> Result<Self, ValueError> {
         f64::from_value(value).map(|f| f as f32)
     }
 }
 
 impl FromValue for String {
+    #[inline]
     fn from_value(value: Value) -> Result<Self, ValueError> {
         match value {
             Value::Text(s) | Value::Numeric(s) => Ok(s),
@@ -237,6 +254,7 @@ impl FromValue for String {
 }
 
 impl FromValue for Vec<u8> {
+    #[inline]
     fn from_value(value: Value) -> Result<Self, ValueError> {
         match value {
             Value::Bytes(b) => Ok(b),
@@ -248,6 +266,7 @@ impl FromValue for Vec<u8> {
 macro_rules! simple_from_value {
     ($($variant:ident($t:ty)),*) => {$(
         impl FromValue for $t {
+            #[inline]
             fn from_value(value: Value) -> Result<Self, ValueError> {
                 match value {
                     Value::$variant(v) => Ok(v),

@@ -44,8 +44,8 @@ pub use calcine_orm as orm;
 pub use calcine_sql as sql;
 
 pub use calcine_engine::{
-    Connection, CursorResult, Engine, EngineBuilder, Error, ErrorKind, Result, Row, Transaction,
-    create_engine,
+    Connection, CursorResult, Engine, EngineBuilder, Error, ErrorKind, FromRow, Result, Row,
+    Transaction, create_engine,
 };
 pub use calcine_greenlet::{await_, greenlet_spawn, in_greenlet, spawn_send};
 pub use calcine_orm::{Model, Obj, Session, SessionMaker};

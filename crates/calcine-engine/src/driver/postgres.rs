@@ -460,12 +460,13 @@ impl DriverConnection for PostgresConnection {
             stream: Box::pin(stream),
             columns,
             buffered: Vec::new(),
+            has_buffered: false,
             done: false,
             io: &mut self.wire.io,
         };
         // Read up to the first row, so the statement has run and its errors surface here.
-        let mut first = Vec::with_capacity(1);
-        cursor.pull(1, &mut first)?;
+        let mut first = Vec::new();
+        cursor.has_buffered = cursor.pull(1, &mut first)? == 1;
         cursor.buffered = first;
         Ok(Box::new(cursor))
     }
@@ -507,12 +508,13 @@ impl DriverConnection for PostgresConnection {
         }
         let ((rows, affected), committed) = out?.map_err(map_error)?.map_err(map_error)?;
         let committed = committed.map_err(map_error);
-        let values = rows
-            .iter()
-            .map(|row| decode_row(row, &columns))
-            .collect::<Result<Vec<_>>>()?;
+        let mut values = Vec::with_capacity(rows.len() * columns.len());
+        for row in &rows {
+            decode_row(row, &columns, &mut values)?;
+        }
         let affected = columns.is_empty().then_some(affected).flatten();
-        Ok((BufferedRows::new(columns, values, affected), committed))
+        let rows = BufferedRows::new(columns, values, rows.len(), affected)?;
+        Ok((rows, committed))
     }
 
     fn begin(&mut self) -> Result<()> {
@@ -622,7 +624,9 @@ impl Drop for PostgresConnection {
 struct PostgresCursor<'c> {
     stream: Pin<Box<RowStream>>,
     columns: Arc<[String]>,
-    buffered: Vec<Vec<Value>>,
+    /// The values of a row read at execution time, handed out by the first `fetch`.
+    buffered: Vec<Value>,
+    has_buffered: bool,
     done: bool,
     /// The connection's future, driven while rows are awaited; the borrow also keeps other
     /// statements from interleaving.
@@ -630,7 +634,7 @@ struct PostgresCursor<'c> {
 }
 
 impl PostgresCursor<'_> {
-    fn pull(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+    fn pull(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
         if self.done || max == 0 {
             return Ok(0);
         }
@@ -653,11 +657,11 @@ impl PostgresCursor<'_> {
         if rows.len() < max {
             self.done = true;
         }
-        let n = rows.len();
-        for row in rows {
-            out.push(decode_row(&row, &self.columns)?);
+        out.reserve(rows.len() * self.columns.len());
+        for row in &rows {
+            decode_row(row, &self.columns, out)?;
         }
-        Ok(n)
+        Ok(rows.len())
     }
 }
 
@@ -666,10 +670,11 @@ impl DriverCursor for PostgresCursor<'_> {
         Arc::clone(&self.columns)
     }
 
-    fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+    fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
         let mut n = 0;
-        if !self.buffered.is_empty() && max > 0 {
+        if self.has_buffered && max > 0 {
             out.append(&mut self.buffered);
+            self.has_buffered = false;
             n = 1;
         }
         Ok(n + self.pull(max - n, out)?)
@@ -684,13 +689,12 @@ impl DriverCursor for PostgresCursor<'_> {
     }
 }
 
-/// One row's values, decoded by column type.
-fn decode_row(row: &tokio_postgres::Row, columns: &[String]) -> Result<Vec<Value>> {
-    let mut values = Vec::with_capacity(columns.len());
+/// Appends one row's values to `out`, decoded by column type.
+fn decode_row(row: &tokio_postgres::Row, columns: &[String], out: &mut Vec<Value>) -> Result<()> {
     for (i, col) in row.columns().iter().enumerate() {
-        values.push(decode(row, i, col.type_(), &columns[i])?);
+        out.push(decode(row, i, col.type_(), &columns[i])?);
     }
-    Ok(values)
+    Ok(())
 }
 
 /// Whether [`decode`] knows the column type `ty` (keep in step with its `match`).

@@ -272,13 +272,14 @@ impl DriverConnection for SqliteConnection {
             columns,
             decls,
             buffered: Vec::new(),
+            has_buffered: false,
             done: false,
             readonly,
         };
         // Step once now, so the statement has run (DML takes effect, errors surface here) even
         // if the cursor is never read, as with PEP-249's `cursor.execute`.
-        let mut first = Vec::with_capacity(1);
-        cursor.step(1, &mut first)?;
+        let mut first = Vec::new();
+        cursor.has_buffered = cursor.step(1, &mut first)? == 1;
         cursor.buffered = first;
         Ok(Box::new(cursor))
     }
@@ -325,8 +326,9 @@ struct SqliteCursor<'c> {
     stmt: rusqlite::CachedStatement<'c>,
     columns: Arc<[String]>,
     decls: Arc<[Decl]>,
-    /// The row stepped at execution time, handed out by the first `fetch`.
-    buffered: Vec<Vec<Value>>,
+    /// The values of the row stepped at execution time, handed out by the first `fetch`.
+    buffered: Vec<Value>,
+    has_buffered: bool,
     done: bool,
     readonly: bool,
 }
@@ -338,7 +340,7 @@ impl SqliteCursor<'_> {
     /// kept, so a `Rows` that has not reached the end is `mem::forget`-ed (it owns no heap memory;
     /// forgetting it only skips the reset) and the next `raw_query()` continues stepping where it
     /// stopped. `Drop` for the cursor resets the statement before it goes back to the cache.
-    fn step(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+    fn step(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
         if self.done {
             return Ok(0);
         }
@@ -353,12 +355,10 @@ impl SqliteCursor<'_> {
         while n < max {
             match rows.next() {
                 Ok(Some(row)) => {
-                    let mut values = Vec::with_capacity(decls.len());
                     for (i, decl) in decls.iter().enumerate() {
                         let v = row.get_ref(i).map_err(map_error)?;
-                        values.push(decl.decode(v, &columns[i])?);
+                        out.push(decl.decode(v, &columns[i])?);
                     }
-                    out.push(values);
                     n += 1;
                 }
                 Ok(None) => {
@@ -381,10 +381,11 @@ impl DriverCursor for SqliteCursor<'_> {
         Arc::clone(&self.columns)
     }
 
-    fn fetch(&mut self, max: usize, out: &mut Vec<Vec<Value>>) -> Result<usize> {
+    fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
         let mut n = 0;
-        if !self.buffered.is_empty() && max > 0 {
+        if self.has_buffered && max > 0 {
             out.append(&mut self.buffered);
+            self.has_buffered = false;
             n = 1;
         }
         Ok(n + self.step(max - n, out)?)
@@ -691,8 +692,8 @@ mod tests {
         for (hair, expect) in [("black", 1), ("brown", 2), ("black", 1), ("brown", 2)] {
             let mut cursor = conn.query(sql, &[Value::from(hair)]).unwrap();
             let mut rows = Vec::new();
-            cursor.fetch(10, &mut rows).unwrap();
-            assert_eq!(rows, vec![vec![Value::Int(expect), Value::Null]]);
+            assert_eq!(cursor.fetch(10, &mut rows).unwrap(), 1);
+            assert_eq!(rows, vec![Value::Int(expect), Value::Null]);
         }
         let stmt = conn.conn.prepare_cached(sql).unwrap();
         assert_eq!(
