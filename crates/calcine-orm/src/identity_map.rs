@@ -24,36 +24,6 @@ impl IdentityMap {
         self.maps.get(&ty)?.get(key)?.upgrade()
     }
 
-    /// The live instance of `ty` with `key` (`true`: it was there), or the one `make` builds,
-    /// recorded under `key`: one hash probe either way (the loader's path for every row; call
-    /// [`reserve`](Self::reserve) before a batch, which is where sweeps happen).
-    pub(crate) fn get_or_insert_with<E>(
-        &mut self,
-        ty: TypeId,
-        key: Key,
-        make: impl FnOnce(&Key) -> Result<Arc<dyn AnyInstance>, E>,
-    ) -> Result<(Arc<dyn AnyInstance>, bool), E> {
-        use std::collections::hash_map::Entry;
-        let map = self.maps.entry(ty).or_default();
-        let inst = match map.entry(key) {
-            Entry::Occupied(mut e) => {
-                if let Some(live) = e.get().upgrade() {
-                    return Ok((live, true));
-                }
-                let inst = make(e.key())?;
-                e.insert(Arc::downgrade(&inst));
-                inst
-            }
-            Entry::Vacant(e) => {
-                let inst = make(e.key())?;
-                e.insert(Arc::downgrade(&inst));
-                self.len += 1;
-                inst
-            }
-        };
-        Ok((inst, false))
-    }
-
     /// Records `inst` under `key`, sweeping dead entries as the map grows.
     pub(crate) fn insert(&mut self, ty: TypeId, key: Key, inst: &Arc<dyn AnyInstance>) {
         let map = self.maps.entry(ty).or_default();
@@ -96,13 +66,18 @@ impl IdentityMap {
         }
     }
 
-    /// Calls `f` on every live instance (no list built).
-    pub(crate) fn for_each_live(&self, mut f: impl FnMut(&Arc<dyn AnyInstance>)) {
-        for w in self.maps.values().flat_map(|m| m.values()) {
-            if let Some(inst) = w.upgrade() {
-                f(&inst);
+    /// Empties the map, calling `f` on every instance still alive: one walk over the entries
+    /// (the teardown of a session, where most objects may already be gone and their memory is
+    /// freed with the last weak handle, here).
+    pub(crate) fn drain_live(&mut self, mut f: impl FnMut(&Arc<dyn AnyInstance>)) {
+        for (_, map) in self.maps.drain() {
+            for (_, w) in map {
+                if let Some(inst) = w.upgrade() {
+                    f(&inst);
+                }
             }
         }
+        self.len = 0;
     }
 
     /// Every live instance.
@@ -127,15 +102,56 @@ impl IdentityMap {
     /// never sweeps: a loader keeps every instance it adds alive, so a sweep in the middle would
     /// only walk (and miss the cache on) entries that cannot be dead.
     pub(crate) fn reserve(&mut self, ty: TypeId, n: usize) {
+        self.batch(ty, n);
+    }
+
+    /// The entries of model `ty`, with room for `n` more (sweeping first as
+    /// [`reserve`](Self::reserve) does), for a loader's batch of lookups: the model's map is
+    /// found once per batch, not once per row.
+    pub(crate) fn batch(&mut self, ty: TypeId, n: usize) -> ModelEntries<'_> {
         if self.len + n > self.sweep_at.max(1024) {
             self.sweep();
         }
-        self.maps.entry(ty).or_default().reserve(n);
+        let map = self.maps.entry(ty).or_default();
+        map.reserve(n);
+        ModelEntries {
+            map,
+            len: &mut self.len,
+        }
     }
+}
 
-    /// Forgets everything.
-    pub(crate) fn clear(&mut self) {
-        self.maps.clear();
-        self.len = 0;
+/// One model's entries of an [`IdentityMap`], for a batch of lookups
+/// ([`IdentityMap::batch`]). It never sweeps: a loader keeps every instance it adds alive.
+pub(crate) struct ModelEntries<'m> {
+    map: &'m mut FxHashMap<Key, Weak<dyn AnyInstance>>,
+    len: &'m mut usize,
+}
+
+impl ModelEntries<'_> {
+    /// The live instance with `key` (`Some`), or else records the instance `make` builds, by
+    /// the weak handle it returns (`None`): one hash probe either way, and no strong handle
+    /// taken for a new instance (the caller keeps the one it made).
+    pub(crate) fn get_or_insert_with<E>(
+        &mut self,
+        key: Key,
+        make: impl FnOnce(&Key) -> Result<Weak<dyn AnyInstance>, E>,
+    ) -> Result<Option<Arc<dyn AnyInstance>>, E> {
+        use std::collections::hash_map::Entry;
+        match self.map.entry(key) {
+            Entry::Occupied(mut e) => {
+                if let Some(live) = e.get().upgrade() {
+                    return Ok(Some(live));
+                }
+                let weak = make(e.key())?;
+                e.insert(weak);
+            }
+            Entry::Vacant(e) => {
+                let weak = make(e.key())?;
+                e.insert(weak);
+                *self.len += 1;
+            }
+        }
+        Ok(None)
     }
 }

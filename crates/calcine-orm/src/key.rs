@@ -31,7 +31,15 @@ pub enum Key {
 
 impl KeyPart {
     /// The key part of `value`, or `None` for NULL and values that cannot identify a row.
+    #[inline]
     pub fn from_value(value: &Value) -> Option<KeyPart> {
+        match value {
+            Value::Int(i) => Some(KeyPart::Int(*i)),
+            other => KeyPart::from_other(other),
+        }
+    }
+
+    fn from_other(value: &Value) -> Option<KeyPart> {
         Some(match value {
             Value::Int(i) => KeyPart::Int(*i),
             Value::Text(s) => KeyPart::Text(s.clone()),
@@ -73,6 +81,7 @@ impl Key {
     }
 
     /// The key made of `values[cols]` (no intermediate copy), or `None` if one is NULL.
+    #[inline]
     pub fn from_columns(values: &[Value], cols: &[usize]) -> Option<Key> {
         match cols {
             [one] => values

@@ -497,9 +497,21 @@ pub(crate) fn run_model_select<T: Model>(
             load_joined::<T>(core, shared, index, ncols, rows)?
         }
     };
-    let any: Related = parents.iter().map(crate::Obj::as_any).collect();
-    apply_loaders(core, shared, mapper, &any, &stmt.options)?;
+    if has_loaders(mapper, &stmt.options) {
+        let any: Related = parents.iter().map(crate::Obj::as_any).collect();
+        apply_loaders(core, shared, mapper, &any, &stmt.options)?;
+    }
     Ok(parents)
+}
+
+/// Whether [`apply_loaders`] has anything to load after a select of `mapper` with `options`:
+/// an option, or an eager (selectin / joined) relationship by default.
+fn has_loaders(mapper: &Mapper, options: &[crate::query::LoadPath]) -> bool {
+    !options.is_empty()
+        || mapper
+            .relationships()
+            .iter()
+            .any(|r| matches!(r.lazy, Lazy::Selectin | Lazy::Joined))
 }
 
 fn overridden(options: &[crate::query::LoadPath], index: usize) -> bool {

@@ -433,6 +433,7 @@ impl SessionCore {
 }
 
 /// An error unless a statement loading `T` returns `width` columns, `T`'s in table order.
+#[cold]
 fn check_width<T: Model>(width: usize) -> Result<()> {
     let mapper = T::mapper();
     let ncols = mapper.column_names().len();
@@ -458,10 +459,13 @@ fn load_into<'v, T: Model>(
     out: &mut Vec<Obj<T>>,
 ) -> Result<()> {
     let mapper = T::mapper();
+    let width = mapper.column_names().len();
     out.reserve(rows.len());
-    identity.reserve(TypeId::of::<T>(), rows.len());
+    let mut entries = identity.batch(TypeId::of::<T>(), rows.len());
     for values in rows {
-        check_width::<T>(values.len())?;
+        if values.len() != width {
+            return check_width::<T>(values.len());
+        }
         let Some(key) = Key::from_columns(values, mapper.primary_key()) else {
             return Err(Error::invalid_request(format!(
                 "a row for {} has a NULL primary key",
@@ -469,36 +473,41 @@ fn load_into<'v, T: Model>(
             )));
         };
         let tkeys = target_keys(mapper, values)?;
-        // The typed handle of a new instance comes out here, so only existing ones need a
-        // downcast from the identity map's erased handle.
+        // A new instance's typed handle comes out here; an existing one is downcast from the
+        // identity map's erased handle.
         let mut created: Option<Obj<T>> = None;
-        let (inst, existing) =
-            identity.get_or_insert_with(TypeId::of::<T>(), key, |key| -> Result<_> {
-                let value = T::from_values(values).map_err(|(i, e)| {
-                    Error::decode(
-                        format!("{}.{}", mapper.name(), crate::instance::column_name::<T>(i)),
-                        e,
-                    )
-                })?;
-                let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
-                let any = obj.as_any();
-                created = Some(obj);
-                Ok(any)
+        let existing = entries.get_or_insert_with(key, |key| -> Result<_> {
+            let value = T::from_values(values).map_err(|(i, e)| {
+                Error::decode(
+                    format!("{}.{}", mapper.name(), crate::instance::column_name::<T>(i)),
+                    e,
+                )
             })?;
-        match created {
-            Some(obj) => {
-                set_target_keys(&inst, tkeys)?;
+            let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
+            let weak: Weak<Instance<T>> = Arc::downgrade(&obj.inner);
+            created = Some(obj);
+            Ok(weak as Weak<dyn AnyInstance>)
+        })?;
+        match (existing, created) {
+            (None, Some(obj)) => {
+                if !tkeys.is_empty() {
+                    set_target_keys(&obj.as_any(), tkeys)?;
+                }
                 out.push(obj);
             }
-            None => {
+            (Some(inst), _) => {
                 // Still the row's values: only a new instance moves them out.
                 if inst.state().expired {
                     reload(&inst, values, tkeys)?;
                 }
-                debug_assert!(existing);
                 if let Some(obj) = downcast::<T>(inst) {
                     out.push(obj);
                 }
+            }
+            (None, None) => {
+                return Err(Error::internal(
+                    "the identity map neither found nor made an instance",
+                ));
             }
         }
     }
@@ -1245,9 +1254,8 @@ impl Session {
             st.delete_pending = false;
             st.session = Weak::new();
         };
-        core.identity.for_each_live(detach);
+        core.identity.drain_live(detach);
         core.new.iter().chain(core.deleted.iter()).for_each(detach);
-        core.identity.clear();
         core.new.clear();
         core.deleted.clear();
     }

@@ -492,30 +492,27 @@ impl Decl {
         }
     }
 
+    /// The value of a column declared as `self`: by storage class (the common case, kept
+    /// small so it inlines into the row loop), or parsed per the declared type.
+    #[inline]
     fn decode(self, v: ValueRef<'_>, column: &str) -> Result<Value> {
-        let text = |b: &[u8]| -> Result<String> {
-            std::str::from_utf8(b).map(str::to_owned).map_err(|e| {
-                Error::data(format!(
-                    "column {column:?} holds text that is not valid UTF-8: {e}"
-                ))
-            })
-        };
-        let storage = |v: ValueRef<'_>| -> Result<Value> {
-            Ok(match v {
-                ValueRef::Null => Value::Null,
-                ValueRef::Integer(i) => Value::Int(i),
-                ValueRef::Real(f) => Value::Float(f),
-                ValueRef::Text(b) => Value::Text(text(b)?),
-                ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
-            })
-        };
+        match (self, v) {
+            (_, ValueRef::Null) => Ok(Value::Null),
+            (Decl::Storage, ValueRef::Integer(i)) => Ok(Value::Int(i)),
+            (Decl::Storage, ValueRef::Text(b)) => text(b, column).map(Value::Text),
+            (Decl::Storage, v) => storage(v, column),
+            (decl, v) => decl.decode_declared(v, column),
+        }
+    }
+
+    #[inline(never)]
+    fn decode_declared(self, v: ValueRef<'_>, column: &str) -> Result<Value> {
         let parsed = match (self, v) {
-            (_, ValueRef::Null) => Some(Value::Null),
             (Decl::Bool, ValueRef::Integer(i)) => Some(Value::Bool(i != 0)),
             (Decl::Float, ValueRef::Integer(i)) => Some(Value::Float(i as f64)),
             (Decl::Numeric, ValueRef::Integer(i)) => Some(Value::Numeric(i.to_string())),
             (Decl::Numeric, ValueRef::Real(f)) => Some(Value::Numeric(f.to_string())),
-            (Decl::Numeric, ValueRef::Text(b)) => Some(Value::Numeric(text(b)?)),
+            (Decl::Numeric, ValueRef::Text(b)) => Some(Value::Numeric(text(b, column)?)),
             (Decl::Date, ValueRef::Text(b)) => std::str::from_utf8(b)
                 .ok()
                 .and_then(|s| chrono::NaiveDate::parse_from_str(s, DATE_FORMAT).ok())
@@ -544,9 +541,36 @@ impl Decl {
         };
         match parsed {
             Some(v) => Ok(v),
-            None => storage(v),
+            None => storage(v, column),
         }
     }
+}
+
+/// A value by its storage class (what it decodes to when its declared type does not parse it).
+fn storage(v: ValueRef<'_>, column: &str) -> Result<Value> {
+    Ok(match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::Int(i),
+        ValueRef::Real(f) => Value::Float(f),
+        ValueRef::Text(b) => Value::Text(text(b, column)?),
+        ValueRef::Blob(b) => Value::Bytes(b.to_vec()),
+    })
+}
+
+/// Stored text as a `String`; a typed error naming the column when it is not UTF-8.
+#[inline]
+fn text(b: &[u8], column: &str) -> Result<String> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Ok(s.to_owned()),
+        Err(e) => Err(not_utf8(column, e)),
+    }
+}
+
+#[cold]
+fn not_utf8(column: &str, e: std::str::Utf8Error) -> Error {
+    Error::data(format!(
+        "column {column:?} holds text that is not valid UTF-8: {e}"
+    ))
 }
 
 fn parse_timestamp(s: &str) -> Option<chrono::NaiveDateTime> {
