@@ -691,8 +691,10 @@ impl DriverCursor for PostgresCursor<'_> {
 
 /// Appends one row's values to `out`, decoded by column type.
 fn decode_row(row: &tokio_postgres::Row, columns: &[String], out: &mut Vec<Value>) -> Result<()> {
-    for (i, col) in row.columns().iter().enumerate() {
-        out.push(decode(row, i, col.type_(), &columns[i])?);
+    let base = out.len();
+    out.resize_with(base + columns.len(), Value::default);
+    for (i, (col, slot)) in row.columns().iter().zip(&mut out[base..]).enumerate() {
+        decode_into(row, i, col.type_(), &columns[i], slot)?;
     }
     Ok(())
 }
@@ -725,7 +727,16 @@ fn decodable(ty: &Type) -> bool {
     )
 }
 
-fn decode(row: &tokio_postgres::Row, i: usize, ty: &Type, column: &str) -> Result<Value> {
+/// Decodes column `i` of `row` into `slot` (a `NULL` already in the chunk's buffer), written in
+/// place: a `Result<Value>` handed back and then pushed stalls store forwarding on every value
+/// (see the SQLite driver's `decode_into`).
+fn decode_into(
+    row: &tokio_postgres::Row,
+    i: usize,
+    ty: &Type,
+    column: &str,
+    slot: &mut Value,
+) -> Result<()> {
     fn get<'a, T: FromSql<'a>>(
         row: &'a tokio_postgres::Row,
         i: usize,
@@ -734,35 +745,42 @@ fn decode(row: &tokio_postgres::Row, i: usize, ty: &Type, column: &str) -> Resul
         row.try_get::<_, Option<T>>(i)
             .map_err(|e| Error::data(format!("column {column:?}: {e}")).with_source(e))
     }
-    let v = match *ty {
-        Type::BOOL => get::<bool>(row, i, column)?.map(Value::Bool),
-        Type::INT2 => get::<i16>(row, i, column)?.map(|v| Value::Int(v.into())),
-        Type::INT4 => get::<i32>(row, i, column)?.map(|v| Value::Int(v.into())),
-        Type::INT8 => get::<i64>(row, i, column)?.map(Value::Int),
-        Type::OID => get::<u32>(row, i, column)?.map(|v| Value::Int(v.into())),
-        Type::FLOAT4 => get::<f32>(row, i, column)?.map(|v| Value::Float(v.into())),
-        Type::FLOAT8 => get::<f64>(row, i, column)?.map(Value::Float),
-        Type::NUMERIC => get::<PgNumeric>(row, i, column)?.map(|n| Value::Numeric(n.0)),
+    macro_rules! set {
+        ($t:ty, $make:expr) => {
+            if let Some(v) = get::<$t>(row, i, column)? {
+                *slot = $make(v);
+            }
+        };
+    }
+    match *ty {
+        Type::BOOL => set!(bool, Value::Bool),
+        Type::INT2 => set!(i16, |v: i16| Value::Int(v.into())),
+        Type::INT4 => set!(i32, |v: i32| Value::Int(v.into())),
+        Type::INT8 => set!(i64, Value::Int),
+        Type::OID => set!(u32, |v: u32| Value::Int(v.into())),
+        Type::FLOAT4 => set!(f32, |v: f32| Value::Float(v.into())),
+        Type::FLOAT8 => set!(f64, Value::Float),
+        Type::NUMERIC => set!(PgNumeric, |n: PgNumeric| Value::Numeric(n.0)),
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-            get::<String>(row, i, column)?.map(Value::Text)
+            set!(String, Value::Text)
         }
-        Type::BYTEA => get::<Vec<u8>>(row, i, column)?.map(Value::Bytes),
-        Type::DATE => get::<chrono::NaiveDate>(row, i, column)?.map(Value::Date),
-        Type::TIME => get::<chrono::NaiveTime>(row, i, column)?.map(Value::Time),
-        Type::TIMESTAMP => get::<chrono::NaiveDateTime>(row, i, column)?.map(Value::Timestamp),
+        Type::BYTEA => set!(Vec<u8>, Value::Bytes),
+        Type::DATE => set!(chrono::NaiveDate, Value::Date),
+        Type::TIME => set!(chrono::NaiveTime, Value::Time),
+        Type::TIMESTAMP => set!(chrono::NaiveDateTime, Value::Timestamp),
         Type::TIMESTAMPTZ => {
-            get::<chrono::DateTime<chrono::Utc>>(row, i, column)?.map(Value::TimestampTz)
+            set!(chrono::DateTime<chrono::Utc>, Value::TimestampTz)
         }
-        Type::UUID => get::<uuid::Uuid>(row, i, column)?.map(Value::Uuid),
-        Type::JSON | Type::JSONB => get::<serde_json::Value>(row, i, column)?.map(Value::Json),
+        Type::UUID => set!(uuid::Uuid, Value::Uuid),
+        Type::JSON | Type::JSONB => set!(serde_json::Value, Value::Json),
         _ => {
             return Err(Error::not_supported(format!(
                 "column {column:?} has PostgreSQL type {ty}, which calcine cannot decode yet; \
                  cast it in SQL (e.g. `{column}::text`)"
             )));
         }
-    };
-    Ok(v.unwrap_or(Value::Null))
+    }
+    Ok(())
 }
 
 /// A [`Value`] encoded for the parameter type the server inferred.
