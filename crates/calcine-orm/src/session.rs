@@ -462,6 +462,7 @@ fn load_into<'v, T: Model>(
     let width = mapper.column_names().len();
     out.reserve(rows.len());
     let mut entries = identity.batch(TypeId::of::<T>(), rows.len());
+    let session = Arc::downgrade(shared);
     for values in rows {
         if values.len() != width {
             return check_width::<T>(values.len());
@@ -483,7 +484,7 @@ fn load_into<'v, T: Model>(
                     e,
                 )
             })?;
-            let obj = new_instance(value, Status::Persistent, Some(key.clone()), shared);
+            let obj = new_instance(value, Status::Persistent, Some(key.clone()), session.clone());
             let weak: Weak<Instance<T>> = Arc::downgrade(&obj.inner);
             created = Some(obj);
             Ok(weak as Weak<dyn AnyInstance>)
@@ -530,13 +531,15 @@ fn reload(
     Ok(())
 }
 
+/// A new instance of `value` in the session behind `session` (a weak handle the caller may
+/// clone for a batch: cloning a `Weak` is one increment, `Arc::downgrade` a compare-and-swap
+/// loop).
 fn new_instance<T: Model>(
     value: T,
     status: Status,
     key: Option<Key>,
-    shared: &Arc<SessionShared>,
+    session: Weak<SessionShared>,
 ) -> Obj<T> {
-    let session = Arc::downgrade(shared);
     // The relationship fields point back at their instance, so they can load through its
     // session: linked while the value is still owned here (no lock on the instance, no
     // type-erased call per field).
@@ -744,7 +747,7 @@ impl Session {
     /// Adds a new object: it becomes pending and is INSERTed by the next flush. Returns its
     /// handle (SQLAlchemy's `session.add(obj)`).
     pub fn add<T: Model>(&mut self, value: T) -> Obj<T> {
-        let obj = new_instance(value, Status::Pending, None, &self.shared);
+        let obj = new_instance(value, Status::Pending, None, Arc::downgrade(&self.shared));
         self.core().new.push(obj.as_any());
         obj
     }
