@@ -222,7 +222,7 @@ pub(crate) trait AnyInstance: Send + Sync {
 impl dyn AnyInstance {
     pub(crate) fn relation_loaded(&self, index: usize) -> Result<bool> {
         let mut out = false;
-        self.with_relation(index, &mut |r| out = r.loaded().is_some())?;
+        self.with_relation(index, &mut |r| out = r.is_loaded())?;
         Ok(out)
     }
 
@@ -235,6 +235,23 @@ impl dyn AnyInstance {
         self.with_relation(index, &mut |r| {
             if let Some(items) = items.take() {
                 r.set_loaded(items);
+            }
+        })
+    }
+
+    /// Sets the loaded contents of relationship `index` unless they are loaded already (an
+    /// eager load never replaces what the object holds); one visit of the field.
+    pub(crate) fn relation_fill(
+        &self,
+        index: usize,
+        items: crate::relationship::Related,
+    ) -> Result<()> {
+        let mut items = Some(items);
+        self.with_relation(index, &mut |r| {
+            if !r.is_loaded() {
+                if let Some(items) = items.take() {
+                    r.set_loaded(items);
+                }
             }
         })
     }

@@ -8,26 +8,90 @@ use calcine_engine::{Error, Result};
 use calcine_sql::{Select, Value};
 use rustc_hash::FxHashMap;
 
+use crate::identity_map::IdentityMap;
 use crate::instance::{AnyInstance, Status};
-use crate::key::Key;
+use crate::key::{Key, KeyPart};
 use crate::model::{Mapper, Model};
 use crate::relationship::{Lazy, ParentLink, Related, RelationshipDef};
 use crate::session::{SessionCore, SessionShared};
 
-/// Builds instances of one model from rows, through the identity map (type-erased).
-pub(crate) type LoadFn =
-    fn(&mut SessionCore, &Arc<SessionShared>, Vec<Vec<Value>>) -> Result<Related>;
+/// Builds instances of one model from rows (each a slice of the model's columns in table
+/// order, its values moved out for a new instance) through the identity map, appending one
+/// instance per row to `out` (type-erased: a relationship's target is known at run time).
+pub(crate) type LoadFn = fn(
+    &mut IdentityMap,
+    &Arc<SessionShared>,
+    &mut dyn ExactSizeIterator<Item = &mut [Value]>,
+    &mut Related,
+) -> Result<()>;
 
 pub(crate) fn load_erased<T: Model>(
-    core: &mut SessionCore,
+    identity: &mut IdentityMap,
     shared: &Arc<SessionShared>,
-    rows: Vec<Vec<Value>>,
-) -> Result<Related> {
-    Ok(core
-        .load::<T>(shared, rows)?
-        .iter()
-        .map(crate::Obj::as_any)
-        .collect())
+    rows: &mut dyn ExactSizeIterator<Item = &mut [Value]>,
+    out: &mut Related,
+) -> Result<()> {
+    let mut objs: Vec<crate::Obj<T>> = Vec::with_capacity(rows.len());
+    crate::session::load_into(identity, shared, rows, &mut objs)?;
+    out.extend(objs.iter().map(crate::Obj::as_any));
+    Ok(())
+}
+
+impl SessionCore {
+    /// Runs `stmt`, which selects `target`'s columns in table order, and loads its rows with
+    /// `load` (the target's [`LoadFn`]), a flat chunk at a time. `each` sees every row before it
+    /// is loaded (its values still in place), in order: one call per object of the result.
+    pub(crate) fn execute_load_with<S: calcine_sql::Executable + ?Sized>(
+        &mut self,
+        shared: &Arc<SessionShared>,
+        stmt: &S,
+        target: &Mapper,
+        load: LoadFn,
+        mut each: impl FnMut(&[Value]),
+    ) -> Result<Related> {
+        let mut out: Related = Vec::new();
+        let ncols = target.column_names().len();
+        self.execute_chunks(
+            stmt,
+            |width| check_target_width(target, width),
+            |identity, chunk, width| {
+                for row in chunk.chunks_exact(width) {
+                    each(row);
+                }
+                load(
+                    identity,
+                    shared,
+                    &mut chunk.chunks_exact_mut(ncols),
+                    &mut out,
+                )
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// [`execute_load_with`](Self::execute_load_with) without a look at the rows.
+    fn execute_load_erased<S: calcine_sql::Executable + ?Sized>(
+        &mut self,
+        shared: &Arc<SessionShared>,
+        stmt: &S,
+        target: &Mapper,
+        load: LoadFn,
+    ) -> Result<Related> {
+        self.execute_load_with(shared, stmt, target, load, |_| {})
+    }
+}
+
+/// An error unless a statement loading `target` returns its columns (`width` of them).
+#[cold]
+fn check_target_width(target: &Mapper, width: usize) -> Result<()> {
+    let ncols = target.column_names().len();
+    if width == ncols && ncols > 0 {
+        return Ok(());
+    }
+    Err(Error::internal(format!(
+        "a statement loading {} returned {width} columns, not its {ncols}",
+        target.name()
+    )))
 }
 
 /// How one relationship joins its parent to its target.
@@ -268,8 +332,7 @@ impl SessionCore {
                 let stmt = target
                     .select()
                     .where_(target.columns_eq(&target_cols, &key_values(&tkey))?);
-                let rows = self.execute_values(&stmt)?;
-                (rel.target.load)(self, shared, rows)?
+                self.execute_load_erased(shared, &stmt, target, rel.target.load)?
             }
             Resolved::Referencing {
                 parent_cols,
@@ -293,8 +356,7 @@ impl SessionCore {
                     target,
                     rel,
                 )?;
-                let rows = self.execute_values(&stmt)?;
-                (rel.target.load)(self, shared, rows)?
+                self.execute_load_erased(shared, &stmt, target, rel.target.load)?
             }
             Resolved::Secondary {
                 parent_cols,
@@ -320,8 +382,8 @@ impl SessionCore {
                     .join(sec.table(), on)
                     .map_err(Error::from)?
                     .where_(sec.columns_eq(&sec_parent, &values)?);
-                let rows = self.execute_values(&ordered(stmt, target, rel)?)?;
-                (rel.target.load)(self, shared, rows)?
+                let stmt = ordered(stmt, target, rel)?;
+                self.execute_load_erased(shared, &stmt, target, rel.target.load)?
             }
         };
         Ok(related)
@@ -371,15 +433,10 @@ pub(crate) fn selectin_load(
             for chunk in keys.chunks(BATCH) {
                 let values: Vec<Value> = chunk.iter().flat_map(key_values).collect();
                 let stmt = ordered(target.select().where_(col.clone().in_(values)), target, rel)?;
-                let rows = core.execute_values(&stmt)?;
-                let fks: Vec<Option<Key>> = rows
-                    .iter()
-                    .map(|r| {
-                        r.get(tc)
-                            .and_then(|v| Key::from_values(std::slice::from_ref(v)))
-                    })
-                    .collect();
-                let objs = (rel.target.load)(core, shared, rows)?;
+                let mut fks: Vec<Option<Key>> = Vec::new();
+                let objs = core.execute_load_with(shared, &stmt, target, rel.target.load, |r| {
+                    fks.push(r.get(tc).and_then(KeyPart::from_value).map(Key::Single));
+                })?;
                 for (fk, obj) in fks.into_iter().zip(objs) {
                     if let Some(fk) = fk {
                         children.entry(fk).or_default().push(obj.clone());
@@ -398,9 +455,7 @@ pub(crate) fn selectin_load(
             }
             // Parents without a key (pending) get an empty collection.
             for p in &todo {
-                if !p.relation_loaded(index).unwrap_or(true) {
-                    p.relation_set_loaded(index, Vec::new())?;
-                }
+                p.relation_fill(index, Vec::new())?;
             }
         }
         Resolved::Referenced { target_cols, .. }
@@ -429,8 +484,8 @@ pub(crate) fn selectin_load(
                 .ok_or_else(|| Error::invalid_request("column out of range"))?;
             for chunk in missing.chunks(BATCH) {
                 let values: Vec<Value> = chunk.iter().flat_map(key_values).collect();
-                let rows = core.execute_values(&target.select().where_(col.clone().in_(values)))?;
-                for obj in (rel.target.load)(core, shared, rows)? {
+                let stmt = target.select().where_(col.clone().in_(values));
+                for obj in core.execute_load_erased(shared, &stmt, target, rel.target.load)? {
                     let key = obj.state().key.clone();
                     if let Some(k) = key {
                         found.insert(k, obj);
@@ -472,7 +527,10 @@ pub(crate) fn run_model_select<T: Model>(
     let mut joined: Option<usize> = None;
     for path in &stmt.options {
         if let Some(step) = path.steps.first() {
-            if step.strategy == Lazy::Joined && joined.is_none() {
+            if step.strategy == Lazy::Joined
+                && joined.is_none()
+                && std::ptr::eq(step.parent.mapper(), mapper)
+            {
                 joined = Some(step.index);
             }
         }
@@ -490,14 +548,12 @@ pub(crate) fn run_model_select<T: Model>(
         Some(i) => joined_statement(mapper, i, stmt.statement())?.map(|s| (i, s)),
         None => None,
     };
+    let joined_index = joined.as_ref().map(|(i, _)| *i);
     let parents: Vec<crate::Obj<T>> = match joined {
         None => core.execute_load::<T, _>(shared, stmt)?,
-        Some((index, (sql, ncols))) => {
-            let rows = core.execute_values(&sql)?;
-            load_joined::<T>(core, shared, index, ncols, rows)?
-        }
+        Some((index, (sql, ncols))) => load_joined::<T>(core, shared, index, ncols, &sql)?,
     };
-    if has_loaders(mapper, &stmt.options) {
+    if has_loaders(mapper, &stmt.options, joined_index) {
         let any: Related = parents.iter().map(crate::Obj::as_any).collect();
         apply_loaders(core, shared, mapper, &any, &stmt.options)?;
     }
@@ -505,9 +561,18 @@ pub(crate) fn run_model_select<T: Model>(
 }
 
 /// Whether [`apply_loaders`] has anything to load after a select of `mapper` with `options`:
-/// an option, or an eager (selectin / joined) relationship by default.
-fn has_loaders(mapper: &Mapper, options: &[crate::query::LoadPath]) -> bool {
-    !options.is_empty()
+/// an option (other than a lone `joinedload` of relationship `joined`, which the statement's
+/// join has loaded already), or an eager (selectin / joined) relationship by default.
+fn has_loaders(mapper: &Mapper, options: &[crate::query::LoadPath], joined: Option<usize>) -> bool {
+    let done_by_join = |p: &crate::query::LoadPath| match p.steps.as_slice() {
+        [step] => {
+            step.strategy == Lazy::Joined
+                && Some(step.index) == joined
+                && std::ptr::eq(step.parent.mapper(), mapper)
+        }
+        _ => false,
+    };
+    options.iter().any(|p| !done_by_join(p))
         || mapper
             .relationships()
             .iter()
@@ -553,61 +618,90 @@ fn joined_statement(
     Ok(Some((stmt, mapper.column_names().len())))
 }
 
-/// Splits joined rows into parents (de-duplicated, in order) and their related objects.
+/// Runs the joined statement `sql` (the parent's `ncols` columns, then the target's) and splits
+/// its rows into parents (de-duplicated, in order of first appearance) and their related
+/// objects, a flat chunk at a time: both sides go through the identity map straight from the
+/// chunk (no value vector per row).
 fn load_joined<T: Model>(
     core: &mut SessionCore,
     shared: &Arc<SessionShared>,
     index: usize,
     ncols: usize,
-    rows: Vec<Vec<Value>>,
+    sql: &Select,
 ) -> Result<Vec<crate::Obj<T>>> {
     let mapper = T::mapper();
     let rel = &mapper.relationships()[index];
     let target = rel.target.mapper();
-    let mut parent_rows = Vec::new();
-    let mut seen: FxHashMap<Key, usize> = FxHashMap::default();
-    let mut pairs: Vec<(usize, Option<Vec<Value>>)> = Vec::with_capacity(rows.len());
-    for mut values in rows {
-        let child = values.split_off(ncols.min(values.len()));
-        let pk: Vec<Value> = mapper
-            .primary_key()
-            .iter()
-            .map(|&c| values[c].clone())
-            .collect();
-        let Some(key) = Key::from_values(&pk) else {
-            continue;
-        };
-        let slot = *seen.entry(key).or_insert_with(|| {
-            parent_rows.push(values);
-            parent_rows.len() - 1
-        });
-        let tpk: Vec<Value> = target
-            .primary_key()
-            .iter()
-            .filter_map(|&c| child.get(c).cloned())
-            .collect();
-        let present = Key::from_values(&tpk).is_some();
-        pairs.push((slot, present.then_some(child)));
-    }
-    let parents = core.load::<T>(shared, parent_rows)?;
-    let mut related: Vec<Related> = vec![Vec::new(); parents.len()];
-    let child_rows: Vec<Vec<Value>> = pairs.iter().filter_map(|(_, c)| c.clone()).collect();
-    let children = (rel.target.load)(core, shared, child_rows)?;
-    let mut it = children.into_iter();
-    for (slot, child) in pairs {
-        if child.is_some() {
-            if let Some(c) = it.next() {
-                if !related[slot].iter().any(|x| Arc::ptr_eq(x, &c)) {
-                    related[slot].push(c);
+    let (load, tpk) = (rel.target.load, target.primary_key());
+    let want = ncols + target.column_names().len();
+    let mut parents: Vec<crate::Obj<T>> = Vec::new();
+    let mut related: Vec<Related> = Vec::new();
+    // Distinct parents by instance address (the identity map gives one instance per key; each
+    // is kept alive by `parents`), and (parent slot, child address) pairs already collected.
+    let mut slot_of: FxHashMap<usize, usize> = FxHashMap::default();
+    let mut collected: rustc_hash::FxHashSet<(usize, usize)> = Default::default();
+    let mut row_parents: Vec<crate::Obj<T>> = Vec::new();
+    let mut child_slots: Vec<usize> = Vec::new();
+    let mut children: Related = Vec::new();
+    let check = |width: usize| {
+        if width == want {
+            Ok(())
+        } else {
+            Err(Error::internal(format!(
+                "a joined load of {}.{} returned {width} columns, not {want}",
+                mapper.name(),
+                rel.name
+            )))
+        }
+    };
+    core.execute_chunks(sql, check, |identity, chunk, width| {
+        row_parents.clear();
+        crate::session::load_into(
+            identity,
+            shared,
+            chunk.chunks_exact_mut(width).map(|r| &mut r[..ncols]),
+            &mut row_parents,
+        )?;
+        child_slots.clear();
+        let mut present: Vec<&mut [Value]> = Vec::new();
+        let mut last: Option<(usize, usize)> = None;
+        for (row, p) in chunk.chunks_exact_mut(width).zip(row_parents.drain(..)) {
+            let addr = Arc::as_ptr(&p.inner) as *const () as usize;
+            let slot = match last {
+                Some((a, slot)) if a == addr => slot,
+                _ => *slot_of.entry(addr).or_insert_with(|| {
+                    parents.push(p);
+                    related.push(Vec::new());
+                    parents.len() - 1
+                }),
+            };
+            last = Some((addr, slot));
+            let child = &mut row[ncols..];
+            if tpk
+                .iter()
+                .all(|&c| child.get(c).is_some_and(|v| !v.is_null()))
+            {
+                present.push(child);
+                child_slots.push(slot);
+            }
+        }
+        if present.is_empty() {
+            return Ok(());
+        }
+        children.clear();
+        load(identity, shared, &mut present.into_iter(), &mut children)?;
+        for (&slot, c) in child_slots.iter().zip(children.drain(..)) {
+            if collected.insert((slot, Arc::as_ptr(&c) as *const () as usize)) {
+                if let Some(items) = related.get_mut(slot) {
+                    items.push(c);
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     for (p, items) in parents.iter().zip(related) {
-        let any = p.as_any();
-        if !any.relation_loaded(index)? {
-            any.relation_set_loaded(index, items)?;
-        }
+        let any: &dyn AnyInstance = &*p.inner;
+        any.relation_fill(index, items)?;
     }
     Ok(parents)
 }
@@ -628,7 +722,7 @@ pub(crate) fn apply_loaders(
     for path in options {
         let mut current = parents.clone();
         let mut current_mapper = mapper;
-        for step in &path.steps {
+        for (depth, step) in path.steps.iter().enumerate() {
             if current.is_empty() {
                 break;
             }
@@ -643,6 +737,9 @@ pub(crate) fn apply_loaders(
             match step.strategy {
                 Lazy::Selectin | Lazy::Joined => {
                     selectin_load(core, shared, step_mapper, step.index, &current)?;
+                    if depth + 1 == path.steps.len() {
+                        break;
+                    }
                     // The next step starts from every loaded target, including ones an earlier
                     // (joined) load already put there.
                     current = loaded_targets(&current, step.index)?;

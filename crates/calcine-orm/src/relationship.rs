@@ -236,6 +236,8 @@ pub(crate) trait AnyRelation: Send + Sync {
     fn attach(&self, link: ParentLink);
     /// Loaded contents (a collection, or zero/one target), if loaded.
     fn loaded(&self) -> Option<Related>;
+    /// Whether the contents are loaded (what `loaded().is_some()` says, without copying them).
+    fn is_loaded(&self) -> bool;
     /// Objects added / removed in memory since the last flush.
     fn pending_changes(&self) -> (Related, Related);
     fn clear_changes(&self);
@@ -443,6 +445,9 @@ impl<T: Model> AnyRelation for Many<T> {
             .as_ref()
             .map(|v| v.iter().map(Obj::as_any).collect())
     }
+    fn is_loaded(&self) -> bool {
+        self.lock().items.is_some()
+    }
     fn pending_changes(&self) -> (Related, Related) {
         let st = self.lock();
         (
@@ -620,6 +625,9 @@ impl<T: Model> AnyRelation for One<T> {
             .target
             .as_ref()
             .map(|t| t.iter().map(Obj::as_any).collect())
+    }
+    fn is_loaded(&self) -> bool {
+        self.lock().target.is_some()
     }
     fn pending_changes(&self) -> (Related, Related) {
         let st = self.lock();

@@ -298,14 +298,6 @@ impl SessionCore {
         self.connection()?.execute(stmt)?.all()
     }
 
-    /// Runs `stmt` and returns each row's values.
-    pub(crate) fn execute_values<S: Executable + ?Sized>(
-        &mut self,
-        stmt: &S,
-    ) -> Result<Vec<Vec<Value>>> {
-        self.connection()?.execute(stmt)?.all_values()
-    }
-
     pub(crate) fn lookup(&self, ty: TypeId, key: &Key) -> Option<Arc<dyn AnyInstance>> {
         self.identity.get(ty, key)
     }
@@ -400,15 +392,18 @@ impl SessionCore {
         Ok(out)
     }
 
-    /// Runs `stmt` (selecting `T`'s columns in table order) and loads its rows as instances of
-    /// `T`, a chunk at a time: each chunk is turned into objects while its values are still in
-    /// the CPU cache (fetching everything first and mapping afterwards costs cache misses on
-    /// large results). A chunk is one flat buffer of values, reused: no allocation per row.
-    pub(crate) fn execute_load<T: Model, S: Executable + ?Sized>(
+    /// Runs `stmt` and hands its rows to `each` a chunk at a time: one flat buffer of values
+    /// (`width` per row, the statement's column count), reused from chunk to chunk, so no
+    /// allocation per row. Each chunk is turned into objects while its values are still in the
+    /// CPU cache (fetching everything first and mapping afterwards costs cache misses on large
+    /// results). `each` may move values out of the buffer. `check` sees the width first, before
+    /// any row (an error there fails a statement of the wrong shape even when it has no rows).
+    pub(crate) fn execute_chunks<S: Executable + ?Sized>(
         &mut self,
-        shared: &Arc<SessionShared>,
         stmt: &S,
-    ) -> Result<Vec<Obj<T>>> {
+        check: impl FnOnce(usize) -> Result<()>,
+        mut each: impl FnMut(&mut crate::identity_map::IdentityMap, &mut [Value], usize) -> Result<()>,
+    ) -> Result<()> {
         const CHUNK: usize = 512;
         self.connection()?;
         let SessionCore {
@@ -421,13 +416,26 @@ impl SessionCore {
         };
         let mut result = conn.execute(stmt)?;
         let width = result.columns().len();
-        check_width::<T>(width)?;
-        let mut out = Vec::new();
-        let mut chunk = Vec::with_capacity(CHUNK * width);
+        check(width)?;
+        let mut chunk = Vec::with_capacity(CHUNK * width.max(1));
         while result.fetch_values(CHUNK, &mut chunk)? > 0 {
-            load_into(identity, shared, chunk.chunks_exact_mut(width), &mut out)?;
+            each(identity, &mut chunk, width)?;
             chunk.clear();
         }
+        Ok(())
+    }
+
+    /// Runs `stmt` (selecting `T`'s columns in table order) and loads its rows as instances of
+    /// `T`, a chunk at a time ([`execute_chunks`](Self::execute_chunks)).
+    pub(crate) fn execute_load<T: Model, S: Executable + ?Sized>(
+        &mut self,
+        shared: &Arc<SessionShared>,
+        stmt: &S,
+    ) -> Result<Vec<Obj<T>>> {
+        let mut out = Vec::new();
+        self.execute_chunks(stmt, check_width::<T>, |identity, chunk, width| {
+            load_into(identity, shared, chunk.chunks_exact_mut(width), &mut out)
+        })?;
         Ok(out)
     }
 }
@@ -452,7 +460,7 @@ fn check_width<T: Model>(width: usize) -> Result<()> {
 
 /// Maps result rows to instances of `T` through the identity map, appending them to `out`.
 /// The values are moved out of the rows.
-fn load_into<'v, T: Model>(
+pub(crate) fn load_into<'v, T: Model>(
     identity: &mut crate::identity_map::IdentityMap,
     shared: &Arc<SessionShared>,
     rows: impl ExactSizeIterator<Item = &'v mut [Value]>,
@@ -484,7 +492,12 @@ fn load_into<'v, T: Model>(
                     e,
                 )
             })?;
-            let obj = new_instance(value, Status::Persistent, Some(key.clone()), session.clone());
+            let obj = new_instance(
+                value,
+                Status::Persistent,
+                Some(key.clone()),
+                session.clone(),
+            );
             let weak: Weak<Instance<T>> = Arc::downgrade(&obj.inner);
             created = Some(obj);
             Ok(weak as Weak<dyn AnyInstance>)
@@ -501,8 +514,13 @@ fn load_into<'v, T: Model>(
                 if inst.state().expired {
                     reload(&inst, values, tkeys)?;
                 }
-                if let Some(obj) = downcast::<T>(inst) {
-                    out.push(obj);
+                match downcast::<T>(inst) {
+                    Some(obj) => out.push(obj),
+                    None => {
+                        return Err(Error::internal(
+                            "the identity map holds an instance of another model under this one",
+                        ));
+                    }
                 }
             }
             (None, None) => {
@@ -826,8 +844,7 @@ impl Session {
         self.autoflush()?;
         let stmt = unit_of_work::select_by_key(T::mapper(), &key)?;
         let mut core = self.core();
-        let rows = core.execute_values(&stmt)?;
-        let objs = core.load::<T>(&self.shared, rows)?;
+        let objs = core.execute_load::<T, _>(&self.shared, &stmt)?;
         let any: crate::relationship::Related = objs.iter().map(Obj::as_any).collect();
         crate::loading::apply_loaders(&mut core, &self.shared, T::mapper(), &any, &[])?;
         Ok(objs.into_iter().next())

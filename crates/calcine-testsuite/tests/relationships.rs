@@ -397,6 +397,74 @@ fn c36_selectin_joined_nested() {
     parity(eager_loading);
 }
 
+/// A joined load whose base statement repeats each parent row (a cross join with two courses:
+/// the parents come back interleaved, not one run each): every parent once, in order of first
+/// appearance, and every child once in its parent's collection, in one statement.
+fn joined_repeated_parents(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    seed(s, "ann", 3, 0)?;
+    seed(s, "bob", 1, 0)?;
+    seed(s, "cid", 0, 0)?;
+    for title in ["algebra", "botany"] {
+        s.add(Course {
+            id: None,
+            title: title.into(),
+        });
+    }
+    s.commit()?;
+    s.close();
+    let q = select::<Author>()
+        .join(Course::mapper().table(), calcine_sql::true_())?
+        .options(joinedload(Author::POSTS));
+    let (authors, n) = ctx.counting(|| s.scalars(&q));
+    let authors = authors?;
+    assert_eq!(n, 1, "one statement");
+    let mut names: Vec<String> = authors
+        .iter()
+        .map(|a| a.read().map(|a| a.name.clone()))
+        .collect::<Result<_>>()?;
+    names.sort();
+    assert_eq!(names, ["ann", "bob", "cid"], "each parent once");
+    let (counts, n) = ctx.counting(|| -> Result<Vec<(String, Vec<String>)>> {
+        let mut out = Vec::new();
+        for a in &authors {
+            let a = a.read()?;
+            let mut titles: Vec<String> = a
+                .posts
+                .load()?
+                .iter()
+                .map(|p| p.read().map(|p| p.title.clone()))
+                .collect::<Result<_>>()?;
+            titles.sort();
+            out.push((a.name.clone(), titles));
+        }
+        out.sort();
+        Ok(out)
+    });
+    assert_eq!(n, 0, "every collection came with the join");
+    assert_eq!(
+        counts?,
+        [
+            (
+                "ann".to_owned(),
+                vec![
+                    "ann post 0".to_owned(),
+                    "ann post 1".to_owned(),
+                    "ann post 2".to_owned()
+                ]
+            ),
+            ("bob".to_owned(), vec!["bob post 0".to_owned()]),
+            ("cid".to_owned(), vec![]),
+        ],
+        "each child once, the childless parent loaded empty"
+    );
+    Ok(())
+}
+
+#[test]
+fn joined_load_deduplicates_repeated_parent_rows() {
+    parity(joined_repeated_parents);
+}
+
 /// Loads the first 10 authors with `option`, checks it took `statements` statements, then walks
 /// every post's comments (20 in all) without any more IO.
 fn nested_load(

@@ -1,0 +1,99 @@
+//! Instruction counts for A/B comparisons on a noisy machine: runs one SQLite workload of
+//! diesel's benchmark `iters` times inside `measured`, so that
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=icount::measured` counts
+//! the workload alone (setup and seeding excluded). Instructions do not depend on what else the
+//! machine runs; `tools/icount.sh` wraps the command and prints instructions per iteration.
+//!
+//! `icount <workload> <n> <iters>`: workload = core_trivial | orm_trivial | core_medium |
+//! orm_medium | core_insert | orm_insert | orm_assoc | rusqlite_trivial.
+
+use std::hint::black_box;
+
+use calcine::create_engine;
+use calcine::orm::Session;
+use calcine_benches::core_workloads::{
+    TRIVIAL_SQLITE, calcine_insert, calcine_medium, calcine_trivial, rusqlite_user, schema,
+};
+use calcine_benches::diesel_models::{orm_assoc, orm_insert, orm_medium, orm_trivial};
+use calcine_benches::diesel_schema::{
+    ASSOC_USERS_SQLITE, COMMENTS_PER_POST, POSTS_PER_USER, SQLITE_DDL, insert_rows, seed_sql,
+    statements,
+};
+
+#[inline(never)]
+fn measured(iters: usize, mut f: impl FnMut()) {
+    for _ in 0..iters {
+        f();
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (wl, n, iters) = match args.as_slice() {
+        [_, wl, n, iters] => (
+            wl.clone(),
+            n.parse::<usize>().expect("n"),
+            iters.parse::<usize>().expect("iters"),
+        ),
+        _ => panic!("usage: icount <workload> <n> <iters>"),
+    };
+    let engine = create_engine("sqlite://").expect("engine");
+    let raw = calcine_benches::raw_sqlite(None);
+    let seed = if wl == "orm_assoc" {
+        seed_sql(false, ASSOC_USERS_SQLITE, POSTS_PER_USER, COMMENTS_PER_POST)
+    } else if wl.ends_with("insert") {
+        seed_sql(false, 0, 0, 0)
+    } else {
+        seed_sql(false, n, 0, 0)
+    };
+    let mut conn = engine.connect().expect("connect");
+    for st in statements(SQLITE_DDL).chain(statements(&seed)) {
+        conn.exec_driver_sql(st, &[]).expect("seed");
+    }
+    conn.commit().expect("commit");
+    drop(conn);
+    raw.execute_batch(SQLITE_DDL).expect("ddl");
+    raw.execute_batch(&seed).expect("seed");
+    let s = schema();
+    let rows = insert_rows(n);
+    // One untimed run first: caches (statements, metadata) warm, as in criterion's warm-up.
+    let mut run: Box<dyn FnMut()> = match wl.as_str() {
+        "core_trivial" => Box::new(|| {
+            let mut c = engine.connect().expect("connect");
+            black_box(calcine_trivial(&mut c, &s));
+        }),
+        "core_medium" => Box::new(|| {
+            let mut c = engine.connect().expect("connect");
+            black_box(calcine_medium(&mut c, &s));
+        }),
+        "core_insert" => Box::new(|| {
+            let mut c = engine.connect().expect("connect");
+            calcine_insert(&mut c, &s, &rows);
+            c.commit().expect("commit");
+        }),
+        "orm_trivial" => Box::new(|| {
+            black_box(orm_trivial(&mut Session::new(&engine)).expect("orm"));
+        }),
+        "orm_medium" => Box::new(|| {
+            black_box(orm_medium(&mut Session::new(&engine)).expect("orm"));
+        }),
+        "orm_insert" => Box::new(|| {
+            orm_insert(&mut Session::new(&engine), &rows).expect("orm");
+        }),
+        "orm_assoc" => Box::new(|| {
+            black_box(orm_assoc(&mut Session::new(&engine)).expect("orm"));
+        }),
+        "rusqlite_trivial" => Box::new(|| {
+            let mut st = raw.prepare_cached(TRIVIAL_SQLITE).expect("prepare");
+            let out: Vec<_> = st
+                .query_map([], rusqlite_user)
+                .expect("query")
+                .collect::<rusqlite::Result<_>>()
+                .expect("rows");
+            black_box(out);
+        }),
+        other => panic!("unknown workload {other}"),
+    };
+    run();
+    measured(iters, &mut run);
+}
