@@ -191,7 +191,7 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
             let pp = respan(&p, s.ty_span);
             quote_spanned! {s.ty_span=>
                 #ident: #pp::FromValue::from_value(
-                    values.get_mut(#i).map_or(#pp::Value::Null, ::core::mem::take),
+                    values.get_mut(#i).map_or_else(|| #pp::Value::Null, ::core::mem::take),
                 )
                 .map_err(|e| (#i, e))?
             }

@@ -420,7 +420,7 @@ impl SessionCore {
         let mut chunk = Vec::with_capacity(CHUNK * width.max(1));
         while result.fetch_values(CHUNK, &mut chunk)? > 0 {
             each(identity, &mut chunk, width)?;
-            chunk.clear();
+            chunk.drain(..).for_each(Value::discard);
         }
         Ok(())
     }

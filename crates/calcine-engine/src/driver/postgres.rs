@@ -748,7 +748,7 @@ fn decode_into(
     macro_rules! set {
         ($t:ty, $make:expr) => {
             if let Some(v) = get::<$t>(row, i, column)? {
-                *slot = $make(v);
+                Value::replace(slot, $make(v));
             }
         };
     }

@@ -512,10 +512,12 @@ impl Decl {
     fn decode_into(self, v: ValueRef<'_>, column: &str, slot: &mut Value) -> Result<()> {
         match (self, v) {
             (_, ValueRef::Null) => {}
-            (Decl::Storage, ValueRef::Integer(i)) => *slot = Value::Int(i),
-            (Decl::Storage, ValueRef::Text(b)) => *slot = Value::Text(text(b, column)?),
-            (Decl::Storage, ValueRef::Real(f)) => *slot = Value::Float(f),
-            (decl, v) => *slot = decl.decode_declared(v, column)?,
+            (Decl::Storage, ValueRef::Integer(i)) => Value::replace(slot, Value::Int(i)),
+            (Decl::Storage, ValueRef::Text(b)) => {
+                Value::replace(slot, Value::Text(text(b, column)?))
+            }
+            (Decl::Storage, ValueRef::Real(f)) => Value::replace(slot, Value::Float(f)),
+            (decl, v) => Value::replace(slot, decl.decode_declared(v, column)?),
         }
         Ok(())
     }
