@@ -5,19 +5,23 @@
 //! machine runs; `tools/icount.sh` wraps the command and prints instructions per iteration.
 //!
 //! `icount <workload> <n> <iters>`: workload = core_trivial | orm_trivial | core_medium |
-//! orm_medium | core_insert | orm_insert | orm_assoc | rusqlite_trivial.
+//! orm_medium | core_insert | orm_insert | orm_assoc | orm_get (fresh session, `get` by key) |
+//! run_sync_trivial | raw_trivial (rusqlite,
+//! or tokio-postgres). With `ICOUNT_PG=postgres://...` the workload runs on that PostgreSQL
+//! instead (the instructions are the client's alone: the server is another process).
 
 use std::hint::black_box;
 
+use calcine::asyncio::{AsyncEngine, AsyncSession};
 use calcine::create_engine;
 use calcine::orm::Session;
 use calcine_benches::core_workloads::{
-    TRIVIAL_SQLITE, calcine_insert, calcine_medium, calcine_trivial, rusqlite_user, schema,
+    TRIVIAL_SQLITE, calcine_insert, calcine_medium, calcine_trivial, pg_user, rusqlite_user, schema,
 };
-use calcine_benches::diesel_models::{orm_assoc, orm_insert, orm_medium, orm_trivial};
+use calcine_benches::diesel_models::{UserM, orm_assoc, orm_insert, orm_medium, orm_trivial};
 use calcine_benches::diesel_schema::{
-    ASSOC_USERS_SQLITE, COMMENTS_PER_POST, POSTS_PER_USER, SQLITE_DDL, insert_rows, seed_sql,
-    statements,
+    ASSOC_USERS_PG, ASSOC_USERS_SQLITE, COMMENTS_PER_POST, PG_DDL, POSTS_PER_USER, SQLITE_DDL,
+    insert_rows, seed_sql, statements,
 };
 
 #[inline(never)]
@@ -37,23 +41,40 @@ fn main() {
         ),
         _ => panic!("usage: icount <workload> <n> <iters>"),
     };
-    let engine = create_engine("sqlite://").expect("engine");
-    let raw = calcine_benches::raw_sqlite(None);
-    let seed = if wl == "orm_assoc" {
-        seed_sql(false, ASSOC_USERS_SQLITE, POSTS_PER_USER, COMMENTS_PER_POST)
-    } else if wl.ends_with("insert") {
-        seed_sql(false, 0, 0, 0)
-    } else {
-        seed_sql(false, n, 0, 0)
+    let pg = std::env::var("ICOUNT_PG").ok();
+    let users = match (wl.as_str(), pg.is_some()) {
+        ("orm_assoc", false) => ASSOC_USERS_SQLITE,
+        ("orm_assoc", true) => ASSOC_USERS_PG,
+        (w, _) if w.ends_with("insert") => 0,
+        _ => n,
     };
-    let mut conn = engine.connect().expect("connect");
-    for st in statements(SQLITE_DDL).chain(statements(&seed)) {
-        conn.exec_driver_sql(st, &[]).expect("seed");
+    let (posts, comments) = if wl == "orm_assoc" {
+        (POSTS_PER_USER, COMMENTS_PER_POST)
+    } else {
+        (0, 0)
+    };
+    let engine = create_engine(pg.as_deref().unwrap_or("sqlite://")).expect("engine");
+    let raw = calcine_benches::raw_sqlite(None);
+    let raw_pg = pg.as_deref().map(calcine_benches::RawPg::connect);
+    match &raw_pg {
+        Some(p) => {
+            p.batch(PG_DDL);
+            p.batch(&seed_sql(true, users, posts, comments));
+        }
+        None => {
+            let seed = seed_sql(false, users, posts, comments);
+            let mut conn = engine.connect().expect("connect");
+            for st in statements(SQLITE_DDL).chain(statements(&seed)) {
+                conn.exec_driver_sql(st, &[]).expect("seed");
+            }
+            conn.commit().expect("commit");
+            drop(conn);
+            raw.execute_batch(SQLITE_DDL).expect("ddl");
+            raw.execute_batch(&seed).expect("seed");
+        }
     }
-    conn.commit().expect("commit");
-    drop(conn);
-    raw.execute_batch(SQLITE_DDL).expect("ddl");
-    raw.execute_batch(&seed).expect("seed");
+    let ae = AsyncEngine::from_engine(engine.clone()).expect("async engine");
+    let rt = calcine_benches::current_thread();
     let s = schema();
     let rows = insert_rows(n);
     // One untimed run first: caches (statements, metadata) warm, as in criterion's warm-up.
@@ -83,15 +104,46 @@ fn main() {
         "orm_assoc" => Box::new(|| {
             black_box(orm_assoc(&mut Session::new(&engine)).expect("orm"));
         }),
-        "rusqlite_trivial" => Box::new(|| {
-            let mut st = raw.prepare_cached(TRIVIAL_SQLITE).expect("prepare");
-            let out: Vec<_> = st
-                .query_map([], rusqlite_user)
-                .expect("query")
-                .collect::<rusqlite::Result<_>>()
-                .expect("rows");
-            black_box(out);
+        "orm_get" => {
+            let mut id = 0;
+            Box::new(move || {
+                id = id % n.max(1) + 1;
+                let mut s = Session::new(&engine);
+                black_box(s.get::<UserM>(id as i32).expect("get").expect("row"));
+            })
+        }
+        "run_sync_trivial" => Box::new(|| {
+            rt.block_on(async {
+                let mut s = AsyncSession::new(&ae);
+                black_box(s.run_sync(orm_trivial).await.expect("orm"));
+            });
         }),
+        "raw_trivial" => match &raw_pg {
+            Some(p) => {
+                let st =
+                    p.rt.block_on(
+                        p.client
+                            .prepare("SELECT users.id, users.name, users.hair_color FROM users"),
+                    )
+                    .expect("prepare");
+                Box::new(move || {
+                    p.rt.block_on(async {
+                        let rows = p.client.query(&st, &[]).await.expect("query");
+                        let out: Vec<_> = rows.iter().map(pg_user).collect();
+                        black_box(out);
+                    })
+                })
+            }
+            None => Box::new(|| {
+                let mut st = raw.prepare_cached(TRIVIAL_SQLITE).expect("prepare");
+                let out: Vec<_> = st
+                    .query_map([], rusqlite_user)
+                    .expect("query")
+                    .collect::<rusqlite::Result<_>>()
+                    .expect("rows");
+                black_box(out);
+            }),
+        },
         other => panic!("unknown workload {other}"),
     };
     run();

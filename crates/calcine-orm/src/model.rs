@@ -63,6 +63,16 @@ pub struct Mapper {
     /// INSERT text by (dialect, column mask, row count): the flush renders each shape once.
     insert_sql:
         std::sync::Mutex<rustc_hash::FxHashMap<(calcine_sql::Dialect, u64, usize), Arc<str>>>,
+    /// `select()`, built once: what an unchanged `calcine_orm::select::<T>()` borrows.
+    plain_select: std::sync::OnceLock<Select>,
+    /// The SQL of `plain_select` per dialect (SQLite, PostgreSQL), compiled once: running an
+    /// unchanged `select::<T>()` needs no statement walk.
+    plain_sql: MemoSlots,
+    /// The SQL of `select() WHERE pk = ?` per dialect: `Session::get`'s statement, whose only
+    /// parameters are the key's values.
+    by_key_sql: MemoSlots,
+    /// The primary-key columns (at least one: `new` refuses a table without a key).
+    pk_refs: (calcine_sql::ColumnRef, Vec<calcine_sql::ColumnRef>),
 }
 
 impl Mapper {
@@ -82,6 +92,19 @@ impl Mapper {
                 ),
             ));
         }
+        let mut refs = primary_key.iter().filter_map(|&c| table.c_at(c));
+        let (Some(first), rest) = (refs.next(), refs.collect::<Vec<_>>()) else {
+            return Err(calcine_sql::SqlError::new(
+                calcine_sql::SqlErrorKind::InvalidStatement,
+                format!("Mapper for {name}: primary key columns outside the table"),
+            ));
+        };
+        if rest.len() + 1 != primary_key.len() {
+            return Err(calcine_sql::SqlError::new(
+                calcine_sql::SqlErrorKind::InvalidStatement,
+                format!("Mapper for {name}: primary key columns outside the table"),
+            ));
+        }
         let autoincrement = table.autoincrement_column();
         let columns = table
             .columns()
@@ -97,6 +120,10 @@ impl Mapper {
             relationships: &[],
             resolved: std::sync::OnceLock::new(),
             insert_sql: std::sync::Mutex::new(rustc_hash::FxHashMap::default()),
+            plain_select: std::sync::OnceLock::new(),
+            plain_sql: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
+            by_key_sql: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
+            pk_refs: (first, rest),
         })
     }
 
@@ -232,6 +259,84 @@ impl Mapper {
     pub fn select(&self) -> Select {
         calcine_sql::select(&self.table)
     }
+
+    /// [`select`](Mapper::select), built once.
+    pub(crate) fn plain_select(&self) -> &Select {
+        self.plain_select.get_or_init(|| self.select())
+    }
+
+    /// [`plain_select`](Mapper::plain_select) compiled for `dialect`: through the engine's
+    /// `cache` the first time, remembered here afterwards. A statement without parameters (the
+    /// plain select has none) compiles to its SQL alone, so the text is all there is to keep.
+    pub(crate) fn compile_plain(
+        &self,
+        dialect: calcine_sql::Dialect,
+        cache: &calcine_sql::StatementCache,
+    ) -> calcine_sql::Compiled {
+        memo_compile(&self.plain_sql, dialect, &[], || {
+            calcine_sql::Executable::compile(self.plain_select(), dialect, cache)
+        })
+    }
+
+    /// `select() WHERE pk = key` compiled for `dialect`, `key` given as its values in
+    /// primary-key column order (the caller checks there are as many as key columns): the first
+    /// time through the engine's `cache`, afterwards from the SQL remembered here with `key` as
+    /// the parameters.
+    pub(crate) fn compile_by_key(
+        &self,
+        dialect: calcine_sql::Dialect,
+        cache: &calcine_sql::StatementCache,
+        key: &[Value],
+    ) -> calcine_sql::Compiled {
+        memo_compile(&self.by_key_sql, dialect, key, || {
+            let (first, rest) = &self.pk_refs;
+            let mut values = key.iter().cloned();
+            let mut cond = first.clone().eq(values.next().unwrap_or_default());
+            for col in rest {
+                cond = cond.and(col.clone().eq(values.next().unwrap_or_default()));
+            }
+            calcine_sql::Executable::compile(&self.select().where_(cond), dialect, cache)
+        })
+    }
+}
+
+/// SQL remembered per dialect (SQLite, PostgreSQL).
+type MemoSlots = [std::sync::OnceLock<Arc<str>>; 2];
+
+fn memo_slot(
+    slots: &MemoSlots,
+    dialect: calcine_sql::Dialect,
+) -> Option<&std::sync::OnceLock<Arc<str>>> {
+    match dialect {
+        calcine_sql::Dialect::Sqlite => Some(&slots[0]),
+        calcine_sql::Dialect::Postgresql => Some(&slots[1]),
+        _ => None,
+    }
+}
+
+/// A statement whose SQL depends on the dialect alone: from `slots` once remembered, else
+/// `compile()`d and remembered if its parameters are exactly `params` (then the SQL holds no
+/// value, and the same text serves every later call with its own parameters).
+fn memo_compile(
+    slots: &MemoSlots,
+    dialect: calcine_sql::Dialect,
+    params: &[Value],
+    compile: impl FnOnce() -> calcine_sql::Compiled,
+) -> calcine_sql::Compiled {
+    let slot = memo_slot(slots, dialect);
+    if let Some(sql) = slot.and_then(std::sync::OnceLock::get) {
+        return calcine_sql::Compiled {
+            sql: sql.clone(),
+            params: params.to_vec(),
+        };
+    }
+    let compiled = compile();
+    if let Some(slot) = slot {
+        if compiled.params == params {
+            let _ = slot.set(compiled.sql.clone());
+        }
+    }
+    compiled
 }
 
 /// A typed handle on one column of model `M` whose Rust type is `T` (for nullable fields, the

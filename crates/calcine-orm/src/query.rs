@@ -1,6 +1,7 @@
 //! [`ModelSelect`]: a `SELECT` of one model with loader options (SQLAlchemy's
 //! `select(User).options(selectinload(User.posts))`), and the loader options themselves.
 
+use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -14,7 +15,9 @@ use crate::relationship::{Lazy, ModelRef, Rel};
 /// `SELECT` of every column of `T`, plus how to load its relationships: what
 /// [`Session::scalars`](crate::Session::scalars) runs. Build it with [`select`].
 pub struct ModelSelect<T> {
-    select: Select,
+    /// Borrowed from the mapper while unchanged (`select::<T>()` as is: nothing to build, and
+    /// its SQL is compiled once per mapper); owned once a builder method changed it.
+    select: Cow<'static, Select>,
     pub(crate) options: Vec<LoadPath>,
     _marker: PhantomData<fn() -> T>,
 }
@@ -43,7 +46,7 @@ impl<T> std::fmt::Debug for ModelSelect<T> {
 /// [`Session::scalars`](crate::Session::scalars).
 pub fn select<T: Model>() -> ModelSelect<T> {
     ModelSelect {
-        select: T::mapper().select(),
+        select: Cow::Borrowed(T::mapper().plain_select()),
         options: Vec::new(),
         _marker: PhantomData,
     }
@@ -52,7 +55,7 @@ pub fn select<T: Model>() -> ModelSelect<T> {
 impl<T: Model> ModelSelect<T> {
     fn map(self, f: impl FnOnce(Select) -> Select) -> Self {
         ModelSelect {
-            select: f(self.select),
+            select: Cow::Owned(f(self.select.into_owned())),
             ..self
         }
     }
@@ -62,7 +65,7 @@ impl<T: Model> ModelSelect<T> {
         f: impl FnOnce(Select) -> calcine_sql::Result<Select>,
     ) -> calcine_sql::Result<Self> {
         Ok(ModelSelect {
-            select: f(self.select)?,
+            select: Cow::Owned(f(self.select.into_owned())?),
             ..self
         })
     }
@@ -138,13 +141,16 @@ impl<T: Model> ModelSelect<T> {
 
     /// The Core statement, without the loader options.
     pub fn into_statement(self) -> Select {
-        self.select
+        self.select.into_owned()
     }
 }
 
-impl<T> Executable for ModelSelect<T> {
+impl<T: Model> Executable for ModelSelect<T> {
     fn compile(&self, dialect: Dialect, cache: &StatementCache) -> Compiled {
-        self.select.compile(dialect, cache)
+        match &self.select {
+            Cow::Borrowed(_) => T::mapper().compile_plain(dialect, cache),
+            Cow::Owned(select) => select.compile(dialect, cache),
+        }
     }
 
     fn result_columns(&self) -> Vec<Arc<str>> {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use calcine_engine::{Error, Result};
-use calcine_sql::{Dialect, Expr, Select, Value, delete, insert, update};
+use calcine_sql::{Dialect, Expr, Value, delete, insert, update};
 use rustc_hash::FxHashMap;
 
 use crate::instance::{AnyInstance, Status};
@@ -17,9 +17,41 @@ use crate::session::{SessionCore, SessionShared};
 /// An instance with its column values, as the flush orders them.
 type RowOf = (Arc<dyn AnyInstance>, Vec<Value>);
 
-/// `SELECT <all columns> FROM t WHERE pk = key`.
-pub(crate) fn select_by_key(mapper: &Mapper, key: &Key) -> Result<Select> {
-    Ok(mapper.select().where_(pk_condition(mapper, key)?))
+/// `SELECT <all columns> FROM t WHERE pk = key`, compiled once per mapper and dialect
+/// ([`Mapper::compile_by_key`]).
+pub(crate) fn select_by_key(mapper: &'static Mapper, key: &Key) -> Result<ByKey> {
+    let parts = key.parts();
+    if parts.len() != mapper.primary_key().len() {
+        return Err(Error::invalid_request(format!(
+            "{} has a {}-column primary key; got the key {key}",
+            mapper.name(),
+            mapper.primary_key().len()
+        )));
+    }
+    Ok(ByKey {
+        mapper,
+        key: parts.iter().map(crate::KeyPart::to_value).collect(),
+    })
+}
+
+/// The statement of [`select_by_key`].
+pub(crate) struct ByKey {
+    mapper: &'static Mapper,
+    key: Vec<Value>,
+}
+
+impl calcine_sql::Executable for ByKey {
+    fn compile(
+        &self,
+        dialect: calcine_sql::Dialect,
+        cache: &calcine_sql::StatementCache,
+    ) -> calcine_sql::Compiled {
+        self.mapper.compile_by_key(dialect, cache, &self.key)
+    }
+
+    fn result_columns(&self) -> Vec<Arc<str>> {
+        calcine_sql::Executable::result_columns(self.mapper.plain_select())
+    }
 }
 
 fn pk_condition(mapper: &Mapper, key: &Key) -> Result<Expr> {

@@ -454,3 +454,40 @@ mod relationships {
         );
     }
 }
+
+/// An unchanged `select::<T>()` compiles through the engine's cache once per mapper and dialect,
+/// then from the mapper's memo (no walk); its SQL is the Core `select(table)`'s on both
+/// dialects, and a changed select compiles on its own (its clauses and parameters included).
+#[test]
+fn plain_model_select_compiles_once_per_dialect() {
+    for dialect in [Dialect::Sqlite, Dialect::Postgresql] {
+        let cache = StatementCache::new(16);
+        let core = User::mapper()
+            .select()
+            .compile(dialect, &StatementCache::new(16));
+        let first = calcine_orm::select::<User>().compile(dialect, &cache);
+        let (hits, misses) = cache.stats();
+        let again = calcine_orm::select::<User>().compile(dialect, &cache);
+        assert_eq!(*first.sql, *core.sql, "{dialect:?}");
+        assert!(first.params.is_empty() && again.params.is_empty());
+        assert!(std::sync::Arc::ptr_eq(&first.sql, &again.sql));
+        assert!(
+            hits + misses <= 1,
+            "at most one lookup for the first compile"
+        );
+        assert_eq!(
+            cache.stats(),
+            (hits, misses),
+            "the memo answers the second one"
+        );
+        let filtered = calcine_orm::select::<User>()
+            .where_(User::NAME.eq("ann"))
+            .compile(dialect, &cache);
+        assert!(filtered.sql.contains("WHERE"), "{}", filtered.sql);
+        assert_eq!(filtered.params, vec![Value::from("ann")]);
+        let limited = calcine_orm::select::<User>()
+            .limit(3)
+            .compile(dialect, &cache);
+        assert!(limited.sql.contains("LIMIT"), "{}", limited.sql);
+    }
+}

@@ -465,6 +465,63 @@ fn joined_load_deduplicates_repeated_parent_rows() {
     parity(joined_repeated_parents);
 }
 
+/// `get` by a composite key (its SQL is compiled once per mapper and dialect, the key's values
+/// bound in key-column order): the right row for each key, `None` for a missing one, an error
+/// for a key of the wrong length.
+fn get_composite(_ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let ann = s.add(Student {
+        id: None,
+        name: "ann".into(),
+        courses: Many::new(),
+    });
+    let c1 = s.add(Course {
+        id: None,
+        title: "algebra".into(),
+    });
+    let c2 = s.add(Course {
+        id: None,
+        title: "botany".into(),
+    });
+    s.flush()?;
+    let (sid, id1, id2) = (
+        ann.read()?.id.unwrap(),
+        c1.read()?.id.unwrap(),
+        c2.read()?.id.unwrap(),
+    );
+    s.add(Enrollment {
+        student_id: sid,
+        course_id: id1,
+    });
+    s.commit()?;
+    s.close();
+    let key = |a: i64, b: i64| {
+        calcine_orm::Key::Composite(
+            vec![calcine_orm::KeyPart::Int(a), calcine_orm::KeyPart::Int(b)].into(),
+        )
+    };
+    for _ in 0..2 {
+        let e = s.get::<Enrollment>(key(sid, id1))?.expect("enrolled");
+        assert_eq!((e.read()?.student_id, e.read()?.course_id), (sid, id1));
+        assert!(
+            s.get::<Enrollment>(key(sid, id2))?.is_none(),
+            "not enrolled in botany"
+        );
+        assert!(
+            s.get::<Enrollment>(key(id2 + 100, id1))?.is_none(),
+            "no such student"
+        );
+        s.close();
+    }
+    let err = s.get::<Enrollment>(sid).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    Ok(())
+}
+
+#[test]
+fn get_by_composite_key() {
+    parity(get_composite);
+}
+
 /// Loads the first 10 authors with `option`, checks it took `statements` statements, then walks
 /// every post's comments (20 in all) without any more IO.
 fn nested_load(
