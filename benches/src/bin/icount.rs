@@ -6,7 +6,7 @@
 //!
 //! `icount <workload> <n> <iters>`: workload = core_trivial | orm_trivial | core_medium |
 //! orm_medium | core_insert | orm_insert | orm_assoc | orm_get (fresh session, `get` by key) |
-//! run_sync_trivial | raw_trivial (rusqlite,
+//! run_sync_trivial | raw_insert (SQLite) | raw_trivial (rusqlite,
 //! or tokio-postgres). With `ICOUNT_PG=postgres://...` the workload runs on that PostgreSQL
 //! instead (the instructions are the client's alone: the server is another process).
 
@@ -118,6 +118,17 @@ fn main() {
                 black_box(s.run_sync(orm_trivial).await.expect("orm"));
             });
         }),
+        "raw_insert" => {
+            let sql = calcine_benches::core_workloads::multi_insert_sql(n, false);
+            Box::new(move || {
+                let mut st = raw.prepare_cached(&sql).expect("prepare");
+                let params: Vec<&dyn rusqlite::ToSql> = rows
+                    .iter()
+                    .flat_map(|(name, hair)| [name as &dyn rusqlite::ToSql, hair])
+                    .collect();
+                black_box(st.execute(params.as_slice()).expect("insert"));
+            })
+        }
         "raw_trivial" => match &raw_pg {
             Some(p) => {
                 let st =

@@ -415,37 +415,53 @@ pub(crate) fn selectin_load(
             target_cols,
         } if parent_cols.len() == 1 && target_cols.len() == 1 => {
             let (pc, tc) = (parent_cols[0], target_cols[0]);
-            let mut by_key: FxHashMap<Key, Vec<&Arc<dyn AnyInstance>>> = FxHashMap::default();
+            // The parents grouped by the key their children refer to (one parent per key,
+            // unless the same object comes twice), each group with its children; `keys` holds
+            // one IN value per group.
+            let mut group_of: FxHashMap<Key, usize> = FxHashMap::default();
+            let mut groups: Vec<(Vec<&Arc<dyn AnyInstance>>, Related)> = Vec::new();
+            let mut keys: Vec<Value> = Vec::new();
             for p in &todo {
                 let key = p.state().key.clone();
-                if let Some(v) = key.as_ref().and_then(|k| pk_subset(mapper, k, &[pc])) {
-                    if let Some(k) = Key::from_values(&v) {
-                        by_key.entry(k).or_default().push(p);
+                let Some(v) = key.as_ref().and_then(|k| pk_subset(mapper, k, &[pc])) else {
+                    continue;
+                };
+                let Some(k) = Key::from_values(&v) else {
+                    continue;
+                };
+                match group_of.entry(k) {
+                    std::collections::hash_map::Entry::Occupied(e) => groups[*e.get()].0.push(p),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        e.insert(groups.len());
+                        groups.push((vec![p], Vec::new()));
+                        keys.extend(v);
                     }
                 }
             }
-            let keys: Vec<Key> = by_key.keys().cloned().collect();
-            let mut children: FxHashMap<Key, Related> = FxHashMap::default();
             let col = target
                 .table()
                 .c_at(tc)
                 .ok_or_else(|| Error::invalid_request("column out of range"))?;
             for chunk in keys.chunks(BATCH) {
-                let values: Vec<Value> = chunk.iter().flat_map(key_values).collect();
-                let stmt = ordered(target.select().where_(col.clone().in_(values)), target, rel)?;
-                let mut fks: Vec<Option<Key>> = Vec::new();
+                let stmt = ordered(
+                    target.select().where_(col.clone().in_(chunk.to_vec())),
+                    target,
+                    rel,
+                )?;
+                let mut slots: Vec<Option<usize>> = Vec::new();
                 let objs = core.execute_load_with(shared, &stmt, target, rel.target.load, |r| {
-                    fks.push(r.get(tc).and_then(KeyPart::from_value).map(Key::Single));
+                    let fk = r.get(tc).and_then(KeyPart::from_value).map(Key::Single);
+                    slots.push(fk.and_then(|k| group_of.get(&k).copied()));
                 })?;
-                for (fk, obj) in fks.into_iter().zip(objs) {
-                    if let Some(fk) = fk {
-                        children.entry(fk).or_default().push(obj.clone());
+                all_targets.reserve(objs.len());
+                for (slot, obj) in slots.into_iter().zip(objs) {
+                    if let Some((_, kids)) = slot.and_then(|i| groups.get_mut(i)) {
+                        kids.push(obj.clone());
                     }
                     all_targets.push(obj);
                 }
             }
-            for (k, ps) in by_key {
-                let kids = children.remove(&k).unwrap_or_default();
+            for (ps, kids) in groups {
                 if let Some((last, rest)) = ps.split_last() {
                     for p in rest {
                         p.relation_set_loaded(index, kids.clone())?;
