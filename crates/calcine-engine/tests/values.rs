@@ -739,3 +739,61 @@ fn typed_tuples_read_rows_across_chunks() {
         );
     }
 }
+
+/// Another connection changes the schema under a statement this connection has cached: the next
+/// run reads the new columns by their new names (SQLite re-prepares the statement; the driver's
+/// column metadata follows), on the very first run after the change and on later ones.
+#[test]
+fn a_schema_change_by_another_connection_is_seen_by_cached_statements() {
+    let path = std::env::temp_dir().join(format!("calcine-schema-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let engine = create_engine(format!("sqlite:///{}", path.display())).unwrap();
+    let mut a = engine.connect().unwrap();
+    a.exec_driver_sql("CREATE TABLE t (x INTEGER, y TEXT)", &[])
+        .unwrap();
+    a.exec_driver_sql("INSERT INTO t VALUES (1, 'one')", &[])
+        .unwrap();
+    a.commit().unwrap();
+    let read = |c: &mut calcine_engine::Connection| -> (Vec<String>, Vec<Vec<Value>>) {
+        let r = c.exec_driver_sql("SELECT * FROM t", &[]).unwrap();
+        let cols = r.columns().to_vec();
+        let rows = r.all_values().unwrap();
+        c.commit().unwrap();
+        (cols, rows)
+    };
+    for _ in 0..3 {
+        assert_eq!(read(&mut a).0, ["x", "y"]);
+    }
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other
+        .execute_batch("ALTER TABLE t ADD COLUMN z INTEGER DEFAULT 7")
+        .unwrap();
+    for _ in 0..3 {
+        let (cols, rows) = read(&mut a);
+        assert_eq!(cols, ["x", "y", "z"]);
+        assert_eq!(
+            rows,
+            [vec![Value::Int(1), Value::from("one"), Value::Int(7)]]
+        );
+    }
+    // No rows: the column names still follow a rename.
+    a.exec_driver_sql("CREATE TABLE u (p INTEGER, q TEXT)", &[])
+        .unwrap();
+    a.commit().unwrap();
+    let names = |c: &mut calcine_engine::Connection| -> Vec<String> {
+        let r = c.exec_driver_sql("SELECT * FROM u", &[]).unwrap();
+        let cols = r.columns().to_vec();
+        assert!(r.all_values().unwrap().is_empty());
+        c.commit().unwrap();
+        cols
+    };
+    assert_eq!(names(&mut a), ["p", "q"]);
+    assert_eq!(names(&mut a), ["p", "q"]);
+    other
+        .execute_batch("ALTER TABLE u RENAME COLUMN q TO r")
+        .unwrap();
+    assert_eq!(names(&mut a), ["p", "r"]);
+    assert_eq!(names(&mut a), ["p", "r"]);
+    drop((a, other, engine));
+    let _ = std::fs::remove_file(&path);
+}

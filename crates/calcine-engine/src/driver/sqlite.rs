@@ -201,6 +201,8 @@ struct StatementMeta {
     columns: Arc<[String]>,
     decls: Arc<[Decl]>,
     readonly: bool,
+    /// The statement's re-prepare count when these columns were read from it.
+    reprepared: i32,
 }
 
 impl SqliteConnection {
@@ -236,13 +238,25 @@ impl DriverConnection for SqliteConnection {
         }
         let SqliteConnection { conn, meta: cache } = self;
         let stmt = prepare_on(conn, sql, params)?;
-        let cached = cache.get(sql).filter(|m| {
-            // The schema may have changed under a cached statement (another connection's DDL).
-            m.columns.len() == stmt.column_count()
+        // The schema may have changed under a cached statement (another connection's DDL):
+        // SQLite then re-prepares it, and its columns may differ. A statement that has run
+        // before on this connection had its columns checked against the entry on its first run
+        // (the entry is replaced on a mismatch); unless SQLite re-prepared it since, they still
+        // match, and checking them again by name costs a call per column. A fresh statement (an
+        // evicted one prepared again) or a re-prepared one is checked name by name.
+        let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+        let seen = stmt.get_status(rusqlite::StatementStatus::Run) > 0;
+        let cached = cache.get_mut(sql).and_then(|m| {
+            if seen && m.reprepared == reprepared {
+                return Some(m);
+            }
+            let same = m.columns.len() == stmt.column_count()
                 && m.columns
                     .iter()
                     .enumerate()
-                    .all(|(i, n)| stmt.column_name(i).is_ok_and(|c| c == n))
+                    .all(|(i, n)| stmt.column_name(i).is_ok_and(|c| c == n));
+            m.reprepared = reprepared;
+            same.then_some(m)
         });
         let meta = match cached {
             Some(m) => m.clone(),
@@ -253,6 +267,7 @@ impl DriverConnection for SqliteConnection {
                     columns,
                     decls,
                     readonly: stmt.readonly(),
+                    reprepared,
                 };
                 if cache.len() >= STATEMENT_CACHE_CAPACITY {
                     cache.clear();
@@ -265,6 +280,7 @@ impl DriverConnection for SqliteConnection {
             columns,
             decls,
             readonly,
+            ..
         } = meta;
         let mut cursor = SqliteCursor {
             conn,
@@ -275,12 +291,26 @@ impl DriverConnection for SqliteConnection {
             has_buffered: false,
             done: false,
             readonly,
+            reprepared,
+            fresh: true,
         };
         // Step once now, so the statement has run (DML takes effect, errors surface here) even
         // if the cursor is never read, as with PEP-249's `cursor.execute`.
         let mut first = Vec::new();
         cursor.has_buffered = cursor.step(1, &mut first)? == 1;
         cursor.buffered = first;
+        if cursor.reprepared != reprepared {
+            // Re-prepared during that step: the entry follows the statement's new columns.
+            cache.insert(
+                sql.into(),
+                StatementMeta {
+                    columns: cursor.columns.clone(),
+                    decls: cursor.decls.clone(),
+                    readonly,
+                    reprepared: cursor.reprepared,
+                },
+            );
+        }
         Ok(Box::new(cursor))
     }
 
@@ -331,6 +361,29 @@ struct SqliteCursor<'c> {
     has_buffered: bool,
     done: bool,
     readonly: bool,
+    /// The statement's re-prepare count that `columns` and `decls` were read at.
+    reprepared: i32,
+    /// Not stepped yet: the first step checks whether SQLite re-prepared the statement.
+    fresh: bool,
+}
+
+/// After the first step of a run: if SQLite re-prepared `stmt` during it (another connection
+/// changed the schema), its result columns may have changed; `columns` and `decls` are read
+/// from it again. Returns whether they were.
+fn refresh_columns(
+    stmt: &rusqlite::Statement<'_>,
+    reprepared: &mut i32,
+    columns: &mut Arc<[String]>,
+    decls: &mut Arc<[Decl]>,
+) -> bool {
+    let now = stmt.get_status(rusqlite::StatementStatus::RePrepare);
+    if now == *reprepared {
+        return false;
+    }
+    *reprepared = now;
+    *columns = stmt.column_names().map(str::to_owned).collect();
+    *decls = stmt.columns().map(|c| Decl::of(c.decl_type())).collect();
+    true
 }
 
 impl SqliteCursor<'_> {
@@ -348,6 +401,9 @@ impl SqliteCursor<'_> {
             stmt,
             columns,
             decls,
+            reprepared,
+            fresh,
+            done,
             ..
         } = self;
         let mut rows = stmt.raw_query();
@@ -355,6 +411,9 @@ impl SqliteCursor<'_> {
         while n < max {
             match rows.next() {
                 Ok(Some(row)) => {
+                    if std::mem::take(fresh) {
+                        refresh_columns(row.as_ref(), reprepared, columns, decls);
+                    }
                     let base = out.len();
                     out.resize_with(base + decls.len(), Value::default);
                     let slots = &mut out[base..];
@@ -365,11 +424,15 @@ impl SqliteCursor<'_> {
                     n += 1;
                 }
                 Ok(None) => {
-                    self.done = true;
+                    drop(rows);
+                    if std::mem::take(fresh) {
+                        refresh_columns(stmt, reprepared, columns, decls);
+                    }
+                    *done = true;
                     return Ok(n);
                 }
                 Err(e) => {
-                    self.done = true;
+                    *done = true;
                     return Err(map_error(e));
                 }
             }
