@@ -727,6 +727,25 @@ fn decodable(ty: &Type) -> bool {
     )
 }
 
+/// A column's binary value, or `None` for NULL, taken without tokio-postgres's per-value type
+/// check: the cursor's column types were checked once ([`decodable`]), and [`decode_into`]
+/// decodes each type with its own `FromSql`.
+struct RawCol<'a>(Option<&'a [u8]>);
+
+impl<'a> FromSql<'a> for RawCol<'a> {
+    fn from_sql(_: &Type, raw: &'a [u8]) -> std::result::Result<Self, BoxError> {
+        Ok(RawCol(Some(raw)))
+    }
+
+    fn from_sql_null(_: &Type) -> std::result::Result<Self, BoxError> {
+        Ok(RawCol(None))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
 /// Decodes column `i` of `row` into `slot` (a `NULL` already in the chunk's buffer), written in
 /// place: a `Result<Value>` handed back and then pushed stalls store forwarding on every value
 /// (see the SQLite driver's `decode_into`).
@@ -737,42 +756,45 @@ fn decode_into(
     column: &str,
     slot: &mut Value,
 ) -> Result<()> {
-    fn get<'a, T: FromSql<'a>>(
-        row: &'a tokio_postgres::Row,
-        i: usize,
-        column: &str,
-    ) -> Result<Option<T>> {
-        row.try_get::<_, Option<T>>(i)
-            .map_err(|e| Error::data(format!("column {column:?}: {e}")).with_source(e))
+    let raw = match row.try_get::<_, RawCol<'_>>(i) {
+        Ok(RawCol(Some(raw))) => raw,
+        Ok(RawCol(None)) => return Ok(()),
+        Err(e) => return Err(Error::data(format!("column {column:?}: {e}")).with_source(e)),
+    };
+    #[inline]
+    fn get<'a, T: FromSql<'a>>(ty: &Type, raw: &'a [u8], column: &str) -> Result<T> {
+        T::from_sql(ty, raw).map_err(|e| bad_value(column, &*e))
     }
-    macro_rules! set {
-        ($t:ty, $make:expr) => {
-            if let Some(v) = get::<$t>(row, i, column)? {
-                Value::replace(slot, $make(v));
-            }
+    // Each arm writes its value into the slot itself (no `Value` handed out of the match).
+    macro_rules! put {
+        ($v:expr) => {
+            Value::replace(slot, $v)
         };
     }
     match *ty {
-        Type::BOOL => set!(bool, Value::Bool),
-        Type::INT2 => set!(i16, |v: i16| Value::Int(v.into())),
-        Type::INT4 => set!(i32, |v: i32| Value::Int(v.into())),
-        Type::INT8 => set!(i64, Value::Int),
-        Type::OID => set!(u32, |v: u32| Value::Int(v.into())),
-        Type::FLOAT4 => set!(f32, |v: f32| Value::Float(v.into())),
-        Type::FLOAT8 => set!(f64, Value::Float),
-        Type::NUMERIC => set!(PgNumeric, |n: PgNumeric| Value::Numeric(n.0)),
+        Type::BOOL => put!(Value::Bool(get(ty, raw, column)?)),
+        Type::INT2 => put!(Value::Int(get::<i16>(ty, raw, column)?.into())),
+        Type::INT4 => put!(Value::Int(get::<i32>(ty, raw, column)?.into())),
+        Type::INT8 => put!(Value::Int(get(ty, raw, column)?)),
+        Type::OID => put!(Value::Int(get::<u32>(ty, raw, column)?.into())),
+        Type::FLOAT4 => put!(Value::Float(get::<f32>(ty, raw, column)?.into())),
+        Type::FLOAT8 => put!(Value::Float(get(ty, raw, column)?)),
+        Type::NUMERIC => put!(Value::Numeric(get::<PgNumeric>(ty, raw, column)?.0)),
+        // Text in the binary format is the UTF-8 bytes (these types only: an extension type
+        // such as `ltree` prefixes a version byte, and is not decodable here).
         Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
-            set!(String, Value::Text)
+            match std::str::from_utf8(raw) {
+                Ok(s) => put!(Value::Text(s.to_owned())),
+                Err(e) => return Err(bad_value(column, &e)),
+            }
         }
-        Type::BYTEA => set!(Vec<u8>, Value::Bytes),
-        Type::DATE => set!(chrono::NaiveDate, Value::Date),
-        Type::TIME => set!(chrono::NaiveTime, Value::Time),
-        Type::TIMESTAMP => set!(chrono::NaiveDateTime, Value::Timestamp),
-        Type::TIMESTAMPTZ => {
-            set!(chrono::DateTime<chrono::Utc>, Value::TimestampTz)
-        }
-        Type::UUID => set!(uuid::Uuid, Value::Uuid),
-        Type::JSON | Type::JSONB => set!(serde_json::Value, Value::Json),
+        Type::BYTEA => put!(Value::Bytes(raw.to_vec())),
+        Type::DATE => put!(Value::Date(get(ty, raw, column)?)),
+        Type::TIME => put!(Value::Time(get(ty, raw, column)?)),
+        Type::TIMESTAMP => put!(Value::Timestamp(get(ty, raw, column)?)),
+        Type::TIMESTAMPTZ => put!(Value::TimestampTz(get(ty, raw, column)?)),
+        Type::UUID => put!(Value::Uuid(get(ty, raw, column)?)),
+        Type::JSON | Type::JSONB => put!(Value::Json(get(ty, raw, column)?)),
         _ => {
             return Err(Error::not_supported(format!(
                 "column {column:?} has PostgreSQL type {ty}, which calcine cannot decode yet; \
@@ -781,6 +803,12 @@ fn decode_into(
         }
     }
     Ok(())
+}
+
+/// A value the server sent that its type's decoder refused.
+#[cold]
+fn bad_value(column: &str, e: &(dyn StdError + 'static)) -> Error {
+    Error::data(format!("column {column:?}: error deserializing value: {e}"))
 }
 
 /// A [`Value`] encoded for the parameter type the server inferred.
