@@ -231,12 +231,7 @@ impl dyn AnyInstance {
         index: usize,
         items: crate::relationship::Related,
     ) -> Result<()> {
-        let mut items = Some(items);
-        self.with_relation(index, &mut |r| {
-            if let Some(items) = items.take() {
-                r.set_loaded(items);
-            }
-        })
+        self.put_loaded(index, items, true)
     }
 
     /// Sets the loaded contents of relationship `index` unless they are loaded already (an
@@ -246,9 +241,18 @@ impl dyn AnyInstance {
         index: usize,
         items: crate::relationship::Related,
     ) -> Result<()> {
+        self.put_loaded(index, items, false)
+    }
+
+    fn put_loaded(
+        &self,
+        index: usize,
+        items: crate::relationship::Related,
+        replace: bool,
+    ) -> Result<()> {
         let mut items = Some(items);
         self.with_relation(index, &mut |r| {
-            if !r.is_loaded() {
+            if replace || !r.is_loaded() {
                 if let Some(items) = items.take() {
                     r.set_loaded(items);
                 }

@@ -20,6 +20,14 @@ type RowOf = (Arc<dyn AnyInstance>, Vec<Value>);
 /// `SELECT <all columns> FROM t WHERE pk = key`, compiled once per mapper and dialect
 /// ([`Mapper::compile_by_key`]).
 pub(crate) fn select_by_key(mapper: &'static Mapper, key: &Key) -> Result<ByKey> {
+    Ok(ByKey {
+        mapper,
+        key: pk_values(mapper, key)?,
+    })
+}
+
+/// The values of `key`, checked to have one part per primary-key column of `mapper`.
+fn pk_values(mapper: &Mapper, key: &Key) -> Result<Vec<Value>> {
     let parts = key.parts();
     if parts.len() != mapper.primary_key().len() {
         return Err(Error::invalid_request(format!(
@@ -28,10 +36,7 @@ pub(crate) fn select_by_key(mapper: &'static Mapper, key: &Key) -> Result<ByKey>
             mapper.primary_key().len()
         )));
     }
-    Ok(ByKey {
-        mapper,
-        key: parts.iter().map(crate::KeyPart::to_value).collect(),
-    })
+    Ok(parts.iter().map(crate::KeyPart::to_value).collect())
 }
 
 /// The statement of [`select_by_key`].
@@ -55,16 +60,7 @@ impl calcine_sql::Executable for ByKey {
 }
 
 fn pk_condition(mapper: &Mapper, key: &Key) -> Result<Expr> {
-    let parts = key.parts();
-    if parts.len() != mapper.primary_key().len() {
-        return Err(Error::invalid_request(format!(
-            "{} has a {}-column primary key; got the key {key}",
-            mapper.name(),
-            mapper.primary_key().len()
-        )));
-    }
-    let values: Vec<Value> = parts.iter().map(crate::KeyPart::to_value).collect();
-    mapper.columns_eq(mapper.primary_key(), &values)
+    mapper.columns_eq(mapper.primary_key(), &pk_values(mapper, key)?)
 }
 
 /// Tables in dependency order: a table comes after every table it references (self-references
