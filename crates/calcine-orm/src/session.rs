@@ -484,7 +484,12 @@ fn load_into<'v, T: Model>(
                     e,
                 )
             })?;
-            let obj = new_instance(value, Status::Persistent, Some(key.clone()), session.clone());
+            let obj = new_instance(
+                value,
+                Status::Persistent,
+                Some(key.clone()),
+                session.clone(),
+            );
             let weak: Weak<Instance<T>> = Arc::downgrade(&obj.inner);
             created = Some(obj);
             Ok(weak as Weak<dyn AnyInstance>)

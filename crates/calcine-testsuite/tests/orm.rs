@@ -909,7 +909,8 @@ fn c41_c42_stream_scalars() {
 }
 
 // The flush's INSERTs give every object its own key: on PostgreSQL batched (multi-row
-// `INSERT ... RETURNING`, 1,000 rows each), on SQLite one cached INSERT per row.
+// `INSERT ... RETURNING`, 1,000 rows each), on SQLite one INSERT per row (one statement,
+// prepared once, executed per row).
 fn bulk_insert_keys_line_up(ctx: &Ctx, s: &mut Session) -> Result<()> {
     let objs = s.add_all((0..2500).map(|i| user(&format!("bulk{i}"))));
     let (r, n) = ctx.counting(|| s.flush());
@@ -938,6 +939,68 @@ fn bulk_insert_keys_line_up(ctx: &Ctx, s: &mut Session) -> Result<()> {
 #[test]
 fn bulk_insert_keys() {
     parity(bulk_insert_keys_line_up);
+}
+
+// Rows of one shape go out as one statement executed once per row (prepared once on SQLite):
+// a row that fails stops the flush there, as one INSERT per row did. The rows before it were
+// written in the failed transaction, the rest stay in `session.new`; `rollback()` makes all of
+// them transient.
+fn failing_row_stops_the_inserts(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let with_id = |id: i64| User {
+        id: Some(id),
+        name: format!("u{id}"),
+        fullname: None,
+    };
+    let objs = s.add_all([10, 11, 10, 12].map(with_id));
+    let (r, n) = ctx.counting(|| s.flush());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert_eq!(n, 3, "the INSERTs up to the failing one");
+    let status: Vec<Status> = objs.iter().map(Obj::status).collect();
+    assert_eq!(
+        status,
+        [
+            Status::Persistent,
+            Status::Persistent,
+            Status::Pending,
+            Status::Pending
+        ]
+    );
+    assert_eq!(s.new_objects::<User>(), objs[2..]);
+    s.rollback()?;
+    assert!(objs.iter().all(|o| o.status() == Status::Transient));
+    assert_eq!(count_users(s)?, 0);
+
+    // An object that cannot take its generated key (a live read guard) stops the flush right
+    // after its own row (SQLite; on PostgreSQL after the batch holding it).
+    let objs = s.add_all(["a", "b", "c"].map(user));
+    let guard = objs[1].read()?;
+    let (r, n) = ctx.counting(|| s.flush());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert!(err.message().contains("locked"), "{err}");
+    // PostgreSQL sent the three rows in one `INSERT ... RETURNING`.
+    let pg = s.engine().dialect() == calcine_sql::Dialect::Postgresql;
+    assert_eq!(
+        n,
+        if pg { 1 } else { 2 },
+        "the INSERTs up to the locked object's"
+    );
+    drop(guard);
+    assert_eq!(objs[0].status(), Status::Persistent);
+    assert_eq!(s.new_objects::<User>(), objs[1..]);
+    s.rollback()?;
+    assert_eq!(count_users(s)?, 0);
+    let objs = s.add_all(["d", "e"].map(user));
+    s.commit()?;
+    assert!(objs.iter().all(|o| o.key().is_some()));
+    assert_eq!(count_users(s)?, 2);
+    Ok(())
+}
+
+#[test]
+fn failing_row_stops_the_flush_inserts() {
+    parity(failing_row_stops_the_inserts);
 }
 
 /// Closing needs bridged IO only for a session bound to a caller's PostgreSQL connection with a
