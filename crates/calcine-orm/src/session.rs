@@ -550,9 +550,10 @@ fn new_instance<T: Model>(
     // type-erased call per field).
     let inner = Arc::new_cyclic(|me: &Weak<Instance<T>>| {
         let parent: Weak<dyn AnyInstance> = me.clone();
+        let mut changed = false;
         for index in 0..T::relationships().len() {
             if let Some(r) = value.relation(index) {
-                r.0.attach(crate::relationship::ParentLink {
+                changed |= r.0.attach(crate::relationship::ParentLink {
                     parent: parent.clone(),
                     index,
                 });
@@ -568,6 +569,7 @@ fn new_instance<T: Model>(
                 delete_pending: false,
                 session,
             }),
+            relations_changed: std::sync::atomic::AtomicBool::new(changed),
         }
     });
     Obj::from_arc(inner)
@@ -581,7 +583,11 @@ pub(crate) fn attach_relations(inst: &Arc<dyn AnyInstance>) {
             index,
         };
         // Freshly created or just attached: nothing else holds a guard on it.
-        let _ = inst.with_relation(index, &mut |r| r.attach(link.clone()));
+        let _ = inst.with_relation(index, &mut |r| {
+            if r.attach(link.clone()) {
+                inst.set_relations_changed(true);
+            }
+        });
     }
 }
 

@@ -245,7 +245,7 @@ fn commit_target(
     }
     for inst in new {
         let mapper = inst.mapper();
-        if mapper.relationships().is_empty() {
+        if mapper.relationships().is_empty() || !inst.relations_changed() {
             continue;
         }
         for (r, resolved) in mapper.resolved()?.iter().enumerate() {
@@ -428,9 +428,7 @@ fn flush_inner(
     }
     if has_rels {
         for inst in new.iter().chain(dirty.iter()) {
-            for r in 0..inst.mapper().relationships().len() {
-                inst.relation_clear_changes(r)?;
-            }
+            inst.clear_relation_changes()?;
         }
     }
     Ok(())
@@ -473,7 +471,7 @@ fn set_columns(inst: &Arc<dyn AnyInstance>, cols: &[usize], values: Vec<Value>) 
 /// Many-to-one: a `One` set in memory writes the target's key into this object's foreign key.
 fn sync_many_to_one(inst: &Arc<dyn AnyInstance>) -> Result<()> {
     let mapper = inst.mapper();
-    if mapper.relationships().is_empty() {
+    if mapper.relationships().is_empty() || !inst.relations_changed() {
         return Ok(());
     }
     for (i, resolved) in mapper.resolved()?.iter().enumerate() {
@@ -516,6 +514,9 @@ fn sync_one_to_many(
     inst: &Arc<dyn AnyInstance>,
     late: &mut Vec<Arc<dyn AnyInstance>>,
 ) -> Result<()> {
+    if !inst.relations_changed() {
+        return Ok(());
+    }
     let mapper = inst.mapper();
     for (i, resolved) in mapper.resolved()?.iter().enumerate() {
         let Resolved::Referencing {
@@ -574,6 +575,9 @@ fn cascade_save(
 ) -> Result<()> {
     let mut queue: Vec<Arc<dyn AnyInstance>> = new.iter().chain(dirty).cloned().collect();
     while let Some(inst) = queue.pop() {
+        if !inst.relations_changed() {
+            continue;
+        }
         let rels = inst.mapper().relationships();
         for (i, rel) in rels.iter().enumerate() {
             if !rel.cascade.save_update {
@@ -613,6 +617,9 @@ fn cascade_delete(
 ) -> Result<()> {
     // Orphans.
     for inst in new.clone().iter().chain(dirty) {
+        if !inst.relations_changed() {
+            continue;
+        }
         for (i, rel) in inst.mapper().relationships().iter().enumerate() {
             if !rel.cascade.delete_orphan {
                 continue;
@@ -728,7 +735,7 @@ fn detach_children(
 /// Many-to-many: association rows for objects added to / removed from a collection.
 fn write_secondary(core: &mut SessionCore, inst: &Arc<dyn AnyInstance>) -> Result<()> {
     let mapper = inst.mapper();
-    if mapper.relationships().is_empty() {
+    if mapper.relationships().is_empty() || !inst.relations_changed() {
         return Ok(());
     }
     for (r, resolved) in mapper.resolved()?.iter().enumerate() {
@@ -783,6 +790,9 @@ fn order_by_relations(
     let index_of = |x: &Arc<dyn AnyInstance>| rows.iter().position(|r| Arc::ptr_eq(r, x));
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (i, inst) in rows.iter().enumerate() {
+        if !inst.relations_changed() {
+            continue;
+        }
         for (r, resolved) in mapper.resolved()?.iter().enumerate() {
             match resolved {
                 Resolved::Referenced { .. } => {
