@@ -980,7 +980,8 @@ fn insert_rows(
                 // Consecutive rows of this shape: one statement executed once per row (SQLite
                 // prepares it once). The flush's very last row stays out when it may carry
                 // the COMMIT (below); a row alone goes below too.
-                let mut group = vec![(inst, values)];
+                let mut group = Vec::with_capacity(rows.len() + 1);
+                group.push((inst, values));
                 loop {
                     if commit && rows.len() == 1 {
                         break;
@@ -1048,6 +1049,7 @@ fn insert_each(
 ) -> Result<()> {
     let npk = mapper.primary_key().len();
     params.clear();
+    params.reserve(rows.len() * mask.count_ones() as usize);
     let mut pks: Vec<Value> = Vec::with_capacity(rows.len() * npk);
     let mut insts = Vec::with_capacity(rows.len());
     for (inst, values) in rows {
