@@ -216,6 +216,8 @@ pub(crate) trait AnyInstance: Send + Sync {
     fn state(&self) -> MutexGuard<'_, InstanceState>;
     /// Current column values; an error (never a wait) if a write guard is live.
     fn try_values(&self) -> Result<Vec<Value>>;
+    /// [`try_values`](AnyInstance::try_values) appended to `out` (no vector of its own).
+    fn try_values_into(&self, out: &mut Vec<Value>) -> Result<()>;
     /// Sets column values from the database; an error if a guard is live.
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()>;
     /// Whether the object can be written now (no live guard on it).
@@ -365,6 +367,17 @@ impl<T: Model> AnyInstance for Instance<T> {
     fn try_values(&self) -> Result<Vec<Value>> {
         match self.data.try_read() {
             Ok(d) => Ok(d.to_values()),
+            Err(_) => Err(locked(self.describe())),
+        }
+    }
+
+    fn try_values_into(&self, out: &mut Vec<Value>) -> Result<()> {
+        match self.data.try_read() {
+            Ok(d) => {
+                let n = T::mapper().column_names().len();
+                out.extend((0..n).map(|i| d.column_value(i)));
+                Ok(())
+            }
             Err(_) => Err(locked(self.describe())),
         }
     }

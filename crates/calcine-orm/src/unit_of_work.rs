@@ -353,6 +353,22 @@ fn flush_inner(
                 insert_rows(core, dialect, mapper, row, false, false)?;
                 sync_one_to_many(&inst, &mut late)?;
             }
+        } else if flat_rows(mapper, dialect, commit_mapper) {
+            // SQLite without RETURNING: the rows' values in one buffer, no vector per row.
+            let ncols = mapper.table().columns().len();
+            let mut values = Vec::with_capacity(rows.len() * ncols);
+            for inst in &rows {
+                if rels {
+                    sync_many_to_one(inst)?;
+                }
+                inst.try_values_into(&mut values)?;
+            }
+            insert_flat(core, mapper, &rows, &mut values)?;
+            if rels {
+                for inst in &rows {
+                    sync_one_to_many(inst, &mut late)?;
+                }
+            }
         } else {
             let mut with_values = Vec::with_capacity(rows.len());
             for inst in &rows {
@@ -855,9 +871,9 @@ fn split_row(mapper: &Mapper, values: Vec<Value>, mask: u64, out: &mut Vec<Value
 
 /// Moves the values of the columns in `mask` into `out` (the INSERT's parameters) and appends
 /// the primary-key values to `pk` (NULL where the database generates the key).
-fn split_row_into(
+fn split_slice_into(
     mapper: &Mapper,
-    values: Vec<Value>,
+    values: &mut [Value],
     mask: u64,
     out: &mut Vec<Value>,
     pk: &mut Vec<Value>,
@@ -865,7 +881,7 @@ fn split_row_into(
     let pk_cols = mapper.primary_key();
     let start = pk.len();
     pk.resize(start + pk_cols.len(), Value::Null);
-    for (c, v) in values.into_iter().enumerate() {
+    for (c, v) in values.iter_mut().enumerate() {
         if let Some(slot) = pk_cols
             .iter()
             .position(|&p| p == c)
@@ -874,7 +890,7 @@ fn split_row_into(
             *slot = v.clone();
         }
         if mask & (1 << c) != 0 {
-            out.push(v);
+            out.push(std::mem::take(v));
         }
     }
 }
@@ -1047,14 +1063,121 @@ fn insert_each(
     auto: Option<usize>,
     params: &mut Vec<Value>,
 ) -> Result<()> {
-    let npk = mapper.primary_key().len();
-    params.clear();
-    params.reserve(rows.len() * mask.count_ones() as usize);
-    let mut pks: Vec<Value> = Vec::with_capacity(rows.len() * npk);
+    let ncols = mapper.table().columns().len();
     let mut insts = Vec::with_capacity(rows.len());
-    for (inst, values) in rows {
-        split_row_into(mapper, values, mask, params, &mut pks);
+    let mut values = Vec::with_capacity(rows.len() * ncols);
+    for (inst, mut row) in rows {
+        row.resize(ncols, Value::Null);
+        values.append(&mut row);
         insts.push(inst);
+    }
+    insert_each_flat(core, mapper, sql, &insts, &mut values, mask, auto, params)
+}
+
+/// Whether the rows of `mapper` go through [`insert_flat`]: SQLite (no RETURNING there), a
+/// table narrow enough for the cached statements, no self-referential foreign key (whose rows
+/// [`order_self_referential`] orders), and not the mapper whose last INSERT may carry the
+/// `COMMIT`.
+fn flat_rows(mapper: &Mapper, dialect: Dialect, commit_mapper: Option<&'static Mapper>) -> bool {
+    let table = mapper.table();
+    dialect == Dialect::Sqlite
+        && table.columns().len() <= 63
+        && !table
+            .foreign_keys()
+            .iter()
+            .any(|fk| fk.referred_table() == table.name())
+        && !commit_mapper.is_some_and(|m| std::ptr::eq(m, mapper))
+}
+
+/// INSERTs `insts` (in order) whose column values lie one row after the other in `values`:
+/// consecutive rows of one shape through [`insert_each_flat`], a shape without a cached
+/// statement through [`insert_one`]. SQLite only (see [`flat_rows`]).
+fn insert_flat(
+    core: &mut SessionCore,
+    mapper: &Mapper,
+    insts: &[Arc<dyn AnyInstance>],
+    values: &mut [Value],
+) -> Result<()> {
+    let ncols = mapper.table().columns().len();
+    if values.len() != insts.len() * ncols {
+        return Err(Error::internal(format!(
+            "{} values for {} rows of {} columns",
+            values.len(),
+            insts.len(),
+            ncols
+        )));
+    }
+    let mut params = Vec::new();
+    let mut i = 0;
+    while i < insts.len() {
+        let shape = row_shape(mapper, &values[i * ncols..(i + 1) * ncols]);
+        let mut j = i + 1;
+        while j < insts.len() && row_shape(mapper, &values[j * ncols..(j + 1) * ncols]) == shape {
+            j += 1;
+        }
+        let (mask, auto) = shape;
+        let (group, rows) = (&insts[i..j], &mut values[i * ncols..j * ncols]);
+        match mapper.insert_sql(Dialect::Sqlite, mask, 1, false) {
+            Some(sql) if j - i > 1 => {
+                insert_each_flat(core, mapper, &sql, group, rows, mask, auto, &mut params)?;
+            }
+            _ => {
+                for (inst, vals) in group.iter().zip(rows.chunks_mut(ncols.max(1))) {
+                    let vals: Vec<Value> = vals.iter_mut().map(std::mem::take).collect();
+                    insert_one_row(core, mapper, inst, vals, mask, auto, &mut params)?;
+                }
+            }
+        }
+        i = j;
+    }
+    Ok(())
+}
+
+/// One row as [`insert_rows`] sends it alone on SQLite: the cached single-row INSERT when
+/// there is one, else [`insert_one`].
+fn insert_one_row(
+    core: &mut SessionCore,
+    mapper: &Mapper,
+    inst: &Arc<dyn AnyInstance>,
+    values: Vec<Value>,
+    mask: u64,
+    auto: Option<usize>,
+    params: &mut Vec<Value>,
+) -> Result<()> {
+    let Some(sql) = mapper.insert_sql(Dialect::Sqlite, mask, 1, false) else {
+        return insert_one(core, Dialect::Sqlite, mapper, inst, values, false);
+    };
+    params.clear();
+    let pk = split_row(mapper, values, mask, params);
+    let conn = core.connection()?;
+    conn.exec_driver_sql_rowcount(&sql, params)?;
+    let generated = match auto {
+        Some(_) => conn.last_insert_id().map(Value::Int),
+        None => None,
+    };
+    finish_insert(core, mapper, inst, pk, auto, generated)
+}
+
+/// [`insert_each`] of rows whose values (all the table's columns) lie one after the other in
+/// `values`; the values sent are moved out.
+#[allow(clippy::too_many_arguments)]
+fn insert_each_flat(
+    core: &mut SessionCore,
+    mapper: &Mapper,
+    sql: &str,
+    insts: &[Arc<dyn AnyInstance>],
+    values: &mut [Value],
+    mask: u64,
+    auto: Option<usize>,
+    params: &mut Vec<Value>,
+) -> Result<()> {
+    let npk = mapper.primary_key().len();
+    let ncols = mapper.table().columns().len();
+    params.clear();
+    params.reserve(insts.len() * mask.count_ones() as usize);
+    let mut pks: Vec<Value> = Vec::with_capacity(insts.len() * npk);
+    for row in values.chunks_mut(ncols.max(1)).take(insts.len()) {
+        split_slice_into(mapper, row, mask, params, &mut pks);
     }
     core.connection()?;
     let SessionCore {

@@ -998,6 +998,46 @@ fn failing_row_stops_the_inserts(ctx: &Ctx, s: &mut Session) -> Result<()> {
     Ok(())
 }
 
+// Rows of one mapper in different shapes (a generated key or a given one): each run of one
+// shape is one statement, every object gets its own key, in order.
+fn mixed_shapes(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let ids = [None, None, Some(1000), None, Some(2000), Some(2001), None];
+    let objs = s.add_all(ids.iter().enumerate().map(|(i, &id)| User {
+        id,
+        name: format!("m{i}"),
+        fullname: (i % 2 == 0).then(|| format!("full {i}")),
+    }));
+    let (r, n) = ctx.counting(|| s.flush());
+    r?;
+    // PostgreSQL sends each run of generated keys as one `INSERT ... RETURNING`.
+    let pg = s.engine().dialect() == calcine_sql::Dialect::Postgresql;
+    assert_eq!(n, if pg { 6 } else { 7 });
+    let mut seen = std::collections::HashSet::new();
+    let mut written = Vec::new();
+    for (o, id) in objs.iter().zip(ids) {
+        let u = o.read()?;
+        let key = u.id.unwrap();
+        if let Some(id) = id {
+            assert_eq!(key, id);
+        }
+        assert!(seen.insert(key), "{key} twice");
+        assert_eq!(o.key(), Some(key.into()));
+        written.push(u.clone());
+    }
+    s.commit()?;
+    s.close();
+    for u in written {
+        let fresh = s.get_one::<User>(u.id.unwrap())?;
+        assert_eq!(*fresh.read()?, u);
+    }
+    Ok(())
+}
+
+#[test]
+fn flush_inserts_runs_of_one_shape() {
+    parity(mixed_shapes);
+}
+
 #[test]
 fn failing_row_stops_the_flush_inserts() {
     parity(failing_row_stops_the_inserts);
@@ -1040,5 +1080,43 @@ fn close_needs_io_only_on_a_bound_bridged_connection() {
         let mut s = Session::with_connection(conn);
         count_users(&mut s).unwrap();
         assert!(!s.close_needs_io(), "{}: joined outer transaction", db.name);
+    });
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[calcine(table = "notes", crate = "calcine_orm")]
+struct Note {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    body: String,
+    #[calcine(sql_type = "varchar(20)", server_default = "'draft'")]
+    state: Option<String>,
+}
+
+/// A NULL in a column with a server default is left out of the INSERT, so such rows are a shape
+/// of their own between the others; the database fills the default in.
+#[test]
+fn flush_leaves_server_defaults_to_the_database() {
+    each_backend(|db| {
+        let engine = db.engine();
+        calcine_orm::create_all(&engine, &[Note::mapper()]).unwrap();
+        let mut s = Session::new(&engine);
+        let states = [None, None, Some("kept"), None, Some("also kept")];
+        let objs = s.add_all(states.iter().enumerate().map(|(i, st)| Note {
+            id: None,
+            body: format!("n{i}"),
+            state: st.map(str::to_owned),
+        }));
+        s.commit().unwrap();
+        let got: Vec<Option<String>> = objs
+            .iter()
+            .map(|o| o.read().unwrap().state.clone())
+            .collect();
+        assert_eq!(
+            got,
+            states.map(|st| Some(st.unwrap_or("draft").to_owned())),
+            "{}",
+            db.name
+        );
     });
 }
