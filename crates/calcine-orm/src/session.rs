@@ -765,7 +765,17 @@ impl Session {
 
     /// Adds several new objects (`session.add_all`).
     pub fn add_all<T: Model>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Obj<T>> {
-        values.into_iter().map(|v| self.add(v)).collect()
+        // One weak handle on the session, cloned per object (a clone is one increment,
+        // `Arc::downgrade` a compare-and-swap loop).
+        let session = Arc::downgrade(&self.shared);
+        values
+            .into_iter()
+            .map(|v| {
+                let obj = new_instance(v, Status::Pending, None, session.clone());
+                self.core().new.push(obj.as_any());
+                obj
+            })
+            .collect()
     }
 
     /// Attaches an existing handle: a transient object becomes pending; a detached one becomes
