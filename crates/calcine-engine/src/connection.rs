@@ -131,6 +131,89 @@ impl Connection {
             .map(|d| d.out)
     }
 
+    /// Executes SQL text that returns no rows once per parameter set, in order (SQLAlchemy's
+    /// `executemany` for an INSERT without RETURNING): `params` holds `rows` sets of equal
+    /// width, one after the other. After each set ran, `each(i, last_insert_id)` is called
+    /// with the row id it inserted, where the database has one (SQLite). Each set is a
+    /// statement to the `before`/`after` events and to `echo`, as if executed alone; SQLite
+    /// prepares the statement once for all of them. The ORM's flush inserts consecutive rows
+    /// of one shape this way. Autobegins a transaction.
+    ///
+    /// Stops at the first error: a set's (with the statement and that set's parameters
+    /// attached), or `each`'s, returned as it is. The sets before it have run.
+    ///
+    /// # Errors
+    /// As [`execute`](Connection::execute); `each`'s error.
+    #[doc(hidden)]
+    pub fn exec_driver_sql_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        rows: usize,
+        each: &mut dyn FnMut(usize, Option<i64>) -> Result<()>,
+    ) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let width = crate::driver::param_width(params.len(), rows)?;
+        self.ready()?;
+        self.autobegin()?;
+        let Connection {
+            engine,
+            conn,
+            disconnected,
+            ..
+        } = self;
+        let inner = engine.inner();
+        let driver = inner.driver();
+        let pooled = conn
+            .as_mut()
+            .ok_or_else(|| Error::resource_closed("This Connection is closed"))?;
+        // The span of the set being executed, entered in `before`, closed in `after` (or when
+        // a set fails).
+        let span = std::cell::RefCell::new(None);
+        let current = std::cell::Cell::new(0);
+        // An error of `each` is the caller's: it goes back untouched.
+        let mut each_failed = false;
+        let out = pooled.get().execute_each(
+            sql,
+            params,
+            rows,
+            &mut |i| {
+                current.set(i);
+                *span.borrow_mut() = Some(before_statement(
+                    inner,
+                    driver,
+                    sql,
+                    crate::driver::param_set(params, width, i),
+                ));
+            },
+            &mut |i, id| {
+                inner.listeners.fire(
+                    ExecutePhase::After,
+                    sql,
+                    crate::driver::param_set(params, width, i),
+                );
+                span.borrow_mut().take();
+                let r = each(i, id);
+                each_failed = r.is_err();
+                r
+            },
+        );
+        span.borrow_mut().take();
+        match out {
+            Ok(()) => Ok(()),
+            Err(e) if each_failed => Err(e),
+            Err(e) => Err(statement_error(
+                driver,
+                disconnected,
+                e,
+                sql,
+                crate::driver::param_set(params, width, current.get()),
+            )),
+        }
+    }
+
     /// The first column of the first row of `statement` (SQLAlchemy's `Connection.scalar`).
     ///
     /// # Errors

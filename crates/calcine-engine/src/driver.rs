@@ -73,6 +73,37 @@ pub trait DriverConnection: Send {
     /// The database's error, classified by [`ErrorKind`](crate::ErrorKind).
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
 
+    /// Executes one statement once per parameter set, in order, discarding any rows: `params`
+    /// holds `rows` sets of equal width, one after the other. `before(i)` runs before set `i`
+    /// is executed, `after(i, last_insert_id)` after it succeeded (with
+    /// [`last_insert_id`](DriverConnection::last_insert_id) as of then). Stops at the first
+    /// error, the statement's or `after`'s, which it returns; the sets before it have run.
+    ///
+    /// The ORM's flush inserts consecutive rows of one shape this way. The default calls
+    /// [`execute`](DriverConnection::execute) per set; SQLite prepares the statement once and
+    /// only binds, steps and resets it per set.
+    ///
+    /// # Errors
+    /// The database's error, classified by [`ErrorKind`](crate::ErrorKind) (the caller
+    /// attaches the statement and that set's parameters), `after`'s error as it is, or
+    /// [`Internal`](crate::ErrorKind::Internal) when `params` does not split into `rows` sets.
+    fn execute_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        rows: usize,
+        before: &mut dyn FnMut(usize),
+        after: &mut dyn FnMut(usize, Option<i64>) -> Result<()>,
+    ) -> Result<()> {
+        let width = param_width(params.len(), rows)?;
+        for i in 0..rows {
+            before(i);
+            self.execute(sql, param_set(params, width, i))?;
+            after(i, self.last_insert_id())?;
+        }
+        Ok(())
+    }
+
     /// Executes one statement with bound parameters and returns a cursor over its rows. The
     /// statement has run (at least up to its first row) when this returns, so DML takes effect
     /// even if the cursor is never read. The cursor borrows the connection until dropped.
@@ -290,4 +321,24 @@ pub trait DriverCursor {
     /// Rows changed by the statement, once known (after the cursor is exhausted, for statements
     /// that change rows); `None` for queries.
     fn rows_affected(&self) -> Option<u64>;
+}
+
+/// The width of each of `rows` parameter sets laid out one after the other in `len` values
+/// ([`DriverConnection::execute_each`]).
+///
+/// # Errors
+/// [`Internal`](crate::ErrorKind::Internal) when `len` is not a multiple of `rows`.
+pub(crate) fn param_width(len: usize, rows: usize) -> Result<usize> {
+    match len.checked_div(rows) {
+        Some(w) if w * rows == len => Ok(w),
+        None if len == 0 => Ok(0),
+        _ => Err(Error::internal(format!(
+            "{len} parameters do not split into {rows} sets of equal width"
+        ))),
+    }
+}
+
+/// Parameter set `i` of width `width` ([`DriverConnection::execute_each`]).
+pub(crate) fn param_set(params: &[Value], width: usize, i: usize) -> &[Value] {
+    params.get(i * width..(i + 1) * width).unwrap_or(&[])
 }

@@ -7,7 +7,8 @@ mod support;
 
 use std::sync::{Arc, Mutex};
 
-use calcine_engine::{Error, ExecutePhase};
+use calcine_engine::{Error, ErrorKind, ExecutePhase};
+use calcine_sql::Value;
 
 use support::count_rows as count;
 
@@ -538,5 +539,88 @@ fn statement_then_commit_reports_a_failed_commit_as_commit_does() {
         assert_eq!(conn.in_transaction(), !db.pg, "{}", db.name);
         conn.rollback().unwrap();
         assert_eq!(count(&mut conn, &child), 0, "{}", db.name);
+    }
+}
+
+/// An event as a test records it: phase and parameters.
+type Seen = (ExecutePhase, Vec<Value>);
+
+#[test]
+fn statement_each_runs_every_set_as_a_statement_and_stops_at_the_first_error() {
+    for db in support::all() {
+        let engine = db.engine();
+        let t = pk_table(&db, &engine, "each");
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let s = seen.clone();
+        engine.on_execute(move |ev| s.lock().unwrap().push((ev.phase, ev.params.to_vec())));
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
+        let mut conn = engine.connect().unwrap();
+        let mut done = Vec::new();
+        conn.exec_driver_sql_each(&ins, &[1.into(), 2.into(), 3.into()], 3, &mut |i, id| {
+            done.push((i, id));
+            Ok(())
+        })
+        .unwrap();
+        // SQLite reports each row's rowid; PostgreSQL has none (RETURNING is its way).
+        let id = |x: i64| if db.pg { None } else { Some(x) };
+        assert_eq!(done, [(0, id(1)), (1, id(2)), (2, id(3))], "{}", db.name);
+        // Each set is one statement to the events, with its own parameters.
+        let events: Vec<Seen> = [1, 2, 3]
+            .into_iter()
+            .flat_map(|x| {
+                [
+                    (ExecutePhase::Before, vec![Value::Int(x)]),
+                    (ExecutePhase::After, vec![Value::Int(x)]),
+                ]
+            })
+            .collect();
+        assert_eq!(*seen.lock().unwrap(), events, "{}", db.name);
+        conn.commit().unwrap();
+
+        // A failing set: the error carries the statement and that set's parameters; the sets
+        // before it ran, the ones after it did not.
+        done.clear();
+        let err = conn
+            .exec_driver_sql_each(&ins, &[4.into(), 2.into(), 5.into()], 3, &mut |i, id| {
+                done.push((i, id));
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{}: {err}", db.name);
+        assert_eq!(err.statement(), Some(ins.as_str()), "{}", db.name);
+        assert_eq!(err.params(), Some(&[Value::Int(2)][..]), "{}", db.name);
+        assert_eq!(done, [(0, id(4))], "{}", db.name);
+        conn.rollback().unwrap();
+
+        // An error of the callback stops the sets and comes back as it is.
+        let err = conn
+            .exec_driver_sql_each(&ins, &[6.into(), 7.into()], 2, &mut |i, _| {
+                if i == 0 {
+                    Err(Error::invalid_request("stop here"))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err();
+        assert_eq!(err.message(), "stop here", "{}", db.name);
+        assert_eq!(err.statement(), None, "{}", db.name);
+        let xs: Vec<i64> = conn
+            .exec_driver_sql(&format!("SELECT x FROM {t} ORDER BY x"), &[])
+            .unwrap()
+            .scalars()
+            .all()
+            .unwrap();
+        assert_eq!(xs, [1, 2, 3, 6], "{}", db.name);
+        // Parameters that do not split into the sets are refused before anything runs.
+        let err = conn
+            .exec_driver_sql_each(
+                &ins,
+                &[8.into(), 9.into(), 10.into()],
+                2,
+                &mut |_, _| Ok(()),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{}: {err}", db.name);
+        conn.rollback().unwrap();
     }
 }

@@ -8,6 +8,7 @@
 //! at instances that were written, never at the whole identity map.
 
 use std::any::{Any, TypeId};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
 
 use calcine_engine::{Error, Result};
@@ -46,6 +47,9 @@ pub(crate) struct InstanceState {
 pub(crate) struct Instance<T> {
     pub(crate) data: RwLock<T>,
     pub(crate) state: Mutex<InstanceState>,
+    /// Whether a relationship field may hold changes (added/removed objects, a new target)
+    /// since the last flush: see [`AnyInstance::relations_changed`].
+    pub(crate) relations_changed: AtomicBool,
 }
 
 /// A shared handle on one mapped instance (what SQLAlchemy hands out as the object itself).
@@ -101,6 +105,8 @@ impl<T: Model> Obj<T> {
                     delete_pending: false,
                     session: Weak::new(),
                 }),
+                // Built by the caller, fields and all: assume anything.
+                relations_changed: AtomicBool::new(true),
             }),
         }
     }
@@ -134,6 +140,12 @@ impl<T: Model> Obj<T> {
     pub fn write(&self) -> Result<RwLockWriteGuard<'_, T>> {
         self.load_if_expired()?;
         let guard = self.inner.data.write().map_err(|_| poisoned::<T>())?;
+        // The guard can change relationship fields: the flush looks at them again. Set while
+        // the guard is held, so a flush clearing the flag meanwhile fails on the guard
+        // (and sets it back) or runs before the guard was taken.
+        if !T::relationships().is_empty() {
+            self.inner.relations_changed.store(true, Ordering::Release);
+        }
         let session = {
             let mut st = lock_state(&self.inner.state);
             if st.status == Status::Persistent && st.committed.is_none() {
@@ -204,12 +216,24 @@ pub(crate) trait AnyInstance: Send + Sync {
     fn state(&self) -> MutexGuard<'_, InstanceState>;
     /// Current column values; an error (never a wait) if a write guard is live.
     fn try_values(&self) -> Result<Vec<Value>>;
+    /// [`try_values`](AnyInstance::try_values) appended to `out` (no vector of its own).
+    fn try_values_into(&self, out: &mut Vec<Value>) -> Result<()>;
     /// Sets column values from the database; an error if a guard is live.
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()>;
     /// Whether the object can be written now (no live guard on it).
     fn can_write(&self) -> bool;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn describe(&self) -> String;
+    /// Whether a relationship field may hold changes since the last flush: set when the object
+    /// is built with changes ([`Obj::new`], or a value with [`Many::from_vec`] /
+    /// [`One::to`](crate::One::to) added to a session) and by every [`Obj::write`]; cleared by
+    /// the flush that clears the changes. `false` means none of its relationship fields has
+    /// changes, so the flush skips its relationship bookkeeping.
+    ///
+    /// [`Many::from_vec`]: crate::Many::from_vec
+    fn relations_changed(&self) -> bool;
+    /// Clears the flag before the flush clears the changes, or sets it back if that failed.
+    fn set_relations_changed(&self, on: bool);
     /// Runs `f` on relationship field `index` (an error if the object is write-locked).
     fn with_relation(
         &self,
@@ -304,6 +328,23 @@ impl dyn AnyInstance {
         self.with_relation(index, &mut |r| r.clear_changes())
     }
 
+    /// After a flush: forgets the changes of every relationship field and clears
+    /// [`relations_changed`](AnyInstance::relations_changed) (first, so a write guard taken
+    /// meanwhile sets it again; if a field is locked, the flag is set back).
+    pub(crate) fn clear_relation_changes(&self) -> Result<()> {
+        if !self.relations_changed() {
+            return Ok(());
+        }
+        self.set_relations_changed(false);
+        for r in 0..self.mapper().relationships().len() {
+            if let Err(e) = self.relation_clear_changes(r) {
+                self.set_relations_changed(true);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Snapshots the committed values before the flush changes a persistent object's columns
     /// (a foreign key set through a relationship), so its UPDATE sees the change.
     pub(crate) fn ensure_snapshot(&self) -> Result<()> {
@@ -351,8 +392,27 @@ impl<T: Model> AnyInstance for Instance<T> {
         }
     }
 
+    fn try_values_into(&self, out: &mut Vec<Value>) -> Result<()> {
+        match self.data.try_read() {
+            Ok(d) => {
+                let n = T::mapper().column_names().len();
+                out.extend((0..n).map(|i| d.column_value(i)));
+                Ok(())
+            }
+            Err(_) => Err(locked(self.describe())),
+        }
+    }
+
     fn can_write(&self) -> bool {
         self.data.try_write().is_ok()
+    }
+
+    fn relations_changed(&self) -> bool {
+        self.relations_changed.load(Ordering::Acquire)
+    }
+
+    fn set_relations_changed(&self, on: bool) {
+        self.relations_changed.store(on, Ordering::Release);
     }
 
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()> {

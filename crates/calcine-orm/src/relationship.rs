@@ -233,7 +233,10 @@ pub(crate) type Related = Vec<Arc<dyn AnyInstance>>;
 
 /// What a session can do with a relationship field without knowing its types.
 pub(crate) trait AnyRelation: Send + Sync {
-    fn attach(&self, link: ParentLink);
+    /// Points the field at its parent; returns whether it holds changes already (a new object
+    /// built with [`Many::from_vec`] or [`One::to`]), for the parent's
+    /// [`relations_changed`](crate::instance::AnyInstance::relations_changed) flag.
+    fn attach(&self, link: ParentLink) -> bool;
     /// Loaded contents (a collection, or zero/one target), if loaded.
     fn loaded(&self) -> Option<Related>;
     /// Whether the contents are loaded (what `loaded().is_some()` says, without copying them).
@@ -436,8 +439,10 @@ impl<T: Model> Many<T> {
 }
 
 impl<T: Model> AnyRelation for Many<T> {
-    fn attach(&self, link: ParentLink) {
-        self.lock().link = Some(link);
+    fn attach(&self, link: ParentLink) -> bool {
+        let mut st = self.lock();
+        st.link = Some(link);
+        !st.added.is_empty() || !st.removed.is_empty()
     }
     fn loaded(&self) -> Option<Related> {
         self.lock()
@@ -617,8 +622,10 @@ impl<T: Model> One<T> {
 }
 
 impl<T: Model> AnyRelation for One<T> {
-    fn attach(&self, link: ParentLink) {
-        self.lock().link = Some(link);
+    fn attach(&self, link: ParentLink) -> bool {
+        let mut st = self.lock();
+        st.link = Some(link);
+        st.changed
     }
     fn loaded(&self) -> Option<Related> {
         self.lock()

@@ -563,9 +563,10 @@ fn new_instance<T: Model>(
     // type-erased call per field).
     let inner = Arc::new_cyclic(|me: &Weak<Instance<T>>| {
         let parent: Weak<dyn AnyInstance> = me.clone();
+        let mut changed = false;
         for index in 0..T::relationships().len() {
             if let Some(r) = value.relation(index) {
-                r.0.attach(crate::relationship::ParentLink {
+                changed |= r.0.attach(crate::relationship::ParentLink {
                     parent: parent.clone(),
                     index,
                 });
@@ -581,6 +582,7 @@ fn new_instance<T: Model>(
                 delete_pending: false,
                 session,
             }),
+            relations_changed: std::sync::atomic::AtomicBool::new(changed),
         }
     });
     Obj::from_arc(inner)
@@ -594,7 +596,11 @@ pub(crate) fn attach_relations(inst: &Arc<dyn AnyInstance>) {
             index,
         };
         // Freshly created or just attached: nothing else holds a guard on it.
-        let _ = inst.with_relation(index, &mut |r| r.attach(link.clone()));
+        let _ = inst.with_relation(index, &mut |r| {
+            if r.attach(link.clone()) {
+                inst.set_relations_changed(true);
+            }
+        });
     }
 }
 
@@ -772,7 +778,17 @@ impl Session {
 
     /// Adds several new objects (`session.add_all`).
     pub fn add_all<T: Model>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Obj<T>> {
-        values.into_iter().map(|v| self.add(v)).collect()
+        // One weak handle on the session, cloned per object (a clone is one increment,
+        // `Arc::downgrade` a compare-and-swap loop).
+        let session = Arc::downgrade(&self.shared);
+        values
+            .into_iter()
+            .map(|v| {
+                let obj = new_instance(v, Status::Pending, None, session.clone());
+                self.core().new.push(obj.as_any());
+                obj
+            })
+            .collect()
     }
 
     /// Attaches an existing handle: a transient object becomes pending; a detached one becomes

@@ -909,7 +909,8 @@ fn c41_c42_stream_scalars() {
 }
 
 // The flush's INSERTs give every object its own key: on PostgreSQL batched (multi-row
-// `INSERT ... RETURNING`, 1,000 rows each), on SQLite one cached INSERT per row.
+// `INSERT ... RETURNING`, 1,000 rows each), on SQLite one INSERT per row (one statement,
+// prepared once, executed per row).
 fn bulk_insert_keys_line_up(ctx: &Ctx, s: &mut Session) -> Result<()> {
     let objs = s.add_all((0..2500).map(|i| user(&format!("bulk{i}"))));
     let (r, n) = ctx.counting(|| s.flush());
@@ -938,6 +939,108 @@ fn bulk_insert_keys_line_up(ctx: &Ctx, s: &mut Session) -> Result<()> {
 #[test]
 fn bulk_insert_keys() {
     parity(bulk_insert_keys_line_up);
+}
+
+// Rows of one shape go out as one statement executed once per row (prepared once on SQLite):
+// a row that fails stops the flush there, as one INSERT per row did. The rows before it were
+// written in the failed transaction, the rest stay in `session.new`; `rollback()` makes all of
+// them transient.
+fn failing_row_stops_the_inserts(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let with_id = |id: i64| User {
+        id: Some(id),
+        name: format!("u{id}"),
+        fullname: None,
+    };
+    let objs = s.add_all([10, 11, 10, 12].map(with_id));
+    let (r, n) = ctx.counting(|| s.flush());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert_eq!(n, 3, "the INSERTs up to the failing one");
+    let status: Vec<Status> = objs.iter().map(Obj::status).collect();
+    assert_eq!(
+        status,
+        [
+            Status::Persistent,
+            Status::Persistent,
+            Status::Pending,
+            Status::Pending
+        ]
+    );
+    assert_eq!(s.new_objects::<User>(), objs[2..]);
+    s.rollback()?;
+    assert!(objs.iter().all(|o| o.status() == Status::Transient));
+    assert_eq!(count_users(s)?, 0);
+
+    // An object that cannot take its generated key (a live read guard) stops the flush right
+    // after its own row (SQLite; on PostgreSQL after the batch holding it).
+    let objs = s.add_all(["a", "b", "c"].map(user));
+    let guard = objs[1].read()?;
+    let (r, n) = ctx.counting(|| s.flush());
+    let err = r.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+    assert!(err.message().contains("locked"), "{err}");
+    // PostgreSQL sent the three rows in one `INSERT ... RETURNING`.
+    let pg = s.engine().dialect() == calcine_sql::Dialect::Postgresql;
+    assert_eq!(
+        n,
+        if pg { 1 } else { 2 },
+        "the INSERTs up to the locked object's"
+    );
+    drop(guard);
+    assert_eq!(objs[0].status(), Status::Persistent);
+    assert_eq!(s.new_objects::<User>(), objs[1..]);
+    s.rollback()?;
+    assert_eq!(count_users(s)?, 0);
+    let objs = s.add_all(["d", "e"].map(user));
+    s.commit()?;
+    assert!(objs.iter().all(|o| o.key().is_some()));
+    assert_eq!(count_users(s)?, 2);
+    Ok(())
+}
+
+// Rows of one mapper in different shapes (a generated key or a given one): each run of one
+// shape is one statement, every object gets its own key, in order.
+fn mixed_shapes(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    let ids = [None, None, Some(1000), None, Some(2000), Some(2001), None];
+    let objs = s.add_all(ids.iter().enumerate().map(|(i, &id)| User {
+        id,
+        name: format!("m{i}"),
+        fullname: (i % 2 == 0).then(|| format!("full {i}")),
+    }));
+    let (r, n) = ctx.counting(|| s.flush());
+    r?;
+    // PostgreSQL sends each run of generated keys as one `INSERT ... RETURNING`.
+    let pg = s.engine().dialect() == calcine_sql::Dialect::Postgresql;
+    assert_eq!(n, if pg { 6 } else { 7 });
+    let mut seen = std::collections::HashSet::new();
+    let mut written = Vec::new();
+    for (o, id) in objs.iter().zip(ids) {
+        let u = o.read()?;
+        let key = u.id.unwrap();
+        if let Some(id) = id {
+            assert_eq!(key, id);
+        }
+        assert!(seen.insert(key), "{key} twice");
+        assert_eq!(o.key(), Some(key.into()));
+        written.push(u.clone());
+    }
+    s.commit()?;
+    s.close();
+    for u in written {
+        let fresh = s.get_one::<User>(u.id.unwrap())?;
+        assert_eq!(*fresh.read()?, u);
+    }
+    Ok(())
+}
+
+#[test]
+fn flush_inserts_runs_of_one_shape() {
+    parity(mixed_shapes);
+}
+
+#[test]
+fn failing_row_stops_the_flush_inserts() {
+    parity(failing_row_stops_the_inserts);
 }
 
 /// Closing needs bridged IO only for a session bound to a caller's PostgreSQL connection with a
@@ -977,5 +1080,43 @@ fn close_needs_io_only_on_a_bound_bridged_connection() {
         let mut s = Session::with_connection(conn);
         count_users(&mut s).unwrap();
         assert!(!s.close_needs_io(), "{}: joined outer transaction", db.name);
+    });
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[calcine(table = "notes", crate = "calcine_orm")]
+struct Note {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    body: String,
+    #[calcine(sql_type = "varchar(20)", server_default = "'draft'")]
+    state: Option<String>,
+}
+
+/// A NULL in a column with a server default is left out of the INSERT, so such rows are a shape
+/// of their own between the others; the database fills the default in.
+#[test]
+fn flush_leaves_server_defaults_to_the_database() {
+    each_backend(|db| {
+        let engine = db.engine();
+        calcine_orm::create_all(&engine, &[Note::mapper()]).unwrap();
+        let mut s = Session::new(&engine);
+        let states = [None, None, Some("kept"), None, Some("also kept")];
+        let objs = s.add_all(states.iter().enumerate().map(|(i, st)| Note {
+            id: None,
+            body: format!("n{i}"),
+            state: st.map(str::to_owned),
+        }));
+        s.commit().unwrap();
+        let got: Vec<Option<String>> = objs
+            .iter()
+            .map(|o| o.read().unwrap().state.clone())
+            .collect();
+        assert_eq!(
+            got,
+            states.map(|st| Some(st.unwrap_or("draft").to_owned())),
+            "{}",
+            db.name
+        );
     });
 }

@@ -938,3 +938,73 @@ fn merge_cascade(_ctx: &Ctx, s: &mut Session) -> Result<()> {
 fn merge_cascades_into_relationships() {
     parity(merge_cascade);
 }
+
+// The flush skips the relationship bookkeeping of objects whose relationship fields hold no
+// changes (never touched since they were added, loaded or last flushed); a change through any
+// route still reaches it: a value built with its related objects, a write guard on a pending
+// or persistent object, a merge.
+fn relationship_changes_reach_the_flush(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    // Built with its children / its target, then added.
+    let p1 = Obj::new(post("built with the author"));
+    let a = s.add(Author {
+        id: None,
+        name: "built".into(),
+        posts: Many::from_vec(vec![p1.clone()]),
+    });
+    let p2 = s.add(Post {
+        author: One::to(&a),
+        ..post("built pointing at it")
+    });
+    s.flush()?;
+    let aid = a.read()?.id;
+    assert!(aid.is_some());
+    assert_eq!(p1.read()?.author_id, aid);
+    assert_eq!(p2.read()?.author_id, aid);
+    // Nothing changed since: the next flush has nothing to send.
+    let (r, n) = ctx.counting(|| s.flush());
+    r?;
+    assert_eq!(n, 0);
+
+    // Added untouched, then changed through a write guard before the first flush.
+    let b = s.add(author("pending, then pushed"));
+    let p3 = Obj::new(post("pushed while pending"));
+    b.write()?.posts.push(p3.clone())?;
+    // Persistent, changed through a write guard.
+    let p4 = Obj::new(post("pushed while persistent"));
+    a.write()?.posts.push(p4.clone())?;
+    let (r, n) = ctx.counting(|| s.flush());
+    r?;
+    // PostgreSQL sends the two posts in one `INSERT ... RETURNING`.
+    let pg = s.engine().dialect() == calcine_sql::Dialect::Postgresql;
+    assert_eq!(n, if pg { 2 } else { 3 }, "the author and two posts");
+    assert_eq!(p3.status(), Status::Persistent);
+    assert_eq!(p3.read()?.author_id, b.read()?.id);
+    assert_eq!(p4.read()?.author_id, aid);
+    // The changes were written once: the next flush has nothing to send again.
+    let (r, n) = ctx.counting(|| s.flush());
+    r?;
+    assert_eq!(n, 0);
+    // An orphan removed through a write guard is deleted (`delete-orphan`).
+    assert!(a.write()?.posts.remove(&p4)?);
+    s.flush()?;
+    assert_eq!(p4.status(), Status::Deleted);
+    s.commit()?;
+
+    // A fresh session: loaded objects carry no changes until written.
+    s.close();
+    let a = s.get_one::<Author>(aid.unwrap())?;
+    assert_eq!(a.read()?.posts.load()?.len(), 2);
+    let (r, n) = ctx.counting(|| s.flush());
+    r?;
+    assert_eq!(n, 0);
+    let p5 = Obj::new(post("pushed after a load"));
+    a.write()?.posts.push(p5.clone())?;
+    s.commit()?;
+    assert_eq!(p5.read()?.author_id, aid);
+    Ok(())
+}
+
+#[test]
+fn relationship_changes_reach_the_flush_by_every_route() {
+    parity(relationship_changes_reach_the_flush);
+}

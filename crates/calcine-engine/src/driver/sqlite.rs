@@ -231,6 +231,43 @@ impl DriverConnection for SqliteConnection {
         Ok(self.conn.changes())
     }
 
+    fn execute_each(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        rows: usize,
+        before: &mut dyn FnMut(usize),
+        after: &mut dyn FnMut(usize, Option<i64>) -> Result<()>,
+    ) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        if is_ddl(sql) {
+            self.meta.clear();
+        }
+        let width = crate::driver::param_width(params.len(), rows)?;
+        // Prepared (or taken from the statement cache) once for all the sets: per set only
+        // bind, step and reset (dropping `Rows` resets the statement).
+        let mut stmt = prepare_on(&self.conn, sql, crate::driver::param_set(params, width, 0))?;
+        for i in 0..rows {
+            if i > 0 {
+                for (j, p) in crate::driver::param_set(params, width, i)
+                    .iter()
+                    .enumerate()
+                {
+                    stmt.raw_bind_parameter(j + 1, Param(p))
+                        .map_err(map_error)?;
+                }
+            }
+            before(i);
+            let mut rows = stmt.raw_query();
+            while rows.next().map_err(map_error)?.is_some() {}
+            drop(rows);
+            after(i, Some(self.conn.last_insert_rowid()))?;
+        }
+        Ok(())
+    }
+
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
         if is_ddl(sql) {
             // A schema change can change what other statements return.
