@@ -5,7 +5,8 @@
 //! machine runs; `tools/icount.sh` wraps the command and prints instructions per iteration.
 //!
 //! `icount <workload> <n> <iters>`: workload = core_trivial | orm_trivial | core_medium |
-//! orm_medium | core_insert | orm_insert | orm_assoc | orm_get (fresh session, `get` by key) |
+//! orm_medium | core_insert | orm_insert | orm_flush (`n` new objects, a flush per 1,000) |
+//! orm_assoc | orm_get (fresh session, `get` by key) |
 //! run_sync_trivial | raw_insert (SQLite) | raw_trivial (rusqlite,
 //! or tokio-postgres). With `ICOUNT_PG=postgres://...` the workload runs on that PostgreSQL
 //! instead (the instructions are the client's alone: the server is another process).
@@ -14,7 +15,7 @@ use std::hint::black_box;
 
 use calcine::asyncio::{AsyncEngine, AsyncSession};
 use calcine::create_engine;
-use calcine::orm::Session;
+use calcine::orm::{Model, Session};
 use calcine_benches::core_workloads::{
     TRIVIAL_SQLITE, calcine_insert, calcine_medium, calcine_trivial, pg_user, rusqlite_user, schema,
 };
@@ -23,6 +24,18 @@ use calcine_benches::diesel_schema::{
     ASSOC_USERS_PG, ASSOC_USERS_SQLITE, COMMENTS_PER_POST, PG_DDL, POSTS_PER_USER, SQLITE_DDL,
     insert_rows, seed_sql, statements,
 };
+
+/// The `orm` bench's model (SQLAlchemy's performance suite: no primary key given).
+#[derive(Model, Debug)]
+#[calcine(table = "customer")]
+struct Customer {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(sql_type = "varchar(255)")]
+    name: String,
+    #[calcine(sql_type = "varchar(255)")]
+    description: String,
+}
 
 #[inline(never)]
 fn measured(iters: usize, mut f: impl FnMut()) {
@@ -104,6 +117,24 @@ fn main() {
         "orm_assoc" => Box::new(|| {
             black_box(orm_assoc(&mut Session::new(&engine)).expect("orm"));
         }),
+        // The `orm` bench's flush: `n` new `Customer`s, a flush per 1,000, then commit.
+        "orm_flush" => {
+            calcine::orm::create_all(&engine, &[Customer::mapper()]).expect("create");
+            Box::new(|| {
+                let mut s = Session::new(&engine);
+                for i in 0..n {
+                    s.add(Customer {
+                        id: None,
+                        name: format!("customer name {i}"),
+                        description: format!("customer description {i}"),
+                    });
+                    if (i + 1) % 1000 == 0 {
+                        s.flush().expect("flush");
+                    }
+                }
+                s.commit().expect("commit");
+            })
+        }
         "orm_get" => {
             let mut id = 0;
             Box::new(move || {
