@@ -562,14 +562,13 @@ fn new_instance<T: Model>(
     // session: linked while the value is still owned here (no lock on the instance, no
     // type-erased call per field).
     let inner = Arc::new_cyclic(|me: &Weak<Instance<T>>| {
-        let parent: Weak<dyn AnyInstance> = me.clone();
         let mut changed = false;
         for index in 0..T::relationships().len() {
             if let Some(r) = value.relation(index) {
-                changed |= r.0.attach(crate::relationship::ParentLink {
-                    parent: parent.clone(),
-                    index,
-                });
+                // One weak count per field (a shared erased handle cloned per field would take
+                // one more, and give it back, per object).
+                let parent: Weak<dyn AnyInstance> = me.clone();
+                changed |= r.0.attach(crate::relationship::ParentLink { parent, index });
             }
         }
         Instance {
