@@ -4,7 +4,8 @@
 //! the workload alone (setup and seeding excluded). Instructions do not depend on what else the
 //! machine runs; `tools/icount.sh` wraps the command and prints instructions per iteration.
 //!
-//! `icount <workload> <n> <iters>`: workload = core_trivial | orm_trivial | core_medium |
+//! `icount <workload> <n> <iters>`: workload = core_trivial | core_rows (the same as `Row`s) |
+//! orm_trivial | core_medium |
 //! orm_medium | core_insert | orm_insert | orm_flush (`n` new objects, a flush per 1,000) |
 //! orm_assoc | orm_get (fresh session, `get` by key) |
 //! run_sync_trivial | raw_insert (SQLite) | raw_trivial (rusqlite,
@@ -95,6 +96,23 @@ fn main() {
         "core_trivial" => Box::new(|| {
             let mut c = engine.connect().expect("connect");
             black_box(calcine_trivial(&mut c, &s));
+        }),
+        // The trivial query read as `Row`s (the untyped row API), values taken out of each.
+        "core_rows" => Box::new(|| {
+            let mut c = engine.connect().expect("connect");
+            let out: Vec<(i32, String, Option<String>)> = c
+                .execute(&calcine::select(&s.users))
+                .expect("query")
+                .map(|r| {
+                    let mut r = r.expect("row");
+                    (
+                        r.take(0).expect("id"),
+                        r.take(1).expect("name"),
+                        r.take(2).expect("hair"),
+                    )
+                })
+                .collect();
+            black_box(out);
         }),
         "core_medium" => Box::new(|| {
             let mut c = engine.connect().expect("connect");
