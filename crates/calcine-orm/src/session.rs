@@ -568,7 +568,8 @@ fn new_instance<T: Model>(
                 // One weak count per field (a shared erased handle cloned per field would take
                 // one more, and give it back, per object).
                 let parent: Weak<dyn AnyInstance> = me.clone();
-                changed |= r.0.attach(crate::relationship::ParentLink { parent, index });
+                changed |=
+                    r.0.attach(crate::relationship::ParentLink { parent, index });
             }
         }
         Instance {

@@ -210,12 +210,15 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
-    /// Whether the body has been resumed at least once.
+    /// Whether the body has been resumed at least once (only the `panic = "abort"` drop path
+    /// asks).
+    #[cfg_attr(not(panic = "abort"), allow(dead_code))]
     pub(crate) fn started(&self) -> bool {
         !matches!(self.state, State::Fresh(_))
     }
 
-    /// Whether the body has finished.
+    /// Whether the body has finished (as `started`).
+    #[cfg_attr(not(panic = "abort"), allow(dead_code))]
     pub(crate) fn done(&self) -> bool {
         matches!(self.state, State::Done)
     }
