@@ -98,6 +98,9 @@ pub(crate) struct SessionCore {
     pub(crate) no_autoflush: u32,
     pub(crate) expire_on_commit: bool,
     pub(crate) pending_rollback: Option<String>,
+    /// The connection (and its transaction) is lent to a streaming result
+    /// ([`Session::begin_stream`]) until [`Session::end_stream`] gives it back.
+    pub(crate) lent: bool,
 }
 
 /// Options for new sessions (SQLAlchemy's `sessionmaker`): a factory that remembers the bind
@@ -286,6 +289,16 @@ impl SessionCore {
 
     pub(crate) fn connection(&mut self) -> Result<&mut Connection> {
         if self.conn.is_none() {
+            if self.lent {
+                // Another connection would run outside the session's transaction: it would not
+                // see what the session flushed, and the transaction would be split in two.
+                return Err(Error::invalid_request(
+                    "the session's connection is busy streaming results (stream_scalars / \
+                     stream): implicit IO such as a lazy load or a reload of expired attributes \
+                     cannot run until the stream is done and the session is used again; load \
+                     relationships eagerly (selectinload) or collect the stream first",
+                ));
+            }
             self.conn = Some(self.engine.connect()?);
         }
         match self.conn.as_mut() {
@@ -672,6 +685,7 @@ impl Session {
                     no_autoflush: 0,
                     expire_on_commit: true,
                     pending_rollback: None,
+                    lent: false,
                 }),
                 dirty: Mutex::new(Vec::new()),
                 is_async: AtomicBool::new(false),
@@ -691,8 +705,9 @@ impl Session {
     }
 
     /// Hands the session's connection (in its transaction) to a streaming result, after an
-    /// autoflush. Give it back with [`end_stream`](Session::end_stream); meanwhile the session
-    /// has no connection (implicit IO through its objects checks out another one).
+    /// autoflush. Give it back with [`end_stream`](Session::end_stream); meanwhile implicit IO
+    /// through the session's objects (lazy loads, reloads) is refused with `InvalidRequest`
+    /// instead of running on another connection, outside the session's transaction.
     ///
     /// # Errors
     /// As [`execute`](Session::execute).
@@ -703,18 +718,24 @@ impl Session {
         self.autoflush()?;
         let mut core = self.core();
         core.connection()?;
-        core.conn
+        let conn = core
+            .conn
             .take()
-            .ok_or_else(|| Error::invalid_request("the session has no connection"))
+            .ok_or_else(|| Error::invalid_request("the session has no connection"))?;
+        core.lent = true;
+        Ok(conn)
     }
 
-    /// Takes back the connection lent by [`begin_stream`](Session::begin_stream).
+    /// Takes back the connection lent by [`begin_stream`](Session::begin_stream). While it was
+    /// lent, implicit IO was refused, so the session has no other connection: this one, with
+    /// the session's transaction and everything it flushed, is the session's again.
     #[doc(hidden)]
     pub fn end_stream(&mut self, conn: Connection) {
         let mut core = self.core();
-        if core.conn.is_none() {
-            core.conn = Some(conn);
-        }
+        core.lent = false;
+        // Nothing can have checked out another one meanwhile (see `connection`); if something
+        // did, the lent connection carries the transaction, so it wins.
+        core.conn = Some(conn);
     }
 
     /// Maps rows of `calcine_orm::select::<T>()`-shaped statements to instances through the

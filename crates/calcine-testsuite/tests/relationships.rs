@@ -713,6 +713,61 @@ fn self_referential_adjacency_list() {
     parity(self_referential);
 }
 
+/// Implicit IO while the session's connection streams results is refused, typed, instead of
+/// running on a second connection outside the session's transaction: that connection did not
+/// see what the session had flushed, and when the stream's connection came back it was dropped,
+/// rolling the flushed work back (an object added before the stream vanished at commit). After
+/// the stream, the session's connection is its own again: the commit keeps everything and lazy
+/// loads work.
+#[test]
+fn implicit_io_inside_a_stream_is_refused_and_loses_nothing() {
+    each_backend(|db| {
+        let ctx = Ctx::new(db);
+        let mut s = Session::new(&ctx.engine);
+        seed(&mut s, "ann", 2, 0).unwrap();
+        drop(s);
+        let engine = AsyncEngine::from_engine(ctx.engine.clone()).unwrap();
+        let rt = calcine_testsuite::runtime();
+        rt.block_on(async {
+            let mut s = AsyncSession::new(&engine);
+            s.add(author("zed"));
+            let q = select::<Author>().order_by([Author::ID.asc()]);
+            let mut st = s.stream_scalars::<Author>(&q).await.unwrap();
+            let mut streamed = Vec::new();
+            while let Some(a) = st.next().await.unwrap() {
+                let err = a.awaitable(|a| a.posts.load()).await.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{}: {err}", db.name);
+                assert!(err.to_string().contains("streaming"), "{err}");
+                streamed.push(a);
+            }
+            drop(st);
+            assert_eq!(streamed.len(), 2, "{}: ann and the flushed zed", db.name);
+            s.commit().await.unwrap();
+            let posts = streamed[0].awaitable(|a| a.posts.load()).await.unwrap();
+            assert_eq!(
+                posts.len(),
+                2,
+                "{}: lazy loads work after the stream",
+                db.name
+            );
+            s.close().await;
+        });
+        let mut s = Session::new(&ctx.engine);
+        let names: Vec<String> = s
+            .scalars(&select::<Author>().order_by([Author::ID.asc()]))
+            .unwrap()
+            .iter()
+            .map(|a| a.read().unwrap().name.clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["ann", "zed"],
+            "{}: the flushed object was committed",
+            db.name
+        );
+    });
+}
+
 // C29 (async half), C31: lazy access outside a greenlet is MissingGreenlet naming the
 // attribute; inside run_sync it loads; an awaitable attribute loads with exactly one statement,
 // none when eager-loaded, and gives [] for a pending object.
