@@ -49,6 +49,15 @@ pub struct Connection {
     columns_cache: crate::row::ColumnsCache,
 }
 
+/// A [`Connection`] split for one statement ([`Connection::statement_parts`]).
+struct Parts<'c> {
+    inner: &'c crate::engine::EngineInner,
+    driver: &'c dyn crate::driver::Driver,
+    pooled: &'c mut crate::pool::PooledConnection,
+    disconnected: &'c mut bool,
+    columns_cache: &'c mut crate::row::ColumnsCache,
+}
+
 /// Transaction bookkeeping of one [`Connection`].
 #[derive(Debug, Default)]
 struct TxState {
@@ -156,19 +165,13 @@ impl Connection {
             return Ok(());
         }
         let width = crate::driver::param_width(params.len(), rows)?;
-        self.ready()?;
-        self.autobegin()?;
-        let Connection {
-            engine,
-            conn,
+        let Parts {
+            inner,
+            driver,
+            pooled,
             disconnected,
             ..
-        } = self;
-        let inner = engine.inner();
-        let driver = inner.driver();
-        let pooled = conn
-            .as_mut()
-            .ok_or_else(|| Error::resource_closed("This Connection is closed"))?;
+        } = self.statement_parts()?;
         // The span of the set being executed, entered in `before`, closed in `after` (or when
         // a set fails).
         let span = std::cell::RefCell::new(None);
@@ -312,15 +315,12 @@ impl Connection {
         Ok(CursorResult::new(d.out, columns, d.driver, d.disconnected))
     }
 
-    /// The path of every statement: the connection must be usable, a transaction is begun if
-    /// none is open, the `before`/`after` events and the echo/tracing span wrap the driver
-    /// `call`, and its error is noted (disconnect) and given the statement and parameters.
-    fn dispatch<'c, R>(
-        &'c mut self,
-        sql: &str,
-        params: &[Value],
-        call: impl FnOnce(&'c mut dyn crate::driver::DriverConnection) -> Result<R>,
-    ) -> Result<Dispatched<'c, R>> {
+    /// Ready and autobegun, split into what running a statement needs.
+    ///
+    /// # Errors
+    /// As [`execute`](Connection::execute) before anything runs (closed or invalidated
+    /// transaction, closed connection).
+    fn statement_parts(&mut self) -> Result<Parts<'_>> {
         self.ready()?;
         self.autobegin()?;
         let Connection {
@@ -331,10 +331,34 @@ impl Connection {
             ..
         } = self;
         let inner = engine.inner();
-        let driver = inner.driver();
         let pooled = conn
             .as_mut()
             .ok_or_else(|| Error::resource_closed("This Connection is closed"))?;
+        Ok(Parts {
+            inner,
+            driver: inner.driver(),
+            pooled,
+            disconnected,
+            columns_cache,
+        })
+    }
+
+    /// The path of every statement: the connection must be usable, a transaction is begun if
+    /// none is open, the `before`/`after` events and the echo/tracing span wrap the driver
+    /// `call`, and its error is noted (disconnect) and given the statement and parameters.
+    fn dispatch<'c, R>(
+        &'c mut self,
+        sql: &str,
+        params: &[Value],
+        call: impl FnOnce(&'c mut dyn crate::driver::DriverConnection) -> Result<R>,
+    ) -> Result<Dispatched<'c, R>> {
+        let Parts {
+            inner,
+            driver,
+            pooled,
+            disconnected,
+            columns_cache,
+        } = self.statement_parts()?;
         let _entered = before_statement(inner, driver, sql, params);
         match call(pooled.get()) {
             Ok(out) => {
