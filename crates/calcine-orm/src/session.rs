@@ -1185,12 +1185,11 @@ impl Session {
         Ok(())
     }
 
-    /// Whether the session has a transaction in progress.
+    /// Whether the session has a transaction in progress (a connection lent to a stream is
+    /// running one: the stream's statement is in it).
     pub fn in_transaction(&self) -> bool {
-        self.core()
-            .conn
-            .as_ref()
-            .is_some_and(Connection::in_transaction)
+        let core = self.core();
+        core.lent || core.conn.as_ref().is_some_and(Connection::in_transaction)
     }
 
     /// Detaches every object and returns the connection (rolling back its transaction).

@@ -741,6 +741,11 @@ fn implicit_io_inside_a_stream_is_refused_and_loses_nothing() {
                 streamed.push(a);
             }
             drop(st);
+            assert!(
+                s.in_transaction(),
+                "{}: the lent connection runs the transaction",
+                db.name
+            );
             assert_eq!(streamed.len(), 2, "{}: ann and the flushed zed", db.name);
             s.commit().await.unwrap();
             let posts = streamed[0].awaitable(|a| a.posts.load()).await.unwrap();
