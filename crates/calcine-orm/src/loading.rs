@@ -579,7 +579,11 @@ pub(crate) fn run_model_select<T: Model>(
 /// Whether [`apply_loaders`] has anything to load after a select of `mapper` with `options`:
 /// an option (other than a lone `joinedload` of relationship `joined`, which the statement's
 /// join has loaded already), or an eager (selectin / joined) relationship by default.
-fn has_loaders(mapper: &Mapper, options: &[crate::query::LoadPath], joined: Option<usize>) -> bool {
+pub(crate) fn has_loaders(
+    mapper: &Mapper,
+    options: &[crate::query::LoadPath],
+    joined: Option<usize>,
+) -> bool {
     let done_by_join = |p: &crate::query::LoadPath| match p.steps.as_slice() {
         [step] => {
             step.strategy == Lazy::Joined

@@ -916,6 +916,71 @@ impl Session {
         crate::loading::run_model_select(&mut core, &self.shared, stmt)
     }
 
+    /// Streams the instances of `T` selected by `stmt`, `n` at a time (SQLAlchemy's
+    /// `session.scalars(stmt.execution_options(yield_per=n)).partitions()`): `f` gets each
+    /// partition in turn, and only about one partition of rows is in memory at once. The
+    /// statement runs in the session's transaction, after an autoflush, on the session's
+    /// connection, which stays busy until the last partition: implicit IO through the session's
+    /// objects inside `f` (a lazy load, a reload of expired attributes) is refused with
+    /// `InvalidRequest`, as with `AsyncSession::stream_scalars`. Load what `f` needs eagerly
+    /// with a regular query, or keep the objects and use them afterwards.
+    ///
+    /// # Errors
+    /// As [`scalars`](Session::scalars); `InvalidRequest` for a statement with loader options
+    /// or a model with eager (`selectin` / `joined`) relationships, which a stream does not
+    /// load; `f`'s error, returned as it is (nothing more is fetched).
+    pub fn for_each_partition<T: Model>(
+        &mut self,
+        stmt: &ModelSelect<T>,
+        n: usize,
+        mut f: impl FnMut(Vec<Obj<T>>) -> Result<()>,
+    ) -> Result<()> {
+        if crate::loading::has_loaders(T::mapper(), &stmt.options, None) {
+            return Err(Error::invalid_request(format!(
+                "a stream of {} loads no relationships: drop the loader options (or the \
+                 relationships' eager defaults) and load them with a regular query",
+                T::mapper().name()
+            )));
+        }
+        let mut conn = self.begin_stream()?;
+        let out = self.stream_partitions(&mut conn, stmt, n.max(1), &mut f);
+        self.end_stream(conn);
+        out
+    }
+
+    /// The loop of [`for_each_partition`](Session::for_each_partition), on the lent `conn`.
+    fn stream_partitions<T: Model>(
+        &self,
+        conn: &mut Connection,
+        stmt: &ModelSelect<T>,
+        n: usize,
+        f: &mut dyn FnMut(Vec<Obj<T>>) -> Result<()>,
+    ) -> Result<()> {
+        let mut result = conn.execute(stmt)?.yield_per(n);
+        let width = result.columns().len();
+        check_width::<T>(width)?;
+        let mut chunk = Vec::with_capacity(n * width);
+        loop {
+            let got = result.fetch_values(n, &mut chunk)?;
+            if got == 0 {
+                return Ok(());
+            }
+            let mut objs = Vec::with_capacity(got);
+            {
+                // Not held while `f` runs: the objects' own IO takes the lock.
+                let mut core = self.core();
+                load_into(
+                    &mut core.identity,
+                    &self.shared,
+                    chunk.chunks_exact_mut(width),
+                    &mut objs,
+                )?;
+            }
+            chunk.drain(..).for_each(Value::discard);
+            f(objs)?;
+        }
+    }
+
     /// Runs a Core statement in the session's transaction and returns its rows
     /// (`session.execute(stmt)` for non-ORM statements).
     ///

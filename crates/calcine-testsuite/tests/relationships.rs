@@ -713,6 +713,79 @@ fn self_referential_adjacency_list() {
     parity(self_referential);
 }
 
+/// `Session::for_each_partition` (SQLAlchemy's `yield_per(n)` + `partitions()`): one statement
+/// fetched n rows at a time, after an autoflush, each partition the session's own instances;
+/// implicit IO inside the callback is refused while the connection streams; the callback's
+/// error comes back as it is; loader options are refused; the session works afterwards.
+fn partitions(ctx: &Ctx, s: &mut Session) -> Result<()> {
+    for i in 0..25 {
+        s.add(author(&format!("p{i:02}")));
+    }
+    s.flush()?;
+    let q = select::<Author>().order_by([Author::NAME.asc()]);
+    let mut sizes = Vec::new();
+    let mut names = Vec::new();
+    let mut first = None;
+    let (streamed, n) = ctx.counting(|| {
+        s.for_each_partition(&q, 10, |part| {
+            sizes.push(part.len());
+            for a in &part {
+                names.push(a.read()?.name.clone());
+            }
+            let err = part[0].read()?.posts.load().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+            first.get_or_insert_with(|| part[0].clone());
+            Ok(())
+        })
+    });
+    streamed?;
+    assert_eq!(n, 1, "one statement, fetched in partitions");
+    assert_eq!(sizes, [10, 10, 5]);
+    let want: Vec<String> = (0..25).map(|i| format!("p{i:02}")).collect();
+    assert_eq!(names, want);
+    let first = first.unwrap();
+    let id = first.read()?.id.unwrap();
+    assert!(
+        s.get::<Author>(id)?.unwrap() == first,
+        "the session's own instance"
+    );
+
+    let err = s
+        .for_each_partition(&q, 10, |_| {
+            Err(calcine_engine::Error::invalid_request("stop here"))
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("stop here"), "{err}");
+    let err = s
+        .for_each_partition(&q.clone().options(selectinload(Author::POSTS)), 10, |_| {
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidRequest, "{err}");
+
+    s.commit()?;
+    let mut total = 0;
+    s.for_each_partition(&select::<Author>(), 7, |p| {
+        total += p.len();
+        Ok(())
+    })?;
+    assert_eq!(
+        total, 25,
+        "committed, and streamed again in a new transaction"
+    );
+    assert_eq!(
+        first.read()?.posts.load()?.len(),
+        0,
+        "lazy loads work after the stream"
+    );
+    Ok(())
+}
+
+#[test]
+fn for_each_partition_streams_the_sessions_instances() {
+    parity(partitions);
+}
+
 /// Implicit IO while the session's connection streams results is refused, typed, instead of
 /// running on a second connection outside the session's transaction: that connection did not
 /// see what the session had flushed, and when the stream's connection came back it was dropped,
