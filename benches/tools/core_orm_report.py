@@ -113,7 +113,8 @@ ORM_ROWS = [
       ("calcine_run_sync", "calcine `AsyncSession::run_sync`")], None, "large500k.raw"),
     ("large500k.orm_yield_per", "500,000 ORM objects streamed, chunks of 1,000 "
      "(`yield_per(1000)`)",
-     [("calcine_async", "calcine `AsyncSession::stream_scalars` (no sync streaming API)")],
+     [("calcine_sync", "calcine `Session::for_each_partition`"),
+      ("calcine_async", "calcine `AsyncSession::stream_scalars`")],
      None, "large500k.raw_stream"),
     ("large500k.core", "500,000 rows as `(i64, String, String)` through Core, all at once",
      [("calcine_sync", "calcine Core `Connection::execute`")], None, "large500k.raw"),

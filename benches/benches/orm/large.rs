@@ -8,10 +8,11 @@
 //! * `large500k.orm`: `Session::scalars(&select::<Customer>())` → `Vec<Obj<Customer>>`, fresh
 //!   session each repetition (`calcine_sync`), and the same inside one `AsyncSession::run_sync`
 //!   (`calcine_run_sync`). SQLAlchemy: `session.scalars(select(Customer)).all()`.
-//! * `large500k.orm_yield_per`: the same objects streamed 1,000 at a time: the sync `Session`
-//!   has no public streaming API, so this is `AsyncSession::stream_scalars(..).yield_per(1000)`
-//!   read with `next_partition(1000)` (`calcine_async`); each chunk is dropped before the next.
-//!   SQLAlchemy: `execution_options(yield_per=1000)` + `partitions()`.
+//! * `large500k.orm_yield_per`: the same objects streamed 1,000 at a time, each chunk dropped
+//!   before the next: `Session::for_each_partition(&select::<Customer>(), 1000, ..)`
+//!   (`calcine_sync`), and `AsyncSession::stream_scalars(..).yield_per(1000)` read with
+//!   `next_partition(1000)` (`calcine_async`). SQLAlchemy: `execution_options(yield_per=1000)`
+//!   + `partitions()`.
 //! * `large500k.core`: Core `conn.execute(&select((c.id, c.name, c.description)))`, every value
 //!   moved out with `row.take(i)` into `Vec<(i64, String, String)>` (`calcine_sync`, connection
 //!   checked out of the pool inside the timing). SQLAlchemy: `conn.execute(stmt).all()`.
@@ -43,9 +44,10 @@ const STREAM_CHUNK: usize = 1_000;
 type Tuple = (i64, String, String);
 
 /// Every `<shape>/<backend>/<variant>` id of this module, `{}` for the backend.
-const IDS: [&str; 7] = [
+const IDS: [&str; 8] = [
     "large500k.orm/{}/calcine_sync",
     "large500k.orm/{}/calcine_run_sync",
+    "large500k.orm_yield_per/{}/calcine_sync",
     "large500k.orm_yield_per/{}/calcine_async",
     "large500k.core/{}/calcine_sync",
     "large500k.core_yield_per/{}/calcine_sync",
@@ -95,6 +97,23 @@ impl<T> Chunker<T> {
 }
 
 // ---- calcine, shared by both backends ----
+
+fn orm_stream_sync(engine: &Engine) -> Duration {
+    let t = Instant::now();
+    let mut s = calcine::orm::Session::new(engine);
+    let mut seen = 0;
+    s.for_each_partition(&select::<Customer>(), STREAM_CHUNK, |part| {
+        seen += part.len();
+        black_box(&part);
+        drop(part);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, LARGE_N);
+    s.close();
+    drop(s);
+    t.elapsed()
+}
 
 fn orm_stream_async(rt: &tokio::runtime::Runtime, ae: &AsyncEngine) -> Duration {
     rt.block_on(async {
@@ -188,6 +207,12 @@ fn bench_calcine(
         LARGE_N,
         reps,
         || calcine_load_run_sync(rt, ae, LARGE_N),
+    );
+    h.run(
+        &format!("large500k.orm_yield_per/{backend}/calcine_sync"),
+        LARGE_N,
+        reps,
+        || orm_stream_sync(engine),
     );
     h.run(
         &format!("large500k.orm_yield_per/{backend}/calcine_async"),
