@@ -883,17 +883,14 @@ fn row_shape(mapper: &Mapper, values: &[Value]) -> (u64, Option<usize>) {
 
 /// Moves the values of the columns in `mask` into `out` (the INSERT's parameters) and returns
 /// the primary-key values, with NULL where the database generates the key.
-fn split_row(mapper: &Mapper, values: Vec<Value>, mask: u64, out: &mut Vec<Value>) -> Vec<Value> {
-    let pk_cols = mapper.primary_key();
-    let mut pk = vec![Value::Null; pk_cols.len()];
-    for (c, v) in values.into_iter().enumerate() {
-        if let Some(k) = pk_cols.iter().position(|&p| p == c) {
-            pk[k] = v.clone();
-        }
-        if mask & (1 << c) != 0 {
-            out.push(v);
-        }
-    }
+fn split_row(
+    mapper: &Mapper,
+    mut values: Vec<Value>,
+    mask: u64,
+    out: &mut Vec<Value>,
+) -> Vec<Value> {
+    let mut pk = Vec::with_capacity(mapper.primary_key().len());
+    split_slice_into(mapper, &mut values, mask, out, &mut pk);
     pk
 }
 
@@ -1043,38 +1040,21 @@ fn insert_rows(
             }
         }
         let last = commit && rows.peek().is_none();
-        let Some(sql) = mapper.insert_sql(dialect, mask, 1, returning) else {
-            insert_one(core, dialect, mapper, &inst, values, last)?;
-            continue;
+        let shape = RowShape {
+            mask,
+            auto,
+            returning,
         };
-        params.clear();
-        let pk = split_row(mapper, values, mask, &mut params);
-        let done = [(inst, pk)];
-        let with_commit = last && can_carry_commit(mapper, auto, &done);
-        let [(inst, pk)] = done;
-        let conn = core.connection()?;
-        let generated = if returning {
-            let mut rows = if with_commit {
-                conn.exec_driver_sql_then_commit(&sql, &params)?.all()?
-            } else {
-                conn.exec_driver_sql(&sql, &params)?.all()?
-            };
-            match rows.pop() {
-                Some(mut row) => Some(row.take::<Value>(0)?),
-                None => None,
-            }
-        } else {
-            if with_commit {
-                conn.exec_driver_sql_then_commit(&sql, &params)?;
-            } else {
-                conn.exec_driver_sql_rowcount(&sql, &params)?;
-            }
-            match auto {
-                Some(_) => conn.last_insert_id().map(Value::Int),
-                None => None,
-            }
-        };
-        finish_insert(core, mapper, &inst, pk, auto, generated)?;
+        insert_one_row(
+            core,
+            dialect,
+            mapper,
+            &inst,
+            values,
+            shape,
+            last,
+            &mut params,
+        )?;
     }
     Ok(())
 }
@@ -1152,7 +1132,21 @@ fn insert_flat(
             _ => {
                 for (inst, vals) in group.iter().zip(rows.chunks_mut(ncols.max(1))) {
                     let vals: Vec<Value> = vals.iter_mut().map(std::mem::take).collect();
-                    insert_one_row(core, mapper, inst, vals, mask, auto, &mut params)?;
+                    let shape = RowShape {
+                        mask,
+                        auto,
+                        returning: false,
+                    };
+                    insert_one_row(
+                        core,
+                        Dialect::Sqlite,
+                        mapper,
+                        inst,
+                        vals,
+                        shape,
+                        false,
+                        &mut params,
+                    )?;
                 }
             }
         }
@@ -1161,27 +1155,63 @@ fn insert_flat(
     Ok(())
 }
 
-/// One row as [`insert_rows`] sends it alone on SQLite: the cached single-row INSERT when
-/// there is one, else [`insert_one`].
+/// What an INSERT of one row sends: the columns in `mask`, the generated key column, and
+/// whether the key comes back through `RETURNING` (PostgreSQL) or `last_insert_id` (SQLite).
+#[derive(Clone, Copy)]
+struct RowShape {
+    mask: u64,
+    auto: Option<usize>,
+    returning: bool,
+}
+
+/// One row INSERTed alone: the cached single-row statement when there is one, else
+/// [`insert_one`]; with `commit`, the statement carries the transaction's `COMMIT` when
+/// [`can_carry_commit`] allows.
+#[allow(clippy::too_many_arguments)]
 fn insert_one_row(
     core: &mut SessionCore,
+    dialect: Dialect,
     mapper: &Mapper,
     inst: &Arc<dyn AnyInstance>,
     values: Vec<Value>,
-    mask: u64,
-    auto: Option<usize>,
+    shape: RowShape,
+    commit: bool,
     params: &mut Vec<Value>,
 ) -> Result<()> {
-    let Some(sql) = mapper.insert_sql(Dialect::Sqlite, mask, 1, false) else {
-        return insert_one(core, Dialect::Sqlite, mapper, inst, values, false);
+    let RowShape {
+        mask,
+        auto,
+        returning,
+    } = shape;
+    let Some(sql) = mapper.insert_sql(dialect, mask, 1, returning) else {
+        return insert_one(core, dialect, mapper, inst, values, commit);
     };
     params.clear();
     let pk = split_row(mapper, values, mask, params);
+    let done = [(inst.clone(), pk)];
+    let with_commit = commit && can_carry_commit(mapper, auto, &done);
+    let [(_, pk)] = done;
     let conn = core.connection()?;
-    conn.exec_driver_sql_rowcount(&sql, params)?;
-    let generated = match auto {
-        Some(_) => conn.last_insert_id().map(Value::Int),
-        None => None,
+    let generated = if returning {
+        let mut rows = if with_commit {
+            conn.exec_driver_sql_then_commit(&sql, params)?.all()?
+        } else {
+            conn.exec_driver_sql(&sql, params)?.all()?
+        };
+        match rows.pop() {
+            Some(mut row) => Some(row.take::<Value>(0)?),
+            None => None,
+        }
+    } else {
+        if with_commit {
+            conn.exec_driver_sql_then_commit(&sql, params)?;
+        } else {
+            conn.exec_driver_sql_rowcount(&sql, params)?;
+        }
+        match auto {
+            Some(_) => conn.last_insert_id().map(Value::Int),
+            None => None,
+        }
     };
     finish_insert(core, mapper, inst, pk, auto, generated)
 }
