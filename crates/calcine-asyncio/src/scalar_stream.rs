@@ -14,6 +14,8 @@ pub struct AsyncScalarStream<'a, T: Model> {
     cursor: CursorResult<'a>,
     session: &'a mut Session,
     chunk: usize,
+    /// The rows' values while a partition is mapped (kept from fill to fill).
+    values: Vec<calcine_sql::Value>,
     buffer: VecDeque<Obj<T>>,
     done: bool,
 }
@@ -24,6 +26,7 @@ impl<'a, T: Model> AsyncScalarStream<'a, T> {
             cursor,
             session,
             chunk: 100,
+            values: Vec::new(),
             buffer: VecDeque::new(),
             done: false,
         }
@@ -40,20 +43,11 @@ impl<'a, T: Model> AsyncScalarStream<'a, T> {
         if self.done {
             return Ok(());
         }
-        let cursor = &mut self.cursor;
-        let session = &mut *self.session;
-        let (objs, end) = greenlet_spawn(move || -> Result<(Vec<Obj<T>>, bool)> {
-            let mut rows = Vec::with_capacity(want);
-            while rows.len() < want {
-                match cursor.next_row()? {
-                    Some(r) => rows.push(r),
-                    None => return Ok((session.load_rows::<T>(rows)?, true)),
-                }
-            }
-            Ok((session.load_rows::<T>(rows)?, false))
-        })
-        .await?;
-        self.done = end;
+        let (cursor, session, values) = (&mut self.cursor, &*self.session, &mut self.values);
+        let objs =
+            greenlet_spawn(move || session.load_partition::<T>(cursor, want, values)).await?;
+        // Fewer than asked for only at the end.
+        self.done = objs.len() < want;
         self.buffer.extend(objs);
         Ok(())
     }

@@ -53,7 +53,7 @@ impl SessionCore {
         let ncols = target.column_names().len();
         self.execute_chunks(
             stmt,
-            |width| check_target_width(target, width),
+            |width| crate::session::check_columns(target, width),
             |identity, chunk, width| {
                 for row in chunk.chunks_exact(width) {
                     each(row);
@@ -79,19 +79,6 @@ impl SessionCore {
     ) -> Result<Related> {
         self.execute_load_with(shared, stmt, target, load, |_| {})
     }
-}
-
-/// An error unless a statement loading `target` returns its columns (`width` of them).
-#[cold]
-fn check_target_width(target: &Mapper, width: usize) -> Result<()> {
-    let ncols = target.column_names().len();
-    if width == ncols && ncols > 0 {
-        return Ok(());
-    }
-    Err(Error::internal(format!(
-        "a statement loading {} returned {width} columns, not its {ncols}",
-        target.name()
-    )))
 }
 
 /// How one relationship joins its parent to its target.

@@ -293,10 +293,11 @@ impl SessionCore {
                 // Another connection would run outside the session's transaction: it would not
                 // see what the session flushed, and the transaction would be split in two.
                 return Err(Error::invalid_request(
-                    "the session's connection is busy streaming results (stream_scalars / \
-                     stream): implicit IO such as a lazy load or a reload of expired attributes \
-                     cannot run until the stream is done and the session is used again; load \
-                     relationships eagerly (selectinload) or collect the stream first",
+                    "the session's connection is busy streaming results (for_each_partition, \
+                     stream_scalars, stream): implicit IO such as a lazy load or a reload of \
+                     expired attributes cannot run until the stream is done and the session is \
+                     used again; load relationships eagerly (selectinload) or collect the \
+                     stream first",
                 ));
             }
             self.conn = Some(self.engine.connect()?);
@@ -393,18 +394,6 @@ impl SessionCore {
                 .is_empty()
     }
 
-    /// Maps result rows to instances of `T` through the identity map.
-    pub(crate) fn load<T: Model>(
-        &mut self,
-        shared: &Arc<SessionShared>,
-        mut rows: Vec<Vec<Value>>,
-    ) -> Result<Vec<Obj<T>>> {
-        let mut out = Vec::with_capacity(rows.len());
-        let rows = rows.iter_mut().map(Vec::as_mut_slice);
-        load_into(&mut self.identity, shared, rows, &mut out)?;
-        Ok(out)
-    }
-
     /// Runs `stmt` and hands its rows to `each` a chunk at a time: one flat buffer of values
     /// (`width` per row, the statement's column count), reused from chunk to chunk, so no
     /// allocation per row. Each chunk is turned into objects while its values are still in the
@@ -454,9 +443,14 @@ impl SessionCore {
 }
 
 /// An error unless a statement loading `T` returns `width` columns, `T`'s in table order.
-#[cold]
 fn check_width<T: Model>(width: usize) -> Result<()> {
-    let mapper = T::mapper();
+    check_columns(T::mapper(), width)
+}
+
+/// An error unless a statement loading `mapper`'s model returns `width` columns, the model's
+/// in table order.
+#[cold]
+pub(crate) fn check_columns(mapper: &crate::model::Mapper, width: usize) -> Result<()> {
     let ncols = mapper.column_names().len();
     if width == ncols && ncols > 0 {
         return Ok(());
@@ -738,18 +732,6 @@ impl Session {
         core.conn = Some(conn);
     }
 
-    /// Maps rows of `calcine_orm::select::<T>()`-shaped statements to instances through the
-    /// identity map (what `scalars` does after executing).
-    ///
-    /// # Errors
-    /// A row that does not fit `T`.
-    #[doc(hidden)]
-    pub fn load_rows<T: Model>(&mut self, rows: Vec<Row>) -> Result<Vec<Obj<T>>> {
-        let shared = self.shared.clone();
-        let values = rows.into_iter().map(Row::into_values).collect();
-        self.core().load::<T>(&shared, values)
-    }
-
     /// Whether the session holds a checked-out connection right now.
     pub fn has_connection(&self) -> bool {
         self.core().conn.is_some()
@@ -792,23 +774,23 @@ impl Session {
     /// Adds a new object: it becomes pending and is INSERTed by the next flush. Returns its
     /// handle (SQLAlchemy's `session.add(obj)`).
     pub fn add<T: Model>(&mut self, value: T) -> Obj<T> {
-        let obj = new_instance(value, Status::Pending, None, Arc::downgrade(&self.shared));
+        self.add_pending(value, Arc::downgrade(&self.shared))
+    }
+
+    /// [`add`](Session::add) with the weak handle on the session the object keeps (a batch
+    /// clones one: a clone is one increment, `Arc::downgrade` a compare-and-swap loop).
+    fn add_pending<T: Model>(&mut self, value: T, session: Weak<SessionShared>) -> Obj<T> {
+        let obj = new_instance(value, Status::Pending, None, session);
         self.core().new.push(obj.as_any());
         obj
     }
 
     /// Adds several new objects (`session.add_all`).
     pub fn add_all<T: Model>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Obj<T>> {
-        // One weak handle on the session, cloned per object (a clone is one increment,
-        // `Arc::downgrade` a compare-and-swap loop).
         let session = Arc::downgrade(&self.shared);
         values
             .into_iter()
-            .map(|v| {
-                let obj = new_instance(v, Status::Pending, None, session.clone());
-                self.core().new.push(obj.as_any());
-                obj
-            })
+            .map(|v| self.add_pending(v, session.clone()))
             .collect()
     }
 
@@ -957,28 +939,45 @@ impl Session {
         f: &mut dyn FnMut(Vec<Obj<T>>) -> Result<()>,
     ) -> Result<()> {
         let mut result = conn.execute(stmt)?.yield_per(n);
-        let width = result.columns().len();
-        check_width::<T>(width)?;
-        let mut chunk = Vec::with_capacity(n * width);
+        let mut chunk = Vec::new();
         loop {
-            let got = result.fetch_values(n, &mut chunk)?;
-            if got == 0 {
+            let objs = self.load_partition::<T>(&mut result, n, &mut chunk)?;
+            if objs.is_empty() {
                 return Ok(());
             }
-            let mut objs = Vec::with_capacity(got);
-            {
-                // Not held while `f` runs: the objects' own IO takes the lock.
-                let mut core = self.core();
-                load_into(
-                    &mut core.identity,
-                    &self.shared,
-                    chunk.chunks_exact_mut(width),
-                    &mut objs,
-                )?;
-            }
-            chunk.drain(..).for_each(Value::discard);
             f(objs)?;
         }
+    }
+
+    /// The next (at most) `n` instances of `T` from `result`, the rows of a
+    /// `select::<T>()`-shaped statement on a connection lent by
+    /// [`begin_stream`](Session::begin_stream), through the identity map; fewer only at the
+    /// end. `chunk` is a buffer kept from call to call. The session's lock is not held when it
+    /// returns (the objects' own IO takes it). What `for_each_partition` and the async
+    /// `stream_scalars` load each partition with.
+    ///
+    /// # Errors
+    /// The driver's error, or rows that do not fit `T`.
+    #[doc(hidden)]
+    pub fn load_partition<T: Model>(
+        &self,
+        result: &mut calcine_engine::CursorResult<'_>,
+        n: usize,
+        chunk: &mut Vec<Value>,
+    ) -> Result<Vec<Obj<T>>> {
+        let width = result.columns().len();
+        check_width::<T>(width)?;
+        chunk.clear();
+        let got = result.fetch_values(n.max(1), chunk)?;
+        let mut objs = Vec::with_capacity(got);
+        load_into(
+            &mut self.core().identity,
+            &self.shared,
+            chunk.chunks_exact_mut(width),
+            &mut objs,
+        )?;
+        chunk.drain(..).for_each(Value::discard);
+        Ok(objs)
     }
 
     /// Runs a Core statement in the session's transaction and returns its rows
