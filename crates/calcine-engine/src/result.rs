@@ -138,7 +138,7 @@ impl<'c> CursorResult<'c> {
     /// Replaces the consumed chunk with the next one.
     fn fill(&mut self) -> Result<()> {
         let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.drain(..).for_each(Value::discard);
+        Value::clear_all(&mut buffer);
         self.pos = 0;
         let r = self.pull(self.chunk, &mut buffer);
         self.buffer = buffer;

@@ -92,19 +92,18 @@ impl Mapper {
                 ),
             ));
         }
-        let mut refs = primary_key.iter().filter_map(|&c| table.c_at(c));
-        let (Some(first), rest) = (refs.next(), refs.collect::<Vec<_>>()) else {
-            return Err(calcine_sql::SqlError::new(
+        let outside = || {
+            calcine_sql::SqlError::new(
                 calcine_sql::SqlErrorKind::InvalidStatement,
                 format!("Mapper for {name}: primary key columns outside the table"),
-            ));
+            )
         };
-        if rest.len() + 1 != primary_key.len() {
-            return Err(calcine_sql::SqlError::new(
-                calcine_sql::SqlErrorKind::InvalidStatement,
-                format!("Mapper for {name}: primary key columns outside the table"),
-            ));
+        let mut refs: Vec<_> = primary_key.iter().filter_map(|&c| table.c_at(c)).collect();
+        if refs.len() != primary_key.len() || refs.is_empty() {
+            return Err(outside());
         }
+        let first = refs.remove(0);
+        let rest = refs;
         let autoincrement = table.autoincrement_column();
         let columns = table
             .columns()

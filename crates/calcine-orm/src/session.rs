@@ -422,7 +422,7 @@ impl SessionCore {
         let mut chunk = Vec::with_capacity(CHUNK * width.max(1));
         while result.fetch_values(CHUNK, &mut chunk)? > 0 {
             each(identity, &mut chunk, width)?;
-            chunk.drain(..).for_each(Value::discard);
+            Value::clear_all(&mut chunk);
         }
         Ok(())
     }
@@ -976,7 +976,7 @@ impl Session {
             chunk.chunks_exact_mut(width),
             &mut objs,
         )?;
-        chunk.drain(..).for_each(Value::discard);
+        Value::clear_all(chunk);
         Ok(objs)
     }
 

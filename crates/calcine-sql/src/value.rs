@@ -73,6 +73,13 @@ impl Value {
         }
     }
 
+    /// Empties a buffer of values, [`discard`](Value::discard)ing each (a row buffer after its
+    /// values were taken: mostly `NULL`s); its capacity is kept.
+    #[inline]
+    pub fn clear_all(buffer: &mut Vec<Value>) {
+        buffer.drain(..).for_each(Value::discard);
+    }
+
     /// Replaces the value in `slot` with `value`, [`discard`](Value::discard)ing the old one.
     ///
     /// ```

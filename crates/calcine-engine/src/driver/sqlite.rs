@@ -178,11 +178,26 @@ fn prepare_on<'c>(
             params.len()
         )));
     }
+    bind(&mut stmt, params)?;
+    Ok(stmt)
+}
+
+/// Binds `params` to the statement's placeholders, in order (their count checked by the
+/// caller).
+fn bind(stmt: &mut rusqlite::Statement<'_>, params: &[Value]) -> Result<()> {
     for (i, p) in params.iter().enumerate() {
         stmt.raw_bind_parameter(i + 1, Param(p))
             .map_err(map_error)?;
     }
-    Ok(stmt)
+    Ok(())
+}
+
+/// The result column names and declared types of `stmt`, as the cursor decodes them.
+fn read_columns(stmt: &rusqlite::Statement<'_>) -> (Arc<[String]>, Arc<[Decl]>) {
+    (
+        stmt.column_names().map(str::to_owned).collect(),
+        stmt.columns().map(|c| Decl::of(c.decl_type())).collect(),
+    )
 }
 
 /// Whether `sql` changes the schema (the statement-metadata cache is then dropped).
@@ -251,13 +266,7 @@ impl DriverConnection for SqliteConnection {
         let mut stmt = prepare_on(&self.conn, sql, crate::driver::param_set(params, width, 0))?;
         for i in 0..rows {
             if i > 0 {
-                for (j, p) in crate::driver::param_set(params, width, i)
-                    .iter()
-                    .enumerate()
-                {
-                    stmt.raw_bind_parameter(j + 1, Param(p))
-                        .map_err(map_error)?;
-                }
+                bind(&mut stmt, crate::driver::param_set(params, width, i))?;
             }
             before(i);
             let mut rows = stmt.raw_query();
@@ -298,8 +307,7 @@ impl DriverConnection for SqliteConnection {
         let meta = match cached {
             Some(m) => m.clone(),
             None => {
-                let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
-                let decls: Arc<[Decl]> = stmt.columns().map(|c| Decl::of(c.decl_type())).collect();
+                let (columns, decls) = read_columns(&stmt);
                 let m = StatementMeta {
                     columns,
                     decls,
@@ -406,21 +414,18 @@ struct SqliteCursor<'c> {
 
 /// After the first step of a run: if SQLite re-prepared `stmt` during it (another connection
 /// changed the schema), its result columns may have changed; `columns` and `decls` are read
-/// from it again. Returns whether they were.
+/// from it again.
 fn refresh_columns(
     stmt: &rusqlite::Statement<'_>,
     reprepared: &mut i32,
     columns: &mut Arc<[String]>,
     decls: &mut Arc<[Decl]>,
-) -> bool {
+) {
     let now = stmt.get_status(rusqlite::StatementStatus::RePrepare);
-    if now == *reprepared {
-        return false;
+    if now != *reprepared {
+        *reprepared = now;
+        (*columns, *decls) = read_columns(stmt);
     }
-    *reprepared = now;
-    *columns = stmt.column_names().map(str::to_owned).collect();
-    *decls = stmt.columns().map(|c| Decl::of(c.decl_type())).collect();
-    true
 }
 
 impl SqliteCursor<'_> {
