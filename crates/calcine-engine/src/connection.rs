@@ -46,7 +46,6 @@ pub struct Connection {
     /// Set when a driver call failed with a disconnect-class error; acted on at the next call.
     disconnected: bool,
     tx: TxState,
-    columns_cache: crate::row::ColumnsCache,
 }
 
 /// A [`Connection`] split for one statement ([`Connection::statement_parts`]).
@@ -55,7 +54,6 @@ struct Parts<'c> {
     driver: &'c dyn crate::driver::Driver,
     pooled: &'c mut crate::pool::PooledConnection,
     disconnected: &'c mut bool,
-    columns_cache: &'c mut crate::row::ColumnsCache,
 }
 
 /// Transaction bookkeeping of one [`Connection`].
@@ -91,7 +89,6 @@ impl Connection {
             conn: Some(pooled),
             disconnected: false,
             tx: TxState::default(),
-            columns_cache: crate::row::ColumnsCache::default(),
         }
     }
 
@@ -311,8 +308,14 @@ impl Connection {
 
     fn run(&mut self, sql: &str, params: &[Value]) -> Result<CursorResult<'_>> {
         let d = self.dispatch(sql, params, |c| c.query(sql, params))?;
-        let columns = d.columns_cache.get(d.out.columns());
-        Ok(CursorResult::new(d.out, columns, d.driver, d.disconnected))
+        let columns = d.scratch.columns.get(d.out.columns());
+        Ok(CursorResult::new(
+            d.out,
+            columns,
+            d.driver,
+            d.disconnected,
+            &mut d.scratch.values,
+        ))
     }
 
     /// Ready and autobegun, split into what running a statement needs.
@@ -327,7 +330,6 @@ impl Connection {
             engine,
             conn,
             disconnected,
-            columns_cache,
             ..
         } = self;
         let inner = engine.inner();
@@ -339,7 +341,6 @@ impl Connection {
             driver: inner.driver(),
             pooled,
             disconnected,
-            columns_cache,
         })
     }
 
@@ -357,17 +358,17 @@ impl Connection {
             driver,
             pooled,
             disconnected,
-            columns_cache,
         } = self.statement_parts()?;
         let _entered = before_statement(inner, driver, sql, params);
-        match call(pooled.get()) {
+        let (conn, scratch) = pooled.split();
+        match call(conn) {
             Ok(out) => {
                 inner.listeners.fire(ExecutePhase::After, sql, params);
                 Ok(Dispatched {
                     out,
                     driver,
                     disconnected,
-                    columns_cache,
+                    scratch,
                 })
             }
             Err(e) => Err(statement_error(driver, disconnected, e, sql, params)),
@@ -424,16 +425,23 @@ impl Connection {
         let rows = rows?;
         let Connection {
             engine,
+            conn,
             disconnected,
-            columns_cache,
             ..
         } = self;
-        let columns = columns_cache.get(crate::driver::DriverCursor::columns(&rows));
+        let scratch = conn
+            .as_mut()
+            .ok_or_else(|| Error::resource_closed("This Connection is closed"))?
+            .scratch();
+        let columns = scratch
+            .columns
+            .get(crate::driver::DriverCursor::columns(&rows));
         Ok(CursorResult::new(
             Box::new(rows),
             columns,
             engine.inner().driver(),
             disconnected,
+            &mut scratch.values,
         ))
     }
 
@@ -743,7 +751,7 @@ struct Dispatched<'c, R> {
     out: R,
     driver: &'c dyn crate::driver::Driver,
     disconnected: &'c mut bool,
-    columns_cache: &'c mut crate::row::ColumnsCache,
+    scratch: &'c mut crate::pool::Scratch,
 }
 
 /// What happens before every statement: the `before` event, `echo` logging, and a `tracing`

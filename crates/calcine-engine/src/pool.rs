@@ -128,6 +128,7 @@ impl State {
 struct Idle {
     conn: Box<dyn DriverConnection>,
     created: Instant,
+    scratch: Scratch,
 }
 
 impl Pool {
@@ -266,6 +267,7 @@ impl Pool {
             Ok(conn) => Ok(PooledConnection {
                 conn: Some(conn),
                 created: Instant::now(),
+                scratch: Scratch::default(),
                 pool: Arc::clone(self),
             }),
             Err(e) => {
@@ -281,7 +283,11 @@ impl Pool {
         idle: Idle,
         invalidated_at: Option<Instant>,
     ) -> Result<PooledConnection> {
-        let Idle { mut conn, created } = idle;
+        let Idle {
+            mut conn,
+            created,
+            scratch,
+        } = idle;
         let stale = invalidated_at.is_some_and(|t| created <= t)
             || self.config.recycle.is_some_and(|r| created.elapsed() >= r);
         if stale {
@@ -302,6 +308,7 @@ impl Pool {
         Ok(PooledConnection {
             conn: Some(conn),
             created,
+            scratch,
             pool: Arc::clone(self),
         })
     }
@@ -314,7 +321,7 @@ impl Pool {
         self.grant_slot(&mut st);
     }
 
-    fn checkin(&self, mut conn: Box<dyn DriverConnection>, created: Instant) {
+    fn checkin(&self, mut conn: Box<dyn DriverConnection>, created: Instant, mut scratch: Scratch) {
         // Reset on return: whatever the borrower left open is rolled back.
         if conn.in_transaction() {
             if let Err(e) = conn.reset() {
@@ -334,9 +341,15 @@ impl Pool {
             close_quietly(conn);
             return;
         }
+        scratch.trim();
         // Straight to the oldest waiter (still counted as checked out), else back to idle.
         st.checked_out += 1;
-        if let Some(grant) = st.hand_over(Grant::Conn(Idle { conn, created })) {
+        let idle = Idle {
+            conn,
+            created,
+            scratch,
+        };
+        if let Some(grant) = st.hand_over(Grant::Conn(idle)) {
             st.checked_out -= 1;
             if let Grant::Conn(idle) = grant {
                 st.idle.push_back(idle);
@@ -387,7 +400,32 @@ fn close_quietly(conn: Box<dyn DriverConnection>) {
 pub(crate) struct PooledConnection {
     conn: Option<Box<dyn DriverConnection>>,
     created: Instant,
+    scratch: Scratch,
     pool: Arc<Pool>,
+}
+
+/// What a driver connection keeps from statement to statement, next to it in the pool: the
+/// result layer's row buffer and column-name indexes, so that a statement allocates neither
+/// (a fresh buffer per statement costs a large allocation, and the allocator's consolidation
+/// of its free lists when it is freed).
+#[derive(Default)]
+pub(crate) struct Scratch {
+    /// [`Columns`](crate::row::Columns) by the identity of the driver's column-name lists.
+    pub(crate) columns: crate::row::ColumnsCache,
+    /// A result's chunk of values; empty (capacity only) between statements.
+    pub(crate) values: Vec<calcine_sql::Value>,
+}
+
+impl Scratch {
+    /// Values kept allocated between statements at most (a result fetched in larger chunks
+    /// gives its buffer back to the allocator).
+    const KEEP_VALUES: usize = 1 << 14;
+
+    fn trim(&mut self) {
+        if self.values.capacity() > Self::KEEP_VALUES {
+            self.values = Vec::new();
+        }
+    }
 }
 
 impl PooledConnection {
@@ -397,6 +435,19 @@ impl PooledConnection {
             Some(c) => c,
             None => unreachable!("PooledConnection used after invalidation"),
         }
+    }
+
+    /// The driver connection and the scratch space its results use, borrowed apart.
+    pub(crate) fn split(&mut self) -> (&mut dyn DriverConnection, &mut Scratch) {
+        match self.conn.as_deref_mut() {
+            Some(c) => (c, &mut self.scratch),
+            None => unreachable!("PooledConnection used after invalidation"),
+        }
+    }
+
+    /// The scratch space of this connection's results.
+    pub(crate) fn scratch(&mut self) -> &mut Scratch {
+        &mut self.scratch
     }
 
     pub(crate) fn get_ref(&self) -> &dyn DriverConnection {
@@ -429,7 +480,7 @@ impl Drop for PooledConnection {
                 "a connection was dropped while unwinding (panic or cancellation mid-operation); \
                  rolling back the shared in-memory connection (closing it would discard the database)"
             );
-            self.pool.checkin(conn, self.created);
+            self.pool.checkin(conn, self.created, std::mem::take(&mut self.scratch));
         } else if std::thread::panicking() {
             tracing::warn!(
                 target: "calcine::pool",
@@ -439,7 +490,7 @@ impl Drop for PooledConnection {
             close_quietly(conn);
             self.pool.release_slot();
         } else {
-            self.pool.checkin(conn, self.created);
+            self.pool.checkin(conn, self.created, std::mem::take(&mut self.scratch));
         }
     }
 }

@@ -44,8 +44,9 @@ pub struct CursorResult<'c> {
     /// Values per row (the number of columns).
     width: usize,
     /// The current chunk's values, row after row, as the driver appended them; rows already
-    /// handed out are left `NULL` (moved out), the next one starts at `pos`.
-    buffer: Vec<Value>,
+    /// handed out are left `NULL` (moved out), the next one starts at `pos`. The connection's
+    /// own buffer, kept from statement to statement (emptied when the result is dropped).
+    buffer: &'c mut Vec<Value>,
     pos: usize,
     /// Rows of the chunk not handed out yet.
     rows_left: usize,
@@ -61,12 +62,14 @@ impl<'c> CursorResult<'c> {
         columns: Arc<Columns>,
         driver: &'c dyn Driver,
         disconnected: &'c mut bool,
+        buffer: &'c mut Vec<Value>,
     ) -> Self {
+        Value::clear_all(buffer);
         CursorResult {
             cursor,
             width: columns.names().len(),
             columns,
-            buffer: Vec::new(),
+            buffer,
             pos: 0,
             rows_left: 0,
             chunk: DEFAULT_CHUNK,
@@ -137,11 +140,11 @@ impl<'c> CursorResult<'c> {
 
     /// Replaces the consumed chunk with the next one.
     fn fill(&mut self) -> Result<()> {
-        let mut buffer = std::mem::take(&mut self.buffer);
+        let mut buffer = std::mem::take(&mut *self.buffer);
         Value::clear_all(&mut buffer);
         self.pos = 0;
         let r = self.pull(self.chunk, &mut buffer);
-        self.buffer = buffer;
+        *self.buffer = buffer;
         self.rows_left = *r.as_ref().unwrap_or(&0);
         r.map(drop)
     }
@@ -251,6 +254,28 @@ impl<'c> CursorResult<'c> {
         Ok(n)
     }
 
+    /// The next rows' values, up to `max` rows, row after row (one value per column, in column
+    /// order), in the result's own buffer: the rows still buffered, else the next fetch of up
+    /// to `max` rows. Empty at the end (and always for a result without columns). The caller may move values out; the rows count as
+    /// read. For loaders that build their own objects chunk by chunk without copying the values
+    /// out first ([`fetch_values`](Self::fetch_values) appends them to a buffer of the caller's).
+    ///
+    /// # Errors
+    /// The driver's error while fetching.
+    pub fn next_chunk(&mut self, max: usize) -> Result<&mut [Value]> {
+        if self.rows_left == 0 {
+            let chunk = std::mem::replace(&mut self.chunk, max.max(1));
+            let r = self.fill();
+            self.chunk = chunk;
+            r?;
+        }
+        let rows = self.rows_left.min(max.max(1));
+        let start = self.pos;
+        self.pos += rows * self.width;
+        self.rows_left -= rows;
+        Ok(&mut self.buffer[start..self.pos])
+    }
+
     /// All remaining rows as plain value vectors (SQLAlchemy's `result.tuples().all()`,
     /// untyped).
     ///
@@ -346,6 +371,13 @@ impl Iterator for CursorResult<'_> {
 
     fn next(&mut self) -> Option<Result<Row>> {
         self.next_row().transpose()
+    }
+}
+
+impl Drop for CursorResult<'_> {
+    /// Empties the connection's buffer (its capacity stays for the next statement).
+    fn drop(&mut self) {
+        Value::clear_all(self.buffer);
     }
 }
 

@@ -419,12 +419,13 @@ impl SessionCore {
         let mut result = conn.execute(stmt)?;
         let width = result.columns().len();
         check(width)?;
-        let mut chunk = Vec::with_capacity(CHUNK * width.max(1));
-        while result.fetch_values(CHUNK, &mut chunk)? > 0 {
-            each(identity, &mut chunk, width)?;
-            Value::clear_all(&mut chunk);
+        loop {
+            let chunk = result.next_chunk(CHUNK)?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            each(identity, chunk, width)?;
         }
-        Ok(())
     }
 
     /// Runs `stmt` (selecting `T`'s columns in table order) and loads its rows as instances of
