@@ -18,7 +18,7 @@ pub(crate) mod sqlite;
 use std::fmt;
 use std::sync::Arc;
 
-use calcine_sql::{Dialect, Value};
+use calcine_sql::{Dialect, Value, ValueRef};
 
 use crate::error::{Error, Result};
 
@@ -297,6 +297,29 @@ impl DriverCursor for BufferedRows {
         Ok(n)
     }
 
+    fn read_rows(
+        &mut self,
+        max: usize,
+        _: usize,
+        f: &mut dyn FnMut(&mut dyn DriverRow) -> bool,
+    ) -> Result<usize> {
+        let width = self.columns.len();
+        let mut n = 0;
+        while n < max && self.rows > 0 {
+            let Some(row) = self.values.as_mut_slice().get_mut(..width) else {
+                return Err(Error::internal("buffered rows shorter than their count"));
+            };
+            let go = f(&mut ValuesRow(row));
+            self.values.by_ref().take(width).for_each(Value::discard);
+            self.rows -= 1;
+            n += 1;
+            if !go {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
     fn rows_affected(&self) -> Option<u64> {
         self.rows_affected
     }
@@ -318,9 +341,70 @@ pub trait DriverCursor {
     /// whose stored value does not match its declared type.
     fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize>;
 
+    /// Reads up to `max` of the next rows where the driver holds them, calling `f` on each in
+    /// turn; stops early, after the row it was given, when `f` returns `false`. Returns how
+    /// many rows `f` was given; `0` means the cursor is exhausted. `f` reads the columns it
+    /// wants through [`DriverRow::get`], so a value is decoded straight into the caller's type.
+    /// `prefetch` is how many rows the caller expects to read (a driver that fetches in round
+    /// trips may fetch that many at once). The default fetches one row at a time into a
+    /// buffer.
+    ///
+    /// # Errors
+    /// As [`fetch`](DriverCursor::fetch) (errors of `f` are the caller's to keep).
+    fn read_rows(
+        &mut self,
+        max: usize,
+        prefetch: usize,
+        f: &mut dyn FnMut(&mut dyn DriverRow) -> bool,
+    ) -> Result<usize> {
+        let _ = prefetch;
+        let mut values = Vec::new();
+        let mut n = 0;
+        while n < max {
+            values.clear();
+            if self.fetch(1, &mut values)? == 0 {
+                break;
+            }
+            n += 1;
+            if !f(&mut ValuesRow(&mut values)) {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
     /// Rows changed by the statement, once known (after the cursor is exhausted, for statements
     /// that change rows); `None` for queries.
     fn rows_affected(&self) -> Option<u64>;
+}
+
+/// One row of a [`DriverCursor`], read column by column where the driver holds it
+/// ([`DriverCursor::next_row_with`]).
+pub trait DriverRow {
+    /// Column `i`'s value: scalars and borrowed text where the driver can, decoded per the
+    /// column's type otherwise. `i` is below the cursor's column count.
+    ///
+    /// # Errors
+    /// A [`Data`](crate::ErrorKind::Data) error naming the column whose stored value cannot
+    /// be read (text that is not UTF-8, a malformed binary value).
+    fn get(&mut self, i: usize) -> Result<ValueRef<'_>>;
+}
+
+/// A row already decoded into [`Value`]s, one per column, read by moving them out (what a
+/// driver hands out for a row it buffered).
+pub struct ValuesRow<'a>(pub &'a mut [Value]);
+
+impl DriverRow for ValuesRow<'_> {
+    #[inline]
+    fn get(&mut self, i: usize) -> Result<ValueRef<'_>> {
+        match self.0.get_mut(i) {
+            Some(v) => Ok(ValueRef::Value(std::mem::take(v))),
+            None => Err(Error::internal(format!(
+                "column {i} of a row of {} values",
+                self.0.len()
+            ))),
+        }
+    }
 }
 
 /// The width of each of `rows` parameter sets laid out one after the other in `len` values

@@ -152,6 +152,9 @@ impl<'c> CursorResult<'c> {
     /// The next row, built as `T` from its values (moved out of the chunk); `None` at the end.
     fn next_as<T: FromRow>(&mut self) -> Result<Option<T>> {
         if self.rows_left == 0 {
+            if self.direct() {
+                return self.next_direct();
+            }
             self.fill()?;
             if self.rows_left == 0 {
                 return Ok(None);
@@ -162,6 +165,84 @@ impl<'c> CursorResult<'c> {
         self.pos = end;
         self.rows_left -= 1;
         T::from_row(&mut RowRef::new(values, &self.columns)).map(Some)
+    }
+
+    /// Whether rows are read in place from the driver (nothing left in the buffer, and not
+    /// too wide for [`RowRef`]'s taken-column mask).
+    fn direct(&self) -> bool {
+        self.rows_left == 0 && (1..=RowRef::DIRECT_MAX).contains(&self.width)
+    }
+
+    /// Reads up to `max` rows in place from the driver, handing each, built as `T`, to `each`
+    /// (which returns whether to go on); a row that fails to build stops the read with its
+    /// error. Returns how many rows were read (`0`: the end).
+    fn read_direct<T: FromRow>(
+        &mut self,
+        max: usize,
+        mut each: impl FnMut(T) -> bool,
+    ) -> Result<usize> {
+        if self.exhausted {
+            return Ok(0);
+        }
+        let columns = &self.columns;
+        let mut failed = None;
+        let read = self
+            .cursor
+            .read_rows(
+                max,
+                self.chunk,
+                &mut |row| match T::from_row(&mut RowRef::driver(row, columns)) {
+                    Ok(v) => each(v),
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                },
+            );
+        match read {
+            Ok(0) => {
+                self.exhausted = true;
+                Ok(0)
+            }
+            Ok(n) => match failed {
+                Some(e) => Err(e),
+                None => Ok(n),
+            },
+            Err(e) => {
+                self.exhausted = true;
+                if self.driver.is_disconnect(&e) {
+                    *self.disconnected = true;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The next row, built as `T` from the driver's own row; `None` at the end.
+    fn next_direct<T: FromRow>(&mut self) -> Result<Option<T>> {
+        let mut out = None;
+        self.read_direct(1, |v| {
+            out = Some(v);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// All remaining rows as `T`.
+    fn all_as<T: FromRow>(mut self) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        while !self.direct() {
+            match self.next_as()? {
+                Some(v) => out.push(v),
+                None => return Ok(out),
+            }
+        }
+        while self.read_direct(usize::MAX, |v| {
+            out.push(v);
+            true
+        })? > 0
+        {}
+        Ok(out)
     }
 
     /// The first row as `T`, discarding the rest.
@@ -200,12 +281,8 @@ impl<'c> CursorResult<'c> {
     ///
     /// # Errors
     /// The driver's error while fetching.
-    pub fn all(mut self) -> Result<Vec<Row>> {
-        let mut out = Vec::new();
-        while let Some(r) = self.next_row()? {
-            out.push(r);
-        }
-        Ok(out)
+    pub fn all(self) -> Result<Vec<Row>> {
+        self.all_as()
     }
 
     /// The rows decoded as `T` (SQLAlchemy's `tuples()`, typed): a tuple of
@@ -434,7 +511,8 @@ impl<T: FromValue> ScalarResult<'_, T> {
     /// # Errors
     /// The driver's error, or [`Decode`](crate::ErrorKind::Decode) naming the column.
     pub fn all(self) -> Result<Vec<T>> {
-        self.collect()
+        let all = self.inner.all_as::<First<T>>()?;
+        Ok(all.into_iter().map(|First(v)| v).collect())
     }
 
     /// The first value, if any.
@@ -504,7 +582,7 @@ impl<T: FromRow> TupleResult<'_, T> {
     /// # Errors
     /// The driver's error, or [`Decode`](crate::ErrorKind::Decode) naming the column.
     pub fn all(self) -> Result<Vec<T>> {
-        self.collect()
+        self.inner.all_as()
     }
 
     /// The first row, if any, discarding the rest.

@@ -90,6 +90,7 @@ mod private {
 }
 
 impl RowIndex for usize {
+    #[inline]
     fn position(&self, columns: &[String], _: &dyn Fn(&str) -> Option<usize>) -> Option<usize> {
         (*self < columns.len()).then_some(*self)
     }
@@ -148,8 +149,7 @@ impl Row {
     /// (wrong type, `NULL` into a non-`Option`, integer overflow).
     pub fn get<T: FromValue>(&self, idx: impl RowIndex) -> Result<T> {
         let i = position(&self.columns, &idx)?;
-        T::from_value(self.values[i].clone())
-            .map_err(|e| Error::decode(self.columns.names[i].clone(), e))
+        T::from_value(self.values[i].clone()).map_err(|e| decode_error(&self.columns, i, e))
     }
 
     /// Like [`get`](Row::get), moving the value out (it is left `NULL` in the row) instead of
@@ -216,43 +216,95 @@ impl PartialEq for Row {
 }
 
 /// The position of column `idx` in `columns`.
+#[inline]
 fn position(columns: &Columns, idx: &impl RowIndex) -> Result<usize> {
     let lookup = |name: &str| columns.position(name);
-    idx.position(&columns.names, &lookup).ok_or_else(|| {
-        Error::invalid_request(format!(
-            "Could not locate column in row for column {}; the row has columns {:?}",
-            idx.describe(),
-            columns.names
-        ))
-    })
+    match idx.position(&columns.names, &lookup) {
+        Some(i) => Ok(i),
+        None => Err(no_such_column(columns, &idx.describe())),
+    }
 }
 
-/// One fetched row as a [`FromRow`] type sees it: its values, still in the result's buffer,
-/// to move out with [`take`](RowRef::take).
+#[cold]
+fn no_such_column(columns: &Columns, describe: &str) -> Error {
+    Error::invalid_request(format!(
+        "Could not locate column in row for column {describe}; the row has columns {:?}",
+        columns.names
+    ))
+}
+
+#[cold]
+fn decode_error(columns: &Columns, i: usize, e: calcine_sql::ValueError) -> Error {
+    Error::decode(columns.names[i].clone(), e)
+}
+
+/// One fetched row as a [`FromRow`] type sees it, to read its columns from with
+/// [`take`](RowRef::take): values still in the result's buffer, or the driver's own row,
+/// decoded straight into the type asked for.
 pub struct RowRef<'r> {
-    values: &'r mut [Value],
+    src: Src<'r>,
     columns: &'r Arc<Columns>,
 }
 
+enum Src<'r> {
+    /// Values in the result's buffer, moved out as they are taken.
+    Values(&'r mut [Value]),
+    /// The driver's row; `taken` has a bit set per column already read (so a second `take`
+    /// reads `NULL`, as from a buffer). Only rows of at most [`RowRef::DIRECT_MAX`] columns.
+    Driver {
+        row: &'r mut dyn crate::driver::DriverRow,
+        taken: u64,
+    },
+}
+
 impl<'r> RowRef<'r> {
+    /// The widest row read from the driver's own row (one bit per column marks it taken);
+    /// wider rows go through the result's buffer.
+    pub(crate) const DIRECT_MAX: usize = 64;
+
     pub(crate) fn new(values: &'r mut [Value], columns: &'r Arc<Columns>) -> Self {
-        RowRef { values, columns }
+        RowRef {
+            src: Src::Values(values),
+            columns,
+        }
     }
 
-    /// Moves the value of a column out (leaving `NULL`), decoded as `T`.
+    /// A row read in place from the driver; `columns` has at most [`Self::DIRECT_MAX`] names.
+    pub(crate) fn driver(
+        row: &'r mut dyn crate::driver::DriverRow,
+        columns: &'r Arc<Columns>,
+    ) -> Self {
+        RowRef {
+            src: Src::Driver { row, taken: 0 },
+            columns,
+        }
+    }
+
+    /// Moves the value of a column out (a second `take` of it reads `NULL`), decoded as `T`.
     ///
     /// # Errors
     /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) for an unknown column;
-    /// [`Decode`](crate::ErrorKind::Decode), naming the column, when the value is not a `T`.
+    /// [`Decode`](crate::ErrorKind::Decode), naming the column, when the value is not a `T`;
+    /// the driver's [`Data`](crate::ErrorKind::Data) error for a stored value it cannot read.
+    #[inline]
     pub fn take<T: FromValue>(&mut self, idx: impl RowIndex) -> Result<T> {
         let i = position(self.columns, &idx)?;
-        T::from_value(std::mem::take(&mut self.values[i]))
-            .map_err(|e| Error::decode(self.columns.names[i].clone(), e))
-    }
-
-    /// The raw values, in column order.
-    pub fn values(&self) -> &[Value] {
-        self.values
+        let decoded = match &mut self.src {
+            Src::Values(values) => T::from_value(std::mem::take(&mut values[i])),
+            Src::Driver { row, taken } => {
+                let bit = 1u64 << i;
+                if *taken & bit != 0 {
+                    T::from_value(Value::Null)
+                } else {
+                    *taken |= bit;
+                    T::from_value_ref(row.get(i)?)
+                }
+            }
+        };
+        match decoded {
+            Ok(v) => Ok(v),
+            Err(e) => Err(decode_error(self.columns, i, e)),
+        }
     }
 
     /// The column names.
@@ -262,17 +314,17 @@ impl<'r> RowRef<'r> {
 
     /// Number of columns.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.columns.names.len()
     }
 
     /// Whether the row has no columns.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.columns.names.is_empty()
     }
 
     /// Moves every value out, in column order.
-    fn take_all(&mut self) -> Box<[Value]> {
-        self.values.iter_mut().map(std::mem::take).collect()
+    fn take_all(&mut self) -> Result<Box<[Value]>> {
+        (0..self.len()).map(|i| self.take::<Value>(i)).collect()
     }
 
     /// An error unless the row has `n` columns.
@@ -280,12 +332,12 @@ impl<'r> RowRef<'r> {
     /// # Errors
     /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) naming both counts.
     pub fn expect_len(&self, n: usize) -> Result<()> {
-        if self.values.len() == n {
+        if self.len() == n {
             Ok(())
         } else {
             Err(Error::invalid_request(format!(
                 "a row of {} columns {:?} cannot be read as {n} values",
-                self.values.len(),
+                self.len(),
                 self.columns.names
             )))
         }
@@ -330,14 +382,14 @@ impl FromRow for Row {
     fn from_row(row: &mut RowRef<'_>) -> Result<Self> {
         Ok(Row {
             columns: Arc::clone(row.columns),
-            values: row.take_all(),
+            values: row.take_all()?,
         })
     }
 }
 
 impl FromRow for Vec<Value> {
     fn from_row(row: &mut RowRef<'_>) -> Result<Self> {
-        Ok(row.take_all().into_vec())
+        row.take_all().map(<[Value]>::into_vec)
     }
 }
 

@@ -113,6 +113,135 @@ fn every_value_kind_round_trips() {
     }
 }
 
+/// Rows after the first are read in place from the driver's row (no `Value` buffered in
+/// between): every value kind decodes as through the buffer, typed takes read scalars and
+/// borrowed text directly, a column taken twice reads `NULL` the second time, decode errors
+/// name their column, and rows wider than 64 columns (read through the buffer) agree.
+#[test]
+fn rows_read_in_place_match_buffered_rows() {
+    use calcine_engine::{FromRow, RowRef};
+
+    struct Twice(Option<String>, Option<String>);
+    impl FromRow for Twice {
+        fn from_row(row: &mut RowRef<'_>) -> calcine_engine::Result<Self> {
+            Ok(Twice(row.take(0)?, row.take(0)?))
+        }
+    }
+
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("inplace");
+        let vals = sample_values();
+        let cols: Vec<String> = vals
+            .iter()
+            .map(|(c, st, pt, _)| {
+                let st = if *st == "NUMERIC_TEXT" {
+                    "DECIMAL_TEXT"
+                } else {
+                    st
+                };
+                format!("{c} {}", if db.pg { pt } else { st })
+            })
+            .collect();
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(&format!("CREATE TABLE {t} ({})", cols.join(", ")), &[])
+            .unwrap();
+        let marks = vec!["?"; vals.len()].join(", ");
+        let params: Vec<Value> = vals.iter().map(|v| v.3.clone()).collect();
+        let insert = db.sql(&format!("INSERT INTO {t} VALUES ({marks})"));
+        for _ in 0..3 {
+            conn.exec_driver_sql(&insert, &params).unwrap();
+        }
+        let all = format!("SELECT * FROM {t}");
+        // The first row is read when the statement runs (buffered); the others in place.
+        let rows = conn.exec_driver_sql(&all, &[]).unwrap().all().unwrap();
+        assert_eq!(rows.len(), 3);
+        let expected: Vec<Value> = vals.iter().map(|v| v.3.clone()).collect();
+        for row in &rows {
+            assert_eq!(row.values(), expected.as_slice(), "{}", db.name);
+        }
+        let flat: Vec<Vec<Value>> = conn
+            .exec_driver_sql(&all, &[])
+            .unwrap()
+            .yield_per(2)
+            .all_values()
+            .unwrap();
+        assert_eq!(flat, vec![expected.clone(); 3], "{}", db.name);
+
+        // Typed takes of each kind, straight from the driver's row.
+        let typed = format!("SELECT b, i_min, f, n, bytes, nul, u FROM {t}");
+        type Typed = (bool, i64, f64, String, Vec<u8>, Option<String>, uuid::Uuid);
+        let got: Vec<Typed> = conn
+            .exec_driver_sql(&typed, &[])
+            .unwrap()
+            .tuples()
+            .all()
+            .unwrap();
+        assert_eq!(got.len(), 3);
+        for r in &got {
+            assert!(r.0);
+            assert_eq!(r.1, i64::MIN);
+            assert_eq!(r.2, -1.5e-300);
+            assert_eq!(r.3, "12345678901234567890.0123456789", "{}", db.name);
+            assert_eq!(r.4, vec![0, 1, 2, 0, 255]);
+            assert_eq!(r.5, None);
+            assert_eq!(
+                r.6,
+                uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210)
+            );
+        }
+
+        // A column taken twice: the value, then NULL (as from a buffer).
+        let twice: Vec<Twice> = conn
+            .exec_driver_sql(&format!("SELECT n FROM {t}"), &[])
+            .unwrap()
+            .tuples()
+            .all()
+            .unwrap();
+        for Twice(first, second) in &twice {
+            assert_eq!(first.as_deref(), Some("12345678901234567890.0123456789"));
+            assert_eq!(second, &None, "{}", db.name);
+        }
+
+        // A value that does not decode: the error names the column, on an in-place row too.
+        let err = conn
+            .exec_driver_sql(&format!("SELECT i_max, bytes FROM {t}"), &[])
+            .unwrap()
+            .tuples::<(i32, Vec<u8>)>()
+            .nth(1)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Decode, "{}: {err}", db.name);
+        assert!(err.to_string().contains("i_max"), "{err}");
+
+        if !db.pg {
+            // Stored text that is not UTF-8, on the second row: a Data error naming the column,
+            // and the rows before it were read.
+            let mut res = conn
+                .exec_driver_sql(
+                    "SELECT CAST(x'6f6b' AS TEXT) AS s UNION ALL SELECT CAST(x'ff' AS TEXT)",
+                    &[],
+                )
+                .unwrap()
+                .tuples::<(String,)>();
+            assert_eq!(res.next().unwrap().unwrap().0, "ok");
+            let err = res.next().unwrap().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+            assert!(err.to_string().contains("\"s\""), "{err}");
+        }
+
+        // 70 columns: wider than the in-place limit, read through the buffer.
+        let wide: Vec<String> = (0..70).map(|i| format!("i_min + {i} AS c{i}")).collect();
+        let wide_sql = format!("SELECT {} FROM {t}", wide.join(", "));
+        let rows = conn.exec_driver_sql(&wide_sql, &[]).unwrap().all().unwrap();
+        assert_eq!(rows.len(), 3);
+        for row in &rows {
+            assert_eq!(row.len(), 70);
+            assert_eq!(row.get::<i64>("c69").unwrap(), i64::MIN + 69, "{}", db.name);
+        }
+    }
+}
+
 #[test]
 fn hostile_text_round_trips_as_data() {
     let nasty = [

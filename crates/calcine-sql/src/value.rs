@@ -175,12 +175,72 @@ impl fmt::Display for ValueError {
 
 impl std::error::Error for ValueError {}
 
+/// A column value as a driver hands it out while it still holds the row: scalars by value,
+/// text and bytes borrowed from the driver's buffer (nothing allocated yet), anything else
+/// already decoded. What [`FromValue::from_value_ref`] reads, so that a value is decoded
+/// straight into the Rust type asked for, with no [`Value`] in between.
+#[derive(Debug, PartialEq)]
+pub enum ValueRef<'a> {
+    /// SQL `NULL`.
+    Null,
+    /// An integer.
+    Int(i64),
+    /// A floating-point number.
+    Float(f64),
+    /// Text, borrowed (already checked to be UTF-8).
+    Text(&'a str),
+    /// Bytes, borrowed.
+    Bytes(&'a [u8]),
+    /// Any other value (decoded per its declared or column type).
+    Value(Value),
+}
+
+impl ValueRef<'_> {
+    /// The owned [`Value`].
+    ///
+    /// ```
+    /// use calcine_sql::{Value, ValueRef};
+    /// assert_eq!(ValueRef::Text("ann").into_value(), Value::Text("ann".into()));
+    /// assert_eq!(ValueRef::Null.into_value(), Value::Null);
+    /// ```
+    #[inline]
+    pub fn into_value(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Int(i) => Value::Int(i),
+            ValueRef::Float(f) => Value::Float(f),
+            ValueRef::Text(s) => Value::Text(s.to_owned()),
+            ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
+            ValueRef::Value(v) => v,
+        }
+    }
+
+    /// Whether this is SQL `NULL`.
+    #[inline]
+    pub fn is_null(&self) -> bool {
+        match self {
+            ValueRef::Null => true,
+            ValueRef::Value(v) => v.is_null(),
+            _ => false,
+        }
+    }
+}
+
 /// Conversion from a column [`Value`] into a Rust type (the decode half of SQLAlchemy's
 /// `TypeEngine.result_processor`).
 pub trait FromValue: Sized {
     /// Converts `value`, returning a [`ValueError`] for a kind mismatch, an unexpected `NULL`
     /// or a value out of the target's range.
     fn from_value(value: Value) -> Result<Self, ValueError>;
+
+    /// Converts a value the driver still holds ([`ValueRef`]): the same result as
+    /// [`from_value`](FromValue::from_value) of its [`into_value`](ValueRef::into_value),
+    /// which is what the default does. The standard types override it to read scalars and
+    /// borrowed text directly (one allocation for a `String`, none for the others).
+    #[inline]
+    fn from_value_ref(value: ValueRef<'_>) -> Result<Self, ValueError> {
+        Self::from_value(value.into_value())
+    }
 }
 
 impl FromValue for Value {
@@ -198,6 +258,14 @@ impl<T: FromValue> FromValue for Option<T> {
             return Ok(None);
         }
         T::from_value(value).map(Some)
+    }
+
+    #[inline]
+    fn from_value_ref(value: ValueRef<'_>) -> Result<Self, ValueError> {
+        if value.is_null() {
+            return Ok(None);
+        }
+        T::from_value_ref(value).map(Some)
     }
 }
 
@@ -219,6 +287,18 @@ macro_rules! int_from_value {
                 };
                 value.discard();
                 out
+            }
+
+            #[inline]
+            fn from_value_ref(value: ValueRef<'_>) -> Result<Self, ValueError> {
+                match value {
+                    ValueRef::Int(i) => match <$t>::try_from(i) {
+                        Ok(v) => Ok(v),
+                        Err(_) => Self::from_value(Value::Int(i)),
+                    },
+                    ValueRef::Value(v) => Self::from_value(v),
+                    other => Self::from_value(other.into_value()),
+                }
             }
         }
         impl From<$t> for Value {
@@ -278,6 +358,15 @@ impl FromValue for f64 {
             other => Err(ValueError::mismatch("f64", &other)),
         }
     }
+    #[inline]
+    fn from_value_ref(value: ValueRef<'_>) -> Result<Self, ValueError> {
+        match value {
+            ValueRef::Float(f) => Ok(f),
+            ValueRef::Int(i) => Ok(i as f64),
+            ValueRef::Value(v) => Self::from_value(v),
+            other => Self::from_value(other.into_value()),
+        }
+    }
 }
 
 impl FromValue for f32 {
@@ -295,6 +384,14 @@ impl FromValue for String {
             other => Err(ValueError::mismatch("String", &other)),
         }
     }
+    #[inline]
+    fn from_value_ref(value: ValueRef<'_>) -> Result<Self, ValueError> {
+        match value {
+            ValueRef::Text(s) => Ok(s.to_owned()),
+            ValueRef::Value(v) => Self::from_value(v),
+            other => Self::from_value(other.into_value()),
+        }
+    }
 }
 
 impl FromValue for Vec<u8> {
@@ -303,6 +400,14 @@ impl FromValue for Vec<u8> {
         match value {
             Value::Bytes(b) => Ok(b),
             other => Err(ValueError::mismatch("Vec<u8>", &other)),
+        }
+    }
+    #[inline]
+    fn from_value_ref(value: ValueRef<'_>) -> Result<Self, ValueError> {
+        match value {
+            ValueRef::Bytes(b) => Ok(b.to_vec()),
+            ValueRef::Value(v) => Self::from_value(v),
+            other => Self::from_value(other.into_value()),
         }
     }
 }

@@ -43,7 +43,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
-use calcine_sql::{Dialect, Value};
+use calcine_sql::{Dialect, Value, ValueRef};
 use futures_util::StreamExt;
 use rustc_hash::FxHashMap;
 use tokio_postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
@@ -461,6 +461,7 @@ impl DriverConnection for PostgresConnection {
             columns,
             buffered: Vec::new(),
             has_buffered: false,
+            rows: Vec::new().into_iter(),
             done: false,
             io: &mut self.wire.io,
         };
@@ -627,6 +628,8 @@ struct PostgresCursor<'c> {
     /// The values of a row read at execution time, handed out by the first `fetch`.
     buffered: Vec<Value>,
     has_buffered: bool,
+    /// Rows received and not handed out yet (read in place by `next_row_with`).
+    rows: std::vec::IntoIter<tokio_postgres::Row>,
     done: bool,
     /// The connection's future, driven while rows are awaited; the borrow also keeps other
     /// statements from interleaving.
@@ -634,9 +637,10 @@ struct PostgresCursor<'c> {
 }
 
 impl PostgresCursor<'_> {
-    fn pull(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
+    /// Receives up to `max` more rows (fewer only at the end, which sets `done`).
+    fn receive(&mut self, max: usize) -> Result<Vec<tokio_postgres::Row>> {
         if self.done || max == 0 {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let stream = &mut self.stream;
         let rows = calcine_greenlet::await_(drive(&mut *self.io, async {
@@ -657,11 +661,42 @@ impl PostgresCursor<'_> {
         if rows.len() < max {
             self.done = true;
         }
+        Ok(rows)
+    }
+
+    /// Appends up to `max` rows' values to `out`: the rows received and not handed out yet
+    /// first, then newly received ones.
+    fn pull(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
+        let mut n = 0;
+        while n < max {
+            let Some(row) = self.rows.next() else { break };
+            decode_row(&row, &self.columns, out)?;
+            n += 1;
+        }
+        let rows = self.receive(max - n)?;
         out.reserve(rows.len() * self.columns.len());
         for row in &rows {
             decode_row(row, &self.columns, out)?;
         }
-        Ok(rows.len())
+        Ok(n + rows.len())
+    }
+}
+
+/// A received row of a [`PostgresCursor`], its columns decoded as they are read.
+struct PostgresRow<'a> {
+    row: &'a tokio_postgres::Row,
+    columns: &'a [String],
+}
+
+impl crate::driver::DriverRow for PostgresRow<'_> {
+    #[inline]
+    fn get(&mut self, i: usize) -> Result<ValueRef<'_>> {
+        match self.row.columns().get(i) {
+            Some(col) => decode_ref(self.row, i, col.type_(), self.columns),
+            None => Err(Error::internal(format!(
+                "no column {i} in this PostgreSQL row"
+            ))),
+        }
     }
 }
 
@@ -678,6 +713,42 @@ impl DriverCursor for PostgresCursor<'_> {
             n = 1;
         }
         Ok(n + self.pull(max - n, out)?)
+    }
+
+    fn read_rows(
+        &mut self,
+        max: usize,
+        prefetch: usize,
+        f: &mut dyn FnMut(&mut dyn crate::driver::DriverRow) -> bool,
+    ) -> Result<usize> {
+        let mut n = 0;
+        if self.has_buffered && max > 0 {
+            self.has_buffered = false;
+            let go = f(&mut crate::driver::ValuesRow(&mut self.buffered));
+            Value::clear_all(&mut self.buffered);
+            n = 1;
+            if !go {
+                return Ok(n);
+            }
+        }
+        while n < max {
+            if self.rows.len() == 0 {
+                if self.done {
+                    break;
+                }
+                self.rows = self.receive(prefetch.max(1))?.into_iter();
+            }
+            let Some(row) = self.rows.next() else { break };
+            n += 1;
+            let go = f(&mut PostgresRow {
+                row: &row,
+                columns: &self.columns,
+            });
+            if !go {
+                break;
+            }
+        }
+        Ok(n)
     }
 
     fn rows_affected(&self) -> Option<u64> {
@@ -803,6 +874,47 @@ fn decode_into(
         }
     }
     Ok(())
+}
+
+/// Column `i` of `row` (of type `ty`): scalars and text read in place; other types decoded
+/// by [`decode_into`].
+#[inline]
+fn decode_ref<'r>(
+    row: &'r tokio_postgres::Row,
+    i: usize,
+    ty: &Type,
+    names: &[String],
+) -> Result<ValueRef<'r>> {
+    let column = names.get(i).map_or("?", String::as_str);
+    let raw = match row.try_get::<_, RawCol<'_>>(i) {
+        Ok(RawCol(Some(raw))) => raw,
+        Ok(RawCol(None)) => return Ok(ValueRef::Null),
+        Err(e) => return Err(Error::data(format!("column {column:?}: {e}")).with_source(e)),
+    };
+    #[inline]
+    fn get<'a, T: FromSql<'a>>(ty: &Type, raw: &'a [u8], column: &str) -> Result<T> {
+        T::from_sql(ty, raw).map_err(|e| bad_value(column, &*e))
+    }
+    Ok(match *ty {
+        Type::INT2 => ValueRef::Int(get::<i16>(ty, raw, column)?.into()),
+        Type::INT4 => ValueRef::Int(get::<i32>(ty, raw, column)?.into()),
+        Type::INT8 => ValueRef::Int(get(ty, raw, column)?),
+        Type::FLOAT4 => ValueRef::Float(get::<f32>(ty, raw, column)?.into()),
+        Type::FLOAT8 => ValueRef::Float(get(ty, raw, column)?),
+        // As in `decode_into`: the binary format of these types is their UTF-8 text.
+        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN => {
+            match std::str::from_utf8(raw) {
+                Ok(s) => ValueRef::Text(s),
+                Err(e) => return Err(bad_value(column, &e)),
+            }
+        }
+        Type::BYTEA => ValueRef::Bytes(raw),
+        _ => {
+            let mut v = Value::Null;
+            decode_into(row, i, ty, column, &mut v)?;
+            ValueRef::Value(v)
+        }
+    })
 }
 
 /// A value the server sent that its type's decoder refused.

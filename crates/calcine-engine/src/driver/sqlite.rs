@@ -499,8 +499,89 @@ impl DriverCursor for SqliteCursor<'_> {
         Ok(n + self.step(max - n, out)?)
     }
 
+    fn read_rows(
+        &mut self,
+        max: usize,
+        _prefetch: usize,
+        f: &mut dyn FnMut(&mut dyn crate::driver::DriverRow) -> bool,
+    ) -> Result<usize> {
+        let mut n = 0;
+        if self.has_buffered && max > 0 {
+            self.has_buffered = false;
+            let go = f(&mut crate::driver::ValuesRow(&mut self.buffered));
+            Value::clear_all(&mut self.buffered);
+            n = 1;
+            if !go {
+                return Ok(n);
+            }
+        }
+        if self.done || n == max {
+            return Ok(n);
+        }
+        let SqliteCursor {
+            stmt,
+            columns,
+            decls,
+            reprepared,
+            fresh,
+            done,
+            ..
+        } = self;
+        let mut rows = stmt.raw_query();
+        while n < max {
+            match rows.next() {
+                Ok(Some(row)) => {
+                    if std::mem::take(fresh) {
+                        refresh_columns(row.as_ref(), reprepared, columns, decls);
+                    }
+                    n += 1;
+                    if !f(&mut SqliteRow {
+                        row,
+                        decls,
+                        columns,
+                    }) {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    drop(rows);
+                    if std::mem::take(fresh) {
+                        refresh_columns(stmt, reprepared, columns, decls);
+                    }
+                    *done = true;
+                    return Ok(n);
+                }
+                Err(e) => {
+                    *done = true;
+                    return Err(map_error(e));
+                }
+            }
+        }
+        // Keep the statement where it is (dropping `rows` would reset it).
+        std::mem::forget(rows);
+        Ok(n)
+    }
+
     fn rows_affected(&self) -> Option<u64> {
         (self.done && !self.readonly).then(|| self.conn.changes())
+    }
+}
+
+/// A stepped row of a [`SqliteCursor`], its columns decoded as they are read.
+struct SqliteRow<'a, 's> {
+    row: &'a rusqlite::Row<'s>,
+    decls: &'a [Decl],
+    columns: &'a [String],
+}
+
+impl crate::driver::DriverRow for SqliteRow<'_, '_> {
+    #[inline]
+    fn get(&mut self, i: usize) -> Result<calcine_sql::ValueRef<'_>> {
+        let v = self.row.get_ref(i).map_err(map_error)?;
+        match (self.decls.get(i), self.columns.get(i)) {
+            (Some(decl), Some(column)) => decl.decode_ref(v, column),
+            _ => Err(Error::internal(format!("no column {i} in this SQLite row"))),
+        }
     }
 }
 
@@ -627,6 +708,21 @@ impl Decl {
         Ok(())
     }
 
+    /// Column value `v` of a column declared as `self`, borrowed where it is stored text or
+    /// bytes (what [`decode_into`](Decl::decode_into) decodes, without the `Value`).
+    #[inline]
+    fn decode_ref<'v>(self, v: ValueRef<'v>, column: &str) -> Result<calcine_sql::ValueRef<'v>> {
+        use calcine_sql::ValueRef as Out;
+        Ok(match (self, v) {
+            (_, ValueRef::Null) => Out::Null,
+            (Decl::Storage, ValueRef::Integer(i)) => Out::Int(i),
+            (Decl::Storage, ValueRef::Text(b)) => Out::Text(text_ref(b, column)?),
+            (Decl::Storage, ValueRef::Real(f)) => Out::Float(f),
+            (Decl::Storage, ValueRef::Blob(b)) => Out::Bytes(b),
+            (decl, v) => Out::Value(decl.decode_declared(v, column)?),
+        })
+    }
+
     #[inline(never)]
     fn decode_declared(self, v: ValueRef<'_>, column: &str) -> Result<Value> {
         let parsed = match (self, v) {
@@ -682,8 +778,14 @@ fn storage(v: ValueRef<'_>, column: &str) -> Result<Value> {
 /// Stored text as a `String`; a typed error naming the column when it is not UTF-8.
 #[inline]
 fn text(b: &[u8], column: &str) -> Result<String> {
+    text_ref(b, column).map(str::to_owned)
+}
+
+/// Stored text as a `&str` ([`text`]).
+#[inline]
+fn text_ref<'b>(b: &'b [u8], column: &str) -> Result<&'b str> {
     match std::str::from_utf8(b) {
-        Ok(s) => Ok(s.to_owned()),
+        Ok(s) => Ok(s),
         Err(e) => Err(not_utf8(column, e)),
     }
 }
