@@ -8,7 +8,8 @@
 //! orm_trivial | core_medium |
 //! orm_medium | core_insert | orm_insert | orm_flush (`n` new objects, a flush per 1,000) |
 //! orm_assoc | orm_get (fresh session, `get` by key) |
-//! run_sync_trivial | raw_insert (SQLite) | raw_trivial (rusqlite,
+//! run_sync_trivial | raw_insert (SQLite) | raw_begin_cached / raw_begin_exec (a BEGIN +
+//! ROLLBACK through rusqlite's statement cache / sqlite3_exec) | raw_trivial (rusqlite,
 //! or tokio-postgres). With `ICOUNT_PG=postgres://...` the workload runs on that PostgreSQL
 //! instead (the instructions are the client's alone: the server is another process).
 
@@ -166,6 +167,22 @@ fn main() {
                 let mut s = AsyncSession::new(&ae);
                 black_box(s.run_sync(orm_trivial).await.expect("orm"));
             });
+        }),
+        // How much a unit of work's BEGIN + ROLLBACK costs through rusqlite's statement
+        // cache, and through sqlite3_exec (prepared each time).
+        "raw_begin_cached" => Box::new(|| {
+            raw.prepare_cached("BEGIN")
+                .expect("begin")
+                .execute([])
+                .expect("begin");
+            raw.prepare_cached("ROLLBACK")
+                .expect("rb")
+                .execute([])
+                .expect("rb");
+        }),
+        "raw_begin_exec" => Box::new(|| {
+            raw.execute_batch("BEGIN").expect("begin");
+            raw.execute_batch("ROLLBACK").expect("rb");
         }),
         "raw_insert" => {
             let sql = calcine_benches::core_workloads::multi_insert_sql(n, false);

@@ -382,27 +382,65 @@ pub trait DriverCursor {
 /// ([`DriverCursor::next_row_with`]).
 pub trait DriverRow {
     /// Column `i`'s value: scalars and borrowed text where the driver can, decoded per the
-    /// column's type otherwise. `i` is below the cursor's column count.
+    /// column's type otherwise. `i` is below the cursor's column count. A column may be read
+    /// any number of times.
     ///
     /// # Errors
     /// A [`Data`](crate::ErrorKind::Data) error naming the column whose stored value cannot
     /// be read (text that is not UTF-8, a malformed binary value).
     fn get(&mut self, i: usize) -> Result<ValueRef<'_>>;
+
+    /// Column `i`'s value, for a caller that reads it only this once: a row of owned values
+    /// moves it out (leaving `NULL`) instead of copying it. The default is
+    /// [`get`](DriverRow::get).
+    ///
+    /// # Errors
+    /// As [`get`](DriverRow::get).
+    #[inline]
+    fn take(&mut self, i: usize) -> Result<ValueRef<'_>> {
+        self.get(i)
+    }
 }
 
-/// A row already decoded into [`Value`]s, one per column, read by moving them out (what a
-/// driver hands out for a row it buffered).
+/// A row already decoded into [`Value`]s, one per column (what a driver hands out for a row it
+/// buffered): [`take`](DriverRow::take) moves a value out, [`get`](DriverRow::get) borrows it.
+///
+/// ```
+/// use calcine_engine::{DriverRow, ValuesRow};
+/// use calcine_sql::{Value, ValueRef};
+/// let mut values = [Value::Int(7), Value::Text("ann".into())];
+/// let mut row = ValuesRow(&mut values);
+/// assert_eq!(row.get(1)?, ValueRef::Text("ann"));
+/// assert_eq!(row.get(1)?, ValueRef::Text("ann"));
+/// assert_eq!(row.take(1)?, ValueRef::Value(Value::Text("ann".into())));
+/// assert!(row.get(1)?.is_null());
+/// assert!(row.get(2).is_err());
+/// # Ok::<(), calcine_engine::Error>(())
+/// ```
 pub struct ValuesRow<'a>(pub &'a mut [Value]);
+
+impl ValuesRow<'_> {
+    #[cold]
+    fn out_of_range(&self, i: usize) -> Error {
+        Error::internal(format!("column {i} of a row of {} values", self.0.len()))
+    }
+}
 
 impl DriverRow for ValuesRow<'_> {
     #[inline]
     fn get(&mut self, i: usize) -> Result<ValueRef<'_>> {
-        match self.0.get_mut(i) {
-            Some(v) => Ok(ValueRef::Value(std::mem::take(v))),
-            None => Err(Error::internal(format!(
-                "column {i} of a row of {} values",
-                self.0.len()
-            ))),
+        match self.0.get(i) {
+            Some(v) => Ok(v.as_value_ref()),
+            None => Err(self.out_of_range(i)),
+        }
+    }
+
+    #[inline]
+    fn take(&mut self, i: usize) -> Result<ValueRef<'_>> {
+        if i < self.0.len() {
+            Ok(ValueRef::Value(std::mem::take(&mut self.0[i])))
+        } else {
+            Err(self.out_of_range(i))
         }
     }
 }

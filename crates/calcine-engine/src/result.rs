@@ -173,13 +173,13 @@ impl<'c> CursorResult<'c> {
         self.rows_left == 0 && (1..=RowRef::DIRECT_MAX).contains(&self.width)
     }
 
-    /// Reads up to `max` rows in place from the driver, handing each, built as `T`, to `each`
-    /// (which returns whether to go on); a row that fails to build stops the read with its
-    /// error. Returns how many rows were read (`0`: the end).
-    fn read_direct<T: FromRow>(
+    /// Reads up to `max` rows in place from the driver, calling `f` on each (with the
+    /// result's columns), which returns whether to go on; `f`'s first error stops the read and
+    /// is returned. Returns how many rows were read (`0`: the end).
+    fn read_in_place(
         &mut self,
         max: usize,
-        mut each: impl FnMut(T) -> bool,
+        mut f: impl FnMut(&Arc<Columns>, &mut dyn crate::driver::DriverRow) -> Result<bool>,
     ) -> Result<usize> {
         if self.exhausted {
             return Ok(0);
@@ -188,26 +188,19 @@ impl<'c> CursorResult<'c> {
         let mut failed = None;
         let read = self
             .cursor
-            .read_rows(
-                max,
-                self.chunk,
-                &mut |row| match T::from_row(&mut RowRef::driver(row, columns)) {
-                    Ok(v) => each(v),
-                    Err(e) => {
-                        failed = Some(e);
-                        false
-                    }
-                },
-            );
+            .read_rows(max, self.chunk, &mut |row| match f(columns, row) {
+                Ok(go) => go,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            });
         match read {
             Ok(0) => {
                 self.exhausted = true;
                 Ok(0)
             }
-            Ok(n) => match failed {
-                Some(e) => Err(e),
-                None => Ok(n),
-            },
+            Ok(n) => failed.map_or(Ok(n), Err),
             Err(e) => {
                 self.exhausted = true;
                 if self.driver.is_disconnect(&e) {
@@ -216,6 +209,18 @@ impl<'c> CursorResult<'c> {
                 Err(e)
             }
         }
+    }
+
+    /// Reads up to `max` rows in place, handing each, built as `T`, to `each` (which returns
+    /// whether to go on); returns how many rows were read (`0`: the end).
+    fn read_direct<T: FromRow>(
+        &mut self,
+        max: usize,
+        mut each: impl FnMut(T) -> bool,
+    ) -> Result<usize> {
+        self.read_in_place(max, |columns, row| {
+            T::from_row(&mut RowRef::driver(row, columns)).map(&mut each)
+        })
     }
 
     /// The next row, built as `T` from the driver's own row; `None` at the end.

@@ -297,7 +297,7 @@ impl<'r> RowRef<'r> {
                     T::from_value(Value::Null)
                 } else {
                     *taken |= bit;
-                    T::from_value_ref(row.get(i)?)
+                    T::from_value_ref(row.take(i)?)
                 }
             }
         };

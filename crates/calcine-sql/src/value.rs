@@ -73,6 +73,26 @@ impl Value {
         }
     }
 
+    /// A borrowed view of this value ([`ValueRef`]): scalars copied, text and bytes borrowed,
+    /// any other kind cloned.
+    ///
+    /// ```
+    /// use calcine_sql::{Value, ValueRef};
+    /// assert_eq!(Value::Text("ann".into()).as_value_ref(), ValueRef::Text("ann"));
+    /// assert_eq!(Value::Int(7).as_value_ref(), ValueRef::Int(7));
+    /// ```
+    #[inline]
+    pub fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Float(f) => ValueRef::Float(*f),
+            Value::Text(s) => ValueRef::Text(s),
+            Value::Bytes(b) => ValueRef::Bytes(b),
+            other => ValueRef::Value(other.clone()),
+        }
+    }
+
     /// Empties a buffer of values, [`discard`](Value::discard)ing each (a row buffer after its
     /// values were taken: mostly `NULL`s); its capacity is kept.
     #[inline]
