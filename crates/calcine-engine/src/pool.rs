@@ -480,7 +480,8 @@ impl Drop for PooledConnection {
                 "a connection was dropped while unwinding (panic or cancellation mid-operation); \
                  rolling back the shared in-memory connection (closing it would discard the database)"
             );
-            self.pool.checkin(conn, self.created, std::mem::take(&mut self.scratch));
+            self.pool
+                .checkin(conn, self.created, std::mem::take(&mut self.scratch));
         } else if std::thread::panicking() {
             tracing::warn!(
                 target: "calcine::pool",
@@ -490,7 +491,8 @@ impl Drop for PooledConnection {
             close_quietly(conn);
             self.pool.release_slot();
         } else {
-            self.pool.checkin(conn, self.created, std::mem::take(&mut self.scratch));
+            self.pool
+                .checkin(conn, self.created, std::mem::take(&mut self.scratch));
         }
     }
 }

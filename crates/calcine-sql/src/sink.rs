@@ -183,6 +183,35 @@ pub(crate) trait Sink {
     fn param_owned(&mut self, value: Value) {
         self.param(&value);
     }
+    /// A `VALUES` list of bound parameters, `(p1, p2), (p3, p4)`: `count` values, `width` to a
+    /// row, row by row. The key records only its dimensions, so a multi-row `INSERT` keys by
+    /// shape in a few bytes whatever its values.
+    fn param_rows<'v>(
+        &mut self,
+        width: usize,
+        count: usize,
+        values: impl Iterator<Item = &'v Value>,
+    ) {
+        let _ = count;
+        let width = width.max(1);
+        let mut any = false;
+        for (i, v) in values.enumerate() {
+            any = true;
+            if i % width == 0 {
+                if i > 0 {
+                    self.kw(Kw::Close);
+                    self.kw(Kw::Comma);
+                }
+                self.kw(Kw::Open);
+            } else {
+                self.kw(Kw::Comma);
+            }
+            self.param(v);
+        }
+        if any {
+            self.kw(Kw::Close);
+        }
+    }
     /// User SQL whose `?` placeholders are renumbered for the dialect; `values` are bound in order.
     fn text_sql(&mut self, sql: &str, values: &[Value]);
 }
@@ -200,6 +229,7 @@ const TAG_RAW: u8 = 0xF2;
 const TAG_NUM: u8 = 0xF3;
 const TAG_PARAM: u8 = 0xF4;
 const TAG_TEXT: u8 = 0xF5;
+const TAG_PARAM_ROWS: u8 = 0xF6;
 
 impl KeySink {
     pub(crate) fn new(dialect: Dialect) -> Self {
@@ -258,6 +288,18 @@ impl Sink for KeySink {
     fn param_owned(&mut self, value: Value) {
         self.key.push(TAG_PARAM);
         self.params.push(value);
+    }
+    fn param_rows<'v>(
+        &mut self,
+        width: usize,
+        count: usize,
+        values: impl Iterator<Item = &'v Value>,
+    ) {
+        self.key.push(TAG_PARAM_ROWS);
+        self.varint(width as u64);
+        self.varint(count as u64);
+        self.params.reserve(count);
+        self.params.extend(values.cloned());
     }
     fn text_sql(&mut self, sql: &str, values: &[Value]) {
         self.bytes(TAG_TEXT, sql);
