@@ -12,7 +12,7 @@ use crate::expression::{Cx, Expr, ExprKind, walk_expr, walk_list};
 use crate::query::Query;
 use crate::schema::Table;
 use crate::select::{IntoSelectList, result_names};
-use crate::sink::{Kw, Sink, Walk, compile_walk};
+use crate::sink::{Kw, Sink, Walk, compile_walk, compile_walk_deferring_rows};
 
 /// An `INSERT` statement (SQLAlchemy's `Insert`).
 ///
@@ -513,6 +513,24 @@ impl Executable for Insert {
         compile_walk(self, dialect, cache)
     }
 
+    /// Moves a `VALUES` list of bound values into the parameters instead of copying them.
+    fn into_compiled(self, dialect: Dialect, cache: &StatementCache) -> Compiled {
+        let (mut compiled, at) = compile_walk_deferring_rows(&self, dialect, cache);
+        if let Some(at) = at {
+            // The walk only defers a list of bound values (see `walk`).
+            let tail = compiled.params.split_off(at.min(compiled.params.len()));
+            compiled.params.reserve(self.values.len() + tail.len());
+            compiled
+                .params
+                .extend(self.values.into_iter().filter_map(|e| match e.0 {
+                    ExprKind::Param(v) => Some(v),
+                    _ => None,
+                }));
+            compiled.params.extend(tail);
+        }
+        compiled
+    }
+
     fn result_columns(&self) -> Vec<Arc<str>> {
         Insert::result_columns(self)
     }
@@ -727,6 +745,85 @@ mod tests {
         assert!(a.sql.ends_with("($199, $200)"), "{}", a.sql);
         assert_eq!(a.params.len(), 200);
         assert_eq!(a.params[198], Value::from("n99"));
+    }
+
+    #[test]
+    fn into_compiled_moves_values_and_matches_compile() {
+        let s = schema();
+        let name = s.users.c("name").unwrap();
+        let archive = Table::new("archive").column(Column::new("title", SqlType::Text));
+        let rows = |n: i64| {
+            insert(&s.users)
+                .values_many(
+                    (0..n).map(|i| [("id", Value::from(i)), ("name", format!("n{i}").into())]),
+                )
+                .unwrap()
+        };
+        let stmts = vec![
+            rows(1),
+            rows(3),
+            // ON CONFLICT and RETURNING parameters come after the moved VALUES list.
+            rows(2)
+                .on_conflict_do_update(["id"], [("name", name.excluded().concat("!"))])
+                .unwrap()
+                .on_conflict_where(name.clone().ne("keep"))
+                .returning(s.users.c("id").unwrap()),
+            // Defaults, and values that are not all bound parameters.
+            insert(&s.posts)
+                .values_many([
+                    [("title", "a"), ("user_id", "1")],
+                    [("title", "b"), ("user_id", "2")],
+                ])
+                .unwrap(),
+            insert(&s.users)
+                .values_many([[("name", func::upper("a"))], [("name", Expr::from("b"))]])
+                .unwrap(),
+            insert(&s.users),
+            insert(&s.posts),
+            insert(&archive)
+                .from_select(
+                    ["title"],
+                    select(s.posts.c("title").unwrap()).where_(name.eq("x")),
+                )
+                .unwrap(),
+        ];
+        let cache = StatementCache::new(100);
+        for d in [Sqlite, Pg] {
+            for q in &stmts {
+                let copied = q.compile(d, &cache);
+                let moved = q.clone().into_compiled(d, &cache);
+                assert_eq!(moved, copied);
+                assert!(std::sync::Arc::ptr_eq(&moved.sql, &copied.sql));
+            }
+        }
+        let upsert = stmts[2].clone().into_compiled(Pg, &cache);
+        assert_eq!(
+            &*upsert.sql,
+            "INSERT INTO users (id, name) VALUES ($1, $2), ($3, $4) ON CONFLICT (id) DO UPDATE SET \
+             name = excluded.name || $5 WHERE users.name != $6 RETURNING id"
+        );
+        assert_eq!(
+            upsert.params,
+            vec![
+                Value::Int(0),
+                "n0".into(),
+                Value::Int(1),
+                "n1".into(),
+                "!".into(),
+                "keep".into()
+            ]
+        );
+        // The values are the statement's own, moved: no copy of the text.
+        let text = String::from("moved, not copied");
+        let at = text.as_ptr();
+        let c = insert(&s.users)
+            .values_many([[("name", Value::Text(text))], [("name", "b".into())]])
+            .unwrap()
+            .into_compiled(Pg, &cache);
+        assert!(matches!(&c.params[0], Value::Text(t) if t.as_ptr() == at));
+        // Through a trait object, compile still works (into_compiled needs Sized).
+        let dynamic: Box<dyn Executable> = Box::new(rows(1));
+        assert_eq!(dynamic.compile(Sqlite, &cache).params.len(), 2);
     }
 
     #[test]

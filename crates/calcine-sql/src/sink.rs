@@ -221,6 +221,9 @@ pub(crate) struct KeySink {
     dialect: Dialect,
     pub(crate) key: Vec<u8>,
     pub(crate) params: Vec<Value>,
+    /// When set, [`Sink::param_rows`] leaves its values out of `params` and records where they
+    /// belong here instead (the caller moves them in: [`compile_walk_moving_rows`]).
+    rows_at: Option<Option<usize>>,
 }
 
 const TAG_IDENT: u8 = 0xF0;
@@ -237,6 +240,7 @@ impl KeySink {
             dialect,
             key: Vec::with_capacity(96),
             params: Vec::new(),
+            rows_at: None,
         }
     }
 
@@ -298,8 +302,13 @@ impl Sink for KeySink {
         self.key.push(TAG_PARAM_ROWS);
         self.varint(width as u64);
         self.varint(count as u64);
-        self.params.reserve(count);
-        self.params.extend(values.cloned());
+        match &mut self.rows_at {
+            Some(at @ None) => *at = Some(self.params.len()),
+            _ => {
+                self.params.reserve(count);
+                self.params.extend(values.cloned());
+            }
+        }
     }
     fn text_sql(&mut self, sql: &str, values: &[Value]) {
         self.bytes(TAG_TEXT, sql);
@@ -430,6 +439,28 @@ pub(crate) fn compile_walk<W: Walk>(
         sql,
         params: keys.params,
     }
+}
+
+/// [`compile_walk`] leaving out the values of the walk's [`Sink::param_rows`] list (a
+/// statement has at most one), for a caller that owns them and moves them in: returns where
+/// they go in the parameters, if the walk had such a list.
+pub(crate) fn compile_walk_deferring_rows<W: Walk>(
+    stmt: &W,
+    dialect: Dialect,
+    cache: &StatementCache,
+) -> (Compiled, Option<usize>) {
+    let mut keys = KeySink::new(dialect);
+    keys.rows_at = Some(None);
+    stmt.walk(&mut keys);
+    let sql: Arc<str> = cache.get_or_render(dialect, &keys.key, || render(stmt, dialect));
+    let at = keys.rows_at.flatten();
+    (
+        Compiled {
+            sql,
+            params: keys.params,
+        },
+        at,
+    )
 }
 
 /// Renders `stmt` without the cache.
