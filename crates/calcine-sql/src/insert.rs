@@ -635,6 +635,41 @@ mod tests {
         let v = |id: i64, t: &str| [Value::Int(id), t.into(), Value::Int(0)];
         let want: Vec<Value> = [v(1, "a"), v(2, "b"), v(3, "c"), v(4, "d")].concat();
         assert_eq!(compile(&q, Pg).params, want);
+        // A row may give a defaulted column the first row left to its default, and the other
+        // way round: the rows' columns are compared with the defaults added.
+        let q = insert(&s.posts)
+            .values_many([
+                vec![("title", Value::from("a")), ("user_id", Value::from(1))],
+                vec![
+                    ("title", Value::from("b")),
+                    ("user_id", Value::from(2)),
+                    ("score", Value::from(5)),
+                ],
+            ])
+            .unwrap()
+            .values_many([
+                vec![
+                    ("score", Value::from(6)),
+                    ("user_id", Value::from(3)),
+                    ("title", "c".into()),
+                ],
+                vec![("user_id", Value::from(4)), ("title", "d".into())],
+            ])
+            .unwrap();
+        let v = |id: i64, t: &str, score: i64| [Value::Int(id), t.into(), Value::Int(score)];
+        let want: Vec<Value> = [v(1, "a", 0), v(2, "b", 5), v(3, "c", 6), v(4, "d", 0)].concat();
+        assert_eq!(compile(&q, Sqlite).params, want);
+        let e = insert(&s.posts)
+            .values_many([
+                vec![("title", Value::from("a")), ("user_id", Value::from(1))],
+                vec![
+                    ("title", Value::from("b")),
+                    ("user_id", 2.into()),
+                    ("id", 9.into()),
+                ],
+            ])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
         // Columns given in table order, no defaults: pushed as they come.
         let q = insert(&s.users)
             .values_many((0..3).map(|i| [("id", Value::from(i)), ("name", format!("n{i}").into())]))
