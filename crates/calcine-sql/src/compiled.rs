@@ -32,6 +32,18 @@ pub trait Executable {
     /// take it from `cache` instead of rendering again.
     fn compile(&self, dialect: Dialect, cache: &StatementCache) -> Compiled;
 
+    /// [`compile`](Executable::compile), consuming the statement: one that owns its bound values
+    /// may move them into [`Compiled::params`] instead of copying them (an [`Insert`]'s
+    /// `VALUES` list does). Same SQL and parameters as `compile`.
+    ///
+    /// [`Insert`]: crate::Insert
+    fn into_compiled(self, dialect: Dialect, cache: &StatementCache) -> Compiled
+    where
+        Self: Sized,
+    {
+        self.compile(dialect, cache)
+    }
+
     /// The names of the result columns in order (select list or `RETURNING`), so rows can be
     /// read by name without parsing SQL; empty for statements that return no rows.
     fn result_columns(&self) -> Vec<Arc<str>> {

@@ -20,6 +20,7 @@ pub trait ColumnName {
 }
 
 impl ColumnName for &str {
+    #[inline]
     fn position_in(&self, table: &Table) -> Result<usize> {
         table
             .column_index(self)
@@ -76,19 +77,28 @@ pub(crate) fn resolve_pairs<K: ColumnName, V: Into<Expr>>(
     let mut out: Vec<(u32, Expr)> = Vec::with_capacity(pairs.size_hint().0);
     for (k, v) in pairs {
         let i = k.position_in(table)? as u32;
-        if out.iter().any(|(j, _)| *j == i) {
-            return Err(SqlError::new(
-                SqlErrorKind::Duplicate,
-                format!(
-                    "column {:?} is given twice",
-                    table.columns()[i as usize].name()
-                ),
-            ));
-        }
-        out.push((i, v.into()));
+        push_pair(table, &mut out, i, v.into())?;
     }
     out.sort_by_key(|p| p.0);
     Ok(out)
+}
+
+/// Appends the resolved pair `(i, e)` to `out` (unsorted).
+///
+/// # Errors
+/// [`SqlErrorKind::Duplicate`] if `out` already has column `i`.
+pub(crate) fn push_pair(table: &Table, out: &mut Vec<(u32, Expr)>, i: u32, e: Expr) -> Result<()> {
+    if out.iter().any(|(j, _)| *j == i) {
+        return Err(SqlError::new(
+            SqlErrorKind::Duplicate,
+            format!(
+                "column {:?} is given twice",
+                table.columns().get(i as usize).map_or("", |c| c.name())
+            ),
+        ));
+    }
+    out.push((i, e));
+    Ok(())
 }
 
 /// Walks a statement on `table` alone (INSERT, UPDATE, DELETE): `f` gets a context whose scope

@@ -4,13 +4,15 @@
 use std::sync::Arc;
 
 use crate::compiled::{Compiled, Dialect, Executable, StatementCache};
-use crate::dml::{ColumnName, in_table_scope, resolve_pairs, walk_returning, walk_set_list};
+use crate::dml::{
+    ColumnName, in_table_scope, push_pair, resolve_pairs, walk_returning, walk_set_list,
+};
 use crate::error::{Result, SqlError, SqlErrorKind};
-use crate::expression::{Cx, Expr, walk_expr, walk_list};
+use crate::expression::{Cx, Expr, ExprKind, walk_expr, walk_list};
 use crate::query::Query;
 use crate::schema::Table;
 use crate::select::{IntoSelectList, result_names};
-use crate::sink::{Kw, Sink, Walk, compile_walk};
+use crate::sink::{Kw, Sink, Walk, compile_walk, compile_walk_deferring_rows};
 
 /// An `INSERT` statement (SQLAlchemy's `Insert`).
 ///
@@ -20,11 +22,48 @@ use crate::sink::{Kw, Sink, Walk, compile_walk};
 #[derive(Debug, Clone)]
 pub struct Insert {
     table: Table,
+    /// The target columns (positions in `table`, ascending for a VALUES list).
     columns: Vec<u32>,
-    rows: Vec<Vec<Expr>>,
+    /// The VALUES rows, flat: `rows` rows of `columns.len()` expressions each, in column order.
+    values: Vec<Expr>,
+    rows: usize,
     from_select: Option<Box<Query>>,
     on_conflict: Option<OnConflict>,
     returning: Vec<Expr>,
+}
+
+/// Where the values of a `values_many` row go, learnt from its first row.
+struct RowShape {
+    /// `(column, slot in the row)` in the order the first row gave them.
+    order: Vec<(u32, usize)>,
+    /// `(slot, column)` of the columns filled from their client-side default.
+    defaults: Vec<(usize, usize)>,
+    /// Values given in the columns' order with no defaults among them are pushed as they come;
+    /// otherwise each goes to its slot of a row of placeholders.
+    direct: bool,
+}
+
+impl RowShape {
+    /// The shape of a row that gave the columns `given` (in that order), for a statement whose
+    /// rows have `columns`.
+    fn new(columns: &[u32], given: &[u32]) -> Self {
+        let order: Vec<(u32, usize)> = given
+            .iter()
+            .map(|&c| (c, columns.iter().position(|&d| d == c).unwrap_or(0)))
+            .collect();
+        let defaults: Vec<(usize, usize)> = columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !given.contains(c))
+            .map(|(slot, &c)| (slot, c as usize))
+            .collect();
+        let direct = defaults.is_empty() && order.iter().enumerate().all(|(k, o)| o.1 == k);
+        RowShape {
+            order,
+            defaults,
+            direct,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -42,7 +81,8 @@ pub fn insert(table: &Table) -> Insert {
     Insert {
         table: table.clone(),
         columns: Vec::new(),
-        rows: Vec::new(),
+        values: Vec::new(),
+        rows: 0,
         from_select: None,
         on_conflict: None,
         returning: Vec::new(),
@@ -62,7 +102,7 @@ impl Insert {
         mut self,
         row: impl IntoIterator<Item = (K, V)>,
     ) -> Result<Self> {
-        self.push_row(row)?;
+        self.push_row(row, None)?;
         Ok(self)
     }
 
@@ -76,25 +116,99 @@ impl Insert {
         V: Into<Expr>,
         R: IntoIterator<Item = (K, V)>,
     {
-        let rows = rows.into_iter();
-        self.rows.reserve(rows.size_hint().0);
-        let before = self.rows.len();
-        for r in rows {
-            self.push_row(r)?;
-        }
-        if self.rows.len() == before {
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
             return Err(SqlError::new(
                 SqlErrorKind::EmptyValues,
                 format!("empty list of rows for INSERT INTO {:?}", self.table.name()),
             ));
+        };
+        let Some(second) = rows.next() else {
+            self.push_row(first, None)?;
+            return Ok(self);
+        };
+        // The first row is checked in full; it fixes where each of its columns goes.
+        let mut given = Vec::new();
+        self.push_row(first, Some(&mut given))?;
+        let shape = RowShape::new(&self.columns, &given);
+        self.values
+            .reserve((rows.size_hint().0 + 1) * self.columns.len());
+        for row in std::iter::once(second).chain(rows) {
+            self.push_like(&shape, row)?;
         }
         Ok(self)
     }
 
-    /// One row of `values` / `values_many`, checked against the first row's columns.
+    /// A row of `values_many` after the first: placed without further checks when it names the
+    /// first row's columns in the same order, else checked like the first (same errors; a row
+    /// may give its columns in another order).
+    #[inline(always)]
+    fn push_like<K: ColumnName, V: Into<Expr>>(
+        &mut self,
+        shape: &RowShape,
+        row: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<()> {
+        let RowShape {
+            order,
+            defaults,
+            direct,
+        } = shape;
+        let width = self.columns.len();
+        let start = self.values.len();
+        if !direct {
+            self.values
+                .resize_with(start + width, || Expr(ExprKind::Null));
+        }
+        let mut pairs = row.into_iter();
+        let mut placed = 0;
+        let mut other = None;
+        for (k, v) in pairs.by_ref() {
+            let i = k.position_in(&self.table)? as u32;
+            match order.get(placed) {
+                Some(&(c, _)) if c == i && *direct => self.values.push(v.into()),
+                Some(&(c, slot)) if c == i => self.values[start + slot] = v.into(),
+                _ => {
+                    other = Some((i, v.into()));
+                    break;
+                }
+            }
+            placed += 1;
+        }
+        if other.is_none() && placed == order.len() {
+            for &(slot, c) in defaults {
+                if let Some(d) = self.table.columns().get(c).and_then(|c| c.default.as_ref()) {
+                    self.values[start + slot] = Expr::from(d.clone());
+                }
+            }
+            self.rows += 1;
+            return Ok(());
+        }
+        let mut resolved: Vec<(u32, Expr)> = Vec::with_capacity(width);
+        for (k, &(c, slot)) in order[..placed].iter().enumerate() {
+            let at = start + if *direct { k } else { slot };
+            resolved.push((
+                c,
+                std::mem::replace(&mut self.values[at], Expr(ExprKind::Null)),
+            ));
+        }
+        self.values.truncate(start);
+        if let Some((i, e)) = other {
+            push_pair(&self.table, &mut resolved, i, e)?;
+        }
+        for (k, v) in pairs {
+            let i = k.position_in(&self.table)? as u32;
+            push_pair(&self.table, &mut resolved, i, v.into())?;
+        }
+        resolved.sort_by_key(|p| p.0);
+        self.push_resolved(resolved)
+    }
+
+    /// One row of `values` / `values_many`, checked against the first row's columns; `given`
+    /// receives the row's columns in the order given.
     fn push_row<K: ColumnName, V: Into<Expr>>(
         &mut self,
         row: impl IntoIterator<Item = (K, V)>,
+        given: Option<&mut Vec<u32>>,
     ) -> Result<()> {
         if self.from_select.is_some() {
             return Err(SqlError::new(
@@ -102,7 +216,22 @@ impl Insert {
                 "an INSERT ... SELECT cannot also have a VALUES list",
             ));
         }
-        let mut pairs = resolve_pairs(&self.table, row)?;
+        let row = row.into_iter();
+        let mut pairs: Vec<(u32, Expr)> = Vec::with_capacity(row.size_hint().0);
+        for (k, v) in row {
+            let i = k.position_in(&self.table)? as u32;
+            push_pair(&self.table, &mut pairs, i, v.into())?;
+        }
+        if let Some(given) = given {
+            given.extend(pairs.iter().map(|p| p.0));
+        }
+        pairs.sort_by_key(|p| p.0);
+        self.push_resolved(pairs)
+    }
+
+    /// A row of resolved pairs (sorted by column, no duplicates): adds the client-side defaults
+    /// of the columns it leaves out and checks it against the first row's columns.
+    fn push_resolved(&mut self, mut pairs: Vec<(u32, Expr)>) -> Result<()> {
         if pairs.is_empty() {
             return Err(SqlError::new(
                 SqlErrorKind::EmptyValues,
@@ -124,7 +253,7 @@ impl Insert {
         if pairs.len() > given {
             pairs.sort_by_key(|p| p.0);
         }
-        if self.rows.is_empty() {
+        if self.rows == 0 {
             self.columns = pairs.iter().map(|p| p.0).collect();
         } else if !pairs.iter().map(|p| p.0).eq(self.columns.iter().copied()) {
             let names = |c: &mut dyn Iterator<Item = u32>| -> Vec<&str> {
@@ -140,7 +269,8 @@ impl Insert {
                 ),
             ));
         }
-        self.rows.push(pairs.into_iter().map(|p| p.1).collect());
+        self.values.extend(pairs.into_iter().map(|p| p.1));
+        self.rows += 1;
         Ok(())
     }
 
@@ -154,7 +284,7 @@ impl Insert {
         columns: impl IntoIterator<Item = K>,
         select: impl Into<Query>,
     ) -> Result<Self> {
-        if !self.rows.is_empty() {
+        if self.rows > 0 {
             return Err(SqlError::new(
                 SqlErrorKind::InvalidStatement,
                 "an INSERT with VALUES cannot also take a SELECT",
@@ -291,7 +421,7 @@ impl Walk for Insert {
                 self.col_list(s, &self.columns);
                 s.kw(Kw::Space);
                 q.walk(s, None);
-            } else if self.rows.is_empty() {
+            } else if self.rows == 0 {
                 let defaults: Vec<(u32, Expr)> = self
                     .table
                     .columns()
@@ -318,13 +448,29 @@ impl Walk for Insert {
                 s.kw(Kw::Space);
                 self.col_list(s, &self.columns);
                 s.kw(Kw::Values);
-                for (r, row) in self.rows.iter().enumerate() {
-                    if r > 0 {
-                        s.kw(Kw::Comma);
+                let width = self.columns.len().max(1);
+                let plain = self
+                    .values
+                    .iter()
+                    .all(|e| matches!(e.0, ExprKind::Param(_)));
+                if plain {
+                    s.param_rows(
+                        width,
+                        self.values.len(),
+                        self.values.iter().filter_map(|e| match &e.0 {
+                            ExprKind::Param(v) => Some(v),
+                            _ => None,
+                        }),
+                    );
+                } else {
+                    for (r, row) in self.values.chunks(width).enumerate() {
+                        if r > 0 {
+                            s.kw(Kw::Comma);
+                        }
+                        s.kw(Kw::Open);
+                        walk_list(row, s, cx);
+                        s.kw(Kw::Close);
                     }
-                    s.kw(Kw::Open);
-                    walk_list(row, s, cx);
-                    s.kw(Kw::Close);
                 }
             }
             match &self.on_conflict {
@@ -365,6 +511,24 @@ impl Walk for Insert {
 impl Executable for Insert {
     fn compile(&self, dialect: Dialect, cache: &StatementCache) -> Compiled {
         compile_walk(self, dialect, cache)
+    }
+
+    /// Moves a `VALUES` list of bound values into the parameters instead of copying them.
+    fn into_compiled(self, dialect: Dialect, cache: &StatementCache) -> Compiled {
+        let (mut compiled, at) = compile_walk_deferring_rows(&self, dialect, cache);
+        if let Some(at) = at {
+            // The walk only defers a list of bound values (see `walk`).
+            let tail = compiled.params.split_off(at.min(compiled.params.len()));
+            compiled.params.reserve(self.values.len() + tail.len());
+            compiled
+                .params
+                .extend(self.values.into_iter().filter_map(|e| match e.0 {
+                    ExprKind::Param(v) => Some(v),
+                    _ => None,
+                }));
+            compiled.params.extend(tail);
+        }
+        compiled
     }
 
     fn result_columns(&self) -> Vec<Arc<str>> {
@@ -444,6 +608,260 @@ mod tests {
     }
 
     #[test]
+    fn multi_row_rows_in_any_order_with_defaults() {
+        let s = schema();
+        // posts: id, user_id, title, score (default 0). Later rows repeat the first row's order
+        // (placed directly), give another order, or set the defaulted column themselves only
+        // if the first row did.
+        let q = insert(&s.posts)
+            .values_many([
+                vec![("title", Value::from("a")), ("user_id", Value::from(1))],
+                vec![("title", Value::from("b")), ("user_id", Value::from(2))],
+                vec![("user_id", Value::from(3)), ("title", Value::from("c"))],
+                vec![("title", Value::from("d")), ("user_id", Value::from(4))],
+            ])
+            .unwrap();
+        assert_eq!(
+            both(&q),
+            (
+                "INSERT INTO posts (user_id, title, score) VALUES (?1, ?2, ?3), (?4, ?5, ?6), \
+                 (?7, ?8, ?9), (?10, ?11, ?12)"
+                    .into(),
+                "INSERT INTO posts (user_id, title, score) VALUES ($1, $2, $3), ($4, $5, $6), \
+                 ($7, $8, $9), ($10, $11, $12)"
+                    .into()
+            )
+        );
+        let v = |id: i64, t: &str| [Value::Int(id), t.into(), Value::Int(0)];
+        let want: Vec<Value> = [v(1, "a"), v(2, "b"), v(3, "c"), v(4, "d")].concat();
+        assert_eq!(compile(&q, Pg).params, want);
+        // A row may give a defaulted column the first row left to its default, and the other
+        // way round: the rows' columns are compared with the defaults added.
+        let q = insert(&s.posts)
+            .values_many([
+                vec![("title", Value::from("a")), ("user_id", Value::from(1))],
+                vec![
+                    ("title", Value::from("b")),
+                    ("user_id", Value::from(2)),
+                    ("score", Value::from(5)),
+                ],
+            ])
+            .unwrap()
+            .values_many([
+                vec![
+                    ("score", Value::from(6)),
+                    ("user_id", Value::from(3)),
+                    ("title", "c".into()),
+                ],
+                vec![("user_id", Value::from(4)), ("title", "d".into())],
+            ])
+            .unwrap();
+        let v = |id: i64, t: &str, score: i64| [Value::Int(id), t.into(), Value::Int(score)];
+        let want: Vec<Value> = [v(1, "a", 0), v(2, "b", 5), v(3, "c", 6), v(4, "d", 0)].concat();
+        assert_eq!(compile(&q, Sqlite).params, want);
+        let e = insert(&s.posts)
+            .values_many([
+                vec![("title", Value::from("a")), ("user_id", Value::from(1))],
+                vec![
+                    ("title", Value::from("b")),
+                    ("user_id", 2.into()),
+                    ("id", 9.into()),
+                ],
+            ])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+        // Columns given in table order, no defaults: pushed as they come.
+        let q = insert(&s.users)
+            .values_many((0..3).map(|i| [("id", Value::from(i)), ("name", format!("n{i}").into())]))
+            .unwrap()
+            .values([("name", Value::from("x")), ("id", Value::from(9))])
+            .unwrap();
+        assert_eq!(
+            sql(&q, Pg),
+            "INSERT INTO users (id, name) VALUES ($1, $2), ($3, $4), ($5, $6), ($7, $8)"
+        );
+        assert_eq!(
+            compile(&q, Sqlite).params,
+            vec![
+                Value::Int(0),
+                "n0".into(),
+                Value::Int(1),
+                "n1".into(),
+                Value::Int(2),
+                "n2".into(),
+                Value::Int(9),
+                "x".into()
+            ]
+        );
+        // A later values_many checks its first row against the statement's first row.
+        let q = insert(&s.users)
+            .values([("name", "a")])
+            .unwrap()
+            .values_many([[("name", "b")], [("name", "c")]])
+            .unwrap();
+        assert_eq!(
+            sql(&q, Sqlite),
+            "INSERT INTO users (name) VALUES (?1), (?2), (?3)"
+        );
+        let e = insert(&s.users)
+            .values([("name", "a")])
+            .unwrap()
+            .values_many([[("email", "b")]])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+    }
+
+    #[test]
+    fn multi_row_with_expressions() {
+        let s = schema();
+        let name = s.users.c("name").unwrap();
+        let q = insert(&s.users)
+            .values_many([
+                vec![("name", Expr::from("a")), ("email", func::lower("A@X"))],
+                vec![("name", Expr::from("b")), ("email", Expr::from("b@x"))],
+                vec![
+                    ("email", Expr::from(Value::Null)),
+                    ("name", func::upper("c")),
+                ],
+            ])
+            .unwrap();
+        assert_eq!(
+            sql(&q, Pg),
+            "INSERT INTO users (name, email) VALUES ($1, lower($2)), ($3, $4), (upper($5), $6)"
+        );
+        assert_eq!(
+            compile(&q, Sqlite).params,
+            vec![
+                "a".into(),
+                "A@X".into(),
+                "b".into(),
+                "b@x".into(),
+                "c".into(),
+                Value::Null
+            ]
+        );
+        let q = insert(&s.users)
+            .values_many([[("name", name.excluded())]])
+            .unwrap();
+        assert_eq!(
+            sql(&q, Sqlite),
+            "INSERT INTO users (name) VALUES (excluded.name)"
+        );
+    }
+
+    #[test]
+    fn multi_row_key_is_by_shape_not_per_value() {
+        use crate::sink::shape_key;
+        let s = schema();
+        let rows = |n: usize| {
+            insert(&s.users)
+                .values_many((0..n).map(|i| [("name", format!("n{i}")), ("email", "e".into())]))
+                .unwrap()
+        };
+        // The key records the VALUES list's dimensions, not one entry per value...
+        assert_eq!(
+            shape_key(&rows(2), Sqlite).len(),
+            shape_key(&rows(60), Sqlite).len()
+        );
+        assert_ne!(shape_key(&rows(2), Sqlite), shape_key(&rows(3), Sqlite));
+        // ...and stays apart from a list of the same size holding expressions.
+        let expr = insert(&s.users)
+            .values_many([
+                [("name", Expr::from("a")), ("email", Expr::from("b"))],
+                [("name", func::upper("a")), ("email", Expr::from("b"))],
+            ])
+            .unwrap();
+        assert_ne!(shape_key(&rows(2), Sqlite), shape_key(&expr, Sqlite));
+        let cache = StatementCache::new(10);
+        let a = rows(100).compile(Pg, &cache);
+        let b = rows(100).compile(Pg, &cache);
+        assert!(std::sync::Arc::ptr_eq(&a.sql, &b.sql));
+        assert_eq!(cache.stats(), (1, 1));
+        assert!(a.sql.ends_with("($199, $200)"), "{}", a.sql);
+        assert_eq!(a.params.len(), 200);
+        assert_eq!(a.params[198], Value::from("n99"));
+    }
+
+    #[test]
+    fn into_compiled_moves_values_and_matches_compile() {
+        let s = schema();
+        let name = s.users.c("name").unwrap();
+        let archive = Table::new("archive").column(Column::new("title", SqlType::Text));
+        let rows = |n: i64| {
+            insert(&s.users)
+                .values_many(
+                    (0..n).map(|i| [("id", Value::from(i)), ("name", format!("n{i}").into())]),
+                )
+                .unwrap()
+        };
+        let stmts = vec![
+            rows(1),
+            rows(3),
+            // ON CONFLICT and RETURNING parameters come after the moved VALUES list.
+            rows(2)
+                .on_conflict_do_update(["id"], [("name", name.excluded().concat("!"))])
+                .unwrap()
+                .on_conflict_where(name.clone().ne("keep"))
+                .returning(s.users.c("id").unwrap()),
+            // Defaults, and values that are not all bound parameters.
+            insert(&s.posts)
+                .values_many([
+                    [("title", "a"), ("user_id", "1")],
+                    [("title", "b"), ("user_id", "2")],
+                ])
+                .unwrap(),
+            insert(&s.users)
+                .values_many([[("name", func::upper("a"))], [("name", Expr::from("b"))]])
+                .unwrap(),
+            insert(&s.users),
+            insert(&s.posts),
+            insert(&archive)
+                .from_select(
+                    ["title"],
+                    select(s.posts.c("title").unwrap()).where_(name.eq("x")),
+                )
+                .unwrap(),
+        ];
+        let cache = StatementCache::new(100);
+        for d in [Sqlite, Pg] {
+            for q in &stmts {
+                let copied = q.compile(d, &cache);
+                let moved = q.clone().into_compiled(d, &cache);
+                assert_eq!(moved, copied);
+                assert!(std::sync::Arc::ptr_eq(&moved.sql, &copied.sql));
+            }
+        }
+        let upsert = stmts[2].clone().into_compiled(Pg, &cache);
+        assert_eq!(
+            &*upsert.sql,
+            "INSERT INTO users (id, name) VALUES ($1, $2), ($3, $4) ON CONFLICT (id) DO UPDATE SET \
+             name = excluded.name || $5 WHERE users.name != $6 RETURNING id"
+        );
+        assert_eq!(
+            upsert.params,
+            vec![
+                Value::Int(0),
+                "n0".into(),
+                Value::Int(1),
+                "n1".into(),
+                "!".into(),
+                "keep".into()
+            ]
+        );
+        // The values are the statement's own, moved: no copy of the text.
+        let text = String::from("moved, not copied");
+        let at = text.as_ptr();
+        let c = insert(&s.users)
+            .values_many([[("name", Value::Text(text))], [("name", "b".into())]])
+            .unwrap()
+            .into_compiled(Pg, &cache);
+        assert!(matches!(&c.params[0], Value::Text(t) if t.as_ptr() == at));
+        // Through a trait object, compile still works (into_compiled needs Sized).
+        let dynamic: Box<dyn Executable> = Box::new(rows(1));
+        assert_eq!(dynamic.compile(Sqlite, &cache).params.len(), 2);
+    }
+
+    #[test]
     fn misuse_is_a_typed_error() {
         let s = schema();
         let none: [(&str, Value); 0] = [];
@@ -483,6 +901,45 @@ mod tests {
             .values_many([vec![("name", "a")], vec![("name", "b"), ("email", "b@x")]])
             .unwrap_err();
         assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+        // Later rows of values_many report what the first row would.
+        let e = insert(&s.users)
+            .values_many([vec![("name", "a")], vec![("name", "b")], vec![]])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::EmptyValues);
+        let e = insert(&s.users)
+            .values_many([vec![("name", "a")], vec![("nope", "b")]])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::UnknownColumn);
+        let e = insert(&s.users)
+            .values_many([
+                vec![("name", "a"), ("email", "a@x")],
+                vec![("name", "b"), ("name", "c")],
+            ])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::Duplicate);
+        let e = insert(&s.users)
+            .values_many([
+                vec![("name", "a"), ("email", "a@x")],
+                vec![("email", "b"), ("email", "c")],
+            ])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::Duplicate);
+        let e = insert(&s.users)
+            .values_many([vec![("name", "a")], vec![("email", "b")]])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+        assert!(
+            e.to_string().contains(r#"["name"], this one ["email"]"#),
+            "{e}"
+        );
+        let e = insert(&s.users)
+            .values_many([
+                vec![("name", "a"), ("email", "a@x")],
+                vec![("email", "b"), ("id", "c")],
+            ])
+            .unwrap_err();
+        assert_eq!(e.kind(), SqlErrorKind::ColumnMismatch);
+        assert!(e.to_string().contains(r#"this one ["id", "email"]"#), "{e}");
         let e = insert(&s.users)
             .values([(s.posts.c("title").unwrap(), "a")])
             .unwrap_err();

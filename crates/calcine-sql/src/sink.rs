@@ -183,6 +183,35 @@ pub(crate) trait Sink {
     fn param_owned(&mut self, value: Value) {
         self.param(&value);
     }
+    /// A `VALUES` list of bound parameters, `(p1, p2), (p3, p4)`: `count` values, `width` to a
+    /// row, row by row. The key records only its dimensions, so a multi-row `INSERT` keys by
+    /// shape in a few bytes whatever its values.
+    fn param_rows<'v>(
+        &mut self,
+        width: usize,
+        count: usize,
+        values: impl Iterator<Item = &'v Value>,
+    ) {
+        let _ = count;
+        let width = width.max(1);
+        let mut any = false;
+        for (i, v) in values.enumerate() {
+            any = true;
+            if i % width == 0 {
+                if i > 0 {
+                    self.kw(Kw::Close);
+                    self.kw(Kw::Comma);
+                }
+                self.kw(Kw::Open);
+            } else {
+                self.kw(Kw::Comma);
+            }
+            self.param(v);
+        }
+        if any {
+            self.kw(Kw::Close);
+        }
+    }
     /// User SQL whose `?` placeholders are renumbered for the dialect; `values` are bound in order.
     fn text_sql(&mut self, sql: &str, values: &[Value]);
 }
@@ -192,6 +221,9 @@ pub(crate) struct KeySink {
     dialect: Dialect,
     pub(crate) key: Vec<u8>,
     pub(crate) params: Vec<Value>,
+    /// When set, [`Sink::param_rows`] leaves its values out of `params` and records where they
+    /// belong here instead (the caller moves them in: [`compile_walk_moving_rows`]).
+    rows_at: Option<Option<usize>>,
 }
 
 const TAG_IDENT: u8 = 0xF0;
@@ -200,6 +232,7 @@ const TAG_RAW: u8 = 0xF2;
 const TAG_NUM: u8 = 0xF3;
 const TAG_PARAM: u8 = 0xF4;
 const TAG_TEXT: u8 = 0xF5;
+const TAG_PARAM_ROWS: u8 = 0xF6;
 
 impl KeySink {
     pub(crate) fn new(dialect: Dialect) -> Self {
@@ -207,6 +240,7 @@ impl KeySink {
             dialect,
             key: Vec::with_capacity(96),
             params: Vec::new(),
+            rows_at: None,
         }
     }
 
@@ -258,6 +292,23 @@ impl Sink for KeySink {
     fn param_owned(&mut self, value: Value) {
         self.key.push(TAG_PARAM);
         self.params.push(value);
+    }
+    fn param_rows<'v>(
+        &mut self,
+        width: usize,
+        count: usize,
+        values: impl Iterator<Item = &'v Value>,
+    ) {
+        self.key.push(TAG_PARAM_ROWS);
+        self.varint(width as u64);
+        self.varint(count as u64);
+        match &mut self.rows_at {
+            Some(at @ None) => *at = Some(self.params.len()),
+            _ => {
+                self.params.reserve(count);
+                self.params.extend(values.cloned());
+            }
+        }
     }
     fn text_sql(&mut self, sql: &str, values: &[Value]) {
         self.bytes(TAG_TEXT, sql);
@@ -388,6 +439,28 @@ pub(crate) fn compile_walk<W: Walk>(
         sql,
         params: keys.params,
     }
+}
+
+/// [`compile_walk`] leaving out the values of the walk's [`Sink::param_rows`] list (a
+/// statement has at most one), for a caller that owns them and moves them in: returns where
+/// they go in the parameters, if the walk had such a list.
+pub(crate) fn compile_walk_deferring_rows<W: Walk>(
+    stmt: &W,
+    dialect: Dialect,
+    cache: &StatementCache,
+) -> (Compiled, Option<usize>) {
+    let mut keys = KeySink::new(dialect);
+    keys.rows_at = Some(None);
+    stmt.walk(&mut keys);
+    let sql: Arc<str> = cache.get_or_render(dialect, &keys.key, || render(stmt, dialect));
+    let at = keys.rows_at.flatten();
+    (
+        Compiled {
+            sql,
+            params: keys.params,
+        },
+        at,
+    )
 }
 
 /// Renders `stmt` without the cache.

@@ -121,6 +121,7 @@ impl Table {
     }
 
     /// The position of the column named `name`.
+    #[inline]
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.0.columns.iter().position(|c| &*c.name == name)
     }
