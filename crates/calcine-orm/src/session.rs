@@ -620,6 +620,11 @@ pub(crate) fn target_keys(
     if mapper.relationships().is_empty() {
         return Ok(Vec::new());
     }
+    if !mapper.references() {
+        // A relationship that does not resolve fails here, as below.
+        mapper.resolved()?;
+        return Ok(Vec::new());
+    }
     let mut out = Vec::new();
     for (i, r) in mapper.resolved()?.iter().enumerate() {
         if let crate::loading::Resolved::Referenced { parent_cols, .. } = r {
