@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use calcine_sql::{Dialect, Executable, FromValue, Value};
+use calcine_sql::{Dialect, Executable, FromValue, IntoCompiled, Value};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -103,15 +103,17 @@ impl Connection {
     }
 
     /// Compiles `statement` (through the engine's statement cache) and executes it
-    /// (SQLAlchemy's `Connection.execute`). Autobegins a transaction.
+    /// (SQLAlchemy's `Connection.execute`). Autobegins a transaction. Takes the statement by
+    /// reference (`&stmt`, kept for another run) or by value: an `insert(..)` given by value
+    /// moves its `VALUES` into the parameters instead of copying them.
     ///
     /// # Errors
     /// The database's error with the statement and parameters attached;
     /// [`ResourceClosed`](crate::ErrorKind::ResourceClosed) inside a closed transaction's scope;
     /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) after an invalidation until
     /// `rollback()`.
-    pub fn execute<S: Executable + ?Sized>(&mut self, statement: &S) -> Result<CursorResult<'_>> {
-        let compiled = statement.compile(self.dialect(), self.engine.inner().cache());
+    pub fn execute<S: IntoCompiled>(&mut self, statement: S) -> Result<CursorResult<'_>> {
+        let compiled = statement.into_compiled_for(self.dialect(), self.engine.inner().cache());
         self.run(&compiled.sql, &compiled.params)
     }
 

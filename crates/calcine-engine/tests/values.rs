@@ -242,6 +242,63 @@ fn rows_read_in_place_match_buffered_rows() {
     }
 }
 
+/// A statement given to `execute` by value runs as the same statement given by reference: a
+/// multi-row INSERT (which moves its values into the parameters), with RETURNING, and a SELECT.
+#[test]
+fn statements_execute_by_value_as_by_reference() {
+    use calcine_sql::{Column, MetaData, SqlType, Table, insert, select};
+    for db in support::all() {
+        let engine = db.engine();
+        let name = db.table("byval");
+        let mut md = MetaData::new();
+        let t = md
+            .add(
+                Table::new(name.as_str())
+                    .column(Column::new("id", SqlType::Integer).primary_key())
+                    .column(Column::new("name", SqlType::Text).not_null())
+                    .column(Column::new("note", SqlType::Text)),
+            )
+            .unwrap();
+        let mut conn = engine.connect().unwrap();
+        conn.exec_driver_sql(
+            &format!("CREATE TABLE {name} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, note TEXT)"),
+            &[],
+        )
+        .unwrap();
+        let rows = |from: i64| {
+            (from..from + 3).map(|i| {
+                [
+                    ("id", Value::from(i)),
+                    ("name", Value::from(format!("n{i}"))),
+                    ("note", Value::from((i % 2 == 0).then(|| "it's".to_owned()))),
+                ]
+            })
+        };
+        let by_ref = insert(&t).values_many(rows(1)).unwrap();
+        assert_eq!(conn.execute(&by_ref).unwrap().rows_affected(), Some(3));
+        let by_value = insert(&t).values_many(rows(4)).unwrap();
+        assert_eq!(conn.execute(by_value).unwrap().rows_affected(), Some(3));
+        let returning = insert(&t)
+            .values_many(rows(7))
+            .unwrap()
+            .returning([t.c("id").unwrap()]);
+        let ids: Vec<i64> = conn.execute(returning).unwrap().scalars().all().unwrap();
+        assert_eq!(ids.len(), 3, "{}", db.name);
+        let all = select((
+            t.c("id").unwrap(),
+            t.c("name").unwrap(),
+            t.c("note").unwrap(),
+        ))
+        .order_by([t.c("id").unwrap()]);
+        let got: Vec<(i64, String, Option<String>)> =
+            conn.execute(all).unwrap().tuples().all().unwrap();
+        let expected: Vec<(i64, String, Option<String>)> = (1..=9)
+            .map(|i| (i, format!("n{i}"), (i % 2 == 0).then(|| "it's".to_owned())))
+            .collect();
+        assert_eq!(got, expected, "{}", db.name);
+    }
+}
+
 #[test]
 fn hostile_text_round_trips_as_data() {
     let nasty = [
@@ -656,14 +713,14 @@ fn in_lists_of_every_length() {
         let name = table.c("name").unwrap();
         for n in 1..=20i64 {
             let ids: Vec<i64> = conn
-                .execute(&select(id.clone()).where_(id.clone().in_(1..=n)))
+                .execute(select(id.clone()).where_(id.clone().in_(1..=n)))
                 .unwrap()
                 .scalars::<i64>()
                 .all()
                 .unwrap();
             assert_eq!(ids.len() as i64, n, "{}: IN of {n}", db.name);
             let others = conn
-                .execute(&select(id.clone()).where_(id.clone().not_in(1..=n)))
+                .execute(select(id.clone()).where_(id.clone().not_in(1..=n)))
                 .unwrap()
                 .all()
                 .unwrap();
@@ -671,7 +728,7 @@ fn in_lists_of_every_length() {
         }
         let names: Vec<String> = conn
             .execute(
-                &select(name.clone())
+                select(name.clone())
                     .where_(name.clone().in_(["n3", "n7", "nope"]))
                     .order_by([name.clone()]),
             )
@@ -695,7 +752,7 @@ fn in_lists_of_every_length() {
                 .unwrap();
             assert_eq!(shared, 1, "one statement for every length of the IN list");
             let err = conn
-                .execute(&select(id.clone()).where_(id.clone().in_([1, 1i64 << 40])))
+                .execute(select(id.clone()).where_(id.clone().in_([1, 1i64 << 40])))
                 .unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Data, "{err}");
             assert!(err.to_string().contains("out of range"), "{err}");

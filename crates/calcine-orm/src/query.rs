@@ -158,6 +158,12 @@ impl<T: Model> Executable for ModelSelect<T> {
     }
 }
 
+impl<T: Model> calcine_sql::IntoCompiled for ModelSelect<T> {
+    fn into_compiled_for(self, dialect: Dialect, cache: &StatementCache) -> Compiled {
+        self.compile(dialect, cache)
+    }
+}
+
 /// One step of a loader option: relationship `index` of `parent`, loaded with `strategy`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LoadStep {

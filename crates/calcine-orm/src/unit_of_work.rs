@@ -768,7 +768,7 @@ fn detach_children(
                 let values = column_values(inst, parent_cols)?;
                 let cond = sec.columns_eq(sec_parent, &values)?;
                 core.connection()?
-                    .execute(&delete(sec.table()).where_(cond))?;
+                    .execute(delete(sec.table()).where_(cond))?;
             }
             Resolved::Referenced { .. } => {}
         }
@@ -818,7 +818,7 @@ fn write_secondary(core: &mut SessionCore, inst: &Arc<dyn AnyInstance>) -> Resul
                 .columns_eq(sec_parent, &pvals)?
                 .and(sec.columns_eq(sec_target, &tvals)?);
             core.connection()?
-                .execute(&delete(sec.table()).where_(cond))?;
+                .execute(delete(sec.table()).where_(cond))?;
         }
     }
     Ok(())

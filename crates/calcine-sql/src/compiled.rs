@@ -24,6 +24,65 @@ pub struct Compiled {
     pub params: Vec<Value>,
 }
 
+/// What a connection's `execute` takes: a statement by reference (compiled from it, its bound
+/// values copied into the parameters) or by value (compiled consuming it, which lets an
+/// [`Insert`] move its `VALUES` into the parameters instead: see
+/// [`Executable::into_compiled`]).
+///
+/// ```
+/// use calcine_sql::{Column, Dialect, IntoCompiled, SqlType, StatementCache, Table, Value, insert};
+/// let t = Table::new("t").column(Column::new("name", SqlType::Text));
+/// let cache = StatementCache::default();
+/// let q = insert(&t).values_many([[("name", Value::from("a"))], [("name", Value::from("b"))]])?;
+/// let by_ref = (&q).into_compiled_for(Dialect::Sqlite, &cache);
+/// let by_value = q.into_compiled_for(Dialect::Sqlite, &cache);
+/// assert_eq!(by_ref, by_value);
+/// assert_eq!(by_value.params, [Value::from("a"), Value::from("b")]);
+/// # Ok::<(), calcine_sql::SqlError>(())
+/// ```
+///
+/// [`Insert`]: crate::Insert
+pub trait IntoCompiled {
+    /// Renders the statement for `dialect` (through `cache`, as [`Executable::compile`]).
+    fn into_compiled_for(self, dialect: Dialect, cache: &StatementCache) -> Compiled;
+}
+
+impl<S: Executable + ?Sized> IntoCompiled for &S {
+    #[inline]
+    fn into_compiled_for(self, dialect: Dialect, cache: &StatementCache) -> Compiled {
+        self.compile(dialect, cache)
+    }
+}
+
+/// [`IntoCompiled`] by value for statement types (each through
+/// [`Executable::into_compiled`]).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __into_compiled_by_value {
+    ($($t:ty),* $(,)?) => {$(
+        impl $crate::IntoCompiled for $t {
+            #[inline]
+            fn into_compiled_for(
+                self,
+                dialect: $crate::Dialect,
+                cache: &$crate::StatementCache,
+            ) -> $crate::Compiled {
+                $crate::Executable::into_compiled(self, dialect, cache)
+            }
+        }
+    )*};
+}
+
+__into_compiled_by_value!(
+    crate::Select,
+    crate::Insert,
+    crate::Update,
+    crate::Delete,
+    crate::TextClause,
+    crate::CompoundSelect,
+    crate::Query,
+);
+
 /// Something the engine can execute: renders itself for a dialect, reusing SQL text from the
 /// [`StatementCache`] when a statement of the same shape was rendered before.
 pub trait Executable {

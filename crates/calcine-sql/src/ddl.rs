@@ -279,6 +279,14 @@ executable!(
     DropForeignKey,
     Ddl
 );
+crate::__into_compiled_by_value!(
+    CreateTable,
+    DropTable,
+    CreateIndex,
+    AddForeignKey,
+    DropForeignKey,
+    Ddl
+);
 
 #[cfg(test)]
 mod tests {

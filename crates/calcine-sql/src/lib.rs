@@ -64,7 +64,7 @@ mod text;
 mod update;
 mod value;
 
-pub use compiled::{Compiled, Dialect, Executable, StatementCache};
+pub use compiled::{Compiled, Dialect, Executable, IntoCompiled, StatementCache};
 pub use compound::CompoundSelect;
 pub use ddl::{AddForeignKey, CreateIndex, CreateTable, Ddl, DropForeignKey, DropTable};
 pub use delete::{Delete, delete};

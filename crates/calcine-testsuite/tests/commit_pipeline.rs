@@ -401,7 +401,7 @@ fn stale_update_after_an_insert_rolls_back_the_insert_too() {
         let id = ann.read().unwrap().id.unwrap();
         // Remove the row behind the session's back (in its own transaction).
         s.connection(|c| {
-            c.execute(&calcine_sql::delete(Member::mapper().table()).where_(Member::ID.eq(id)))
+            c.execute(calcine_sql::delete(Member::mapper().table()).where_(Member::ID.eq(id)))
                 .map(drop)
         })
         .unwrap();

@@ -322,7 +322,7 @@ fn stale_data(_ctx: &Ctx, s: &mut Session) -> Result<()> {
     let (a, b) = (ann.read()?.id.unwrap(), bob.read()?.id.unwrap());
     // Remove the rows behind the session's back, in its own transaction.
     s.connection(|c| {
-        c.execute(&calcine_sql::delete(User::mapper().table()).where_(User::ID.in_([a, b])))
+        c.execute(calcine_sql::delete(User::mapper().table()).where_(User::ID.in_([a, b])))
             .map(drop)
     })?;
     ann.write()?.name = "changed".into();
@@ -338,7 +338,7 @@ fn stale_data(_ctx: &Ctx, s: &mut Session) -> Result<()> {
     s.commit()?;
     let c = carl.read()?.id.unwrap();
     s.connection(|conn| {
-        conn.execute(&calcine_sql::delete(User::mapper().table()).where_(User::ID.eq(c)))
+        conn.execute(calcine_sql::delete(User::mapper().table()).where_(User::ID.eq(c)))
             .map(drop)
     })?;
     s.delete(&carl)?;

@@ -50,8 +50,9 @@ pub use calcine_engine::{
 pub use calcine_greenlet::{await_, greenlet_spawn, in_greenlet, spawn_send};
 pub use calcine_orm::{Model, Obj, Session, SessionMaker};
 pub use calcine_sql::{
-    Column, Dialect, Executable, Expr, ForeignKey, Index, MetaData, ReferentialAction, SqlType,
-    Table, Value, and_, asc, delete, desc, func, insert, not_, or_, select, text, update,
+    Column, Dialect, Executable, Expr, ForeignKey, Index, IntoCompiled, MetaData,
+    ReferentialAction, SqlType, Table, Value, and_, asc, delete, desc, func, insert, not_, or_,
+    select, text, update,
 };
 
 /// The README's examples, compiled and run as doctests.
