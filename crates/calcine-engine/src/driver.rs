@@ -402,6 +402,51 @@ pub trait DriverRow {
     }
 }
 
+/// The row a driver cursor read when its statement ran (so the statement's errors surface at
+/// execution), handed out before any other.
+#[derive(Default)]
+pub(crate) struct FirstRow {
+    values: Vec<Value>,
+    present: bool,
+}
+
+impl FirstRow {
+    /// Keeps `values` as the first row (none when `rows` is 0).
+    pub(crate) fn new(values: Vec<Value>, rows: usize) -> FirstRow {
+        FirstRow {
+            present: rows == 1,
+            values,
+        }
+    }
+
+    /// Appends the row to `out` if it is still there and `max > 0`; returns how many rows.
+    pub(crate) fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> usize {
+        if self.present && max > 0 {
+            self.present = false;
+            out.append(&mut self.values);
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Hands the row to `f` if it is still there and `max > 0` (as
+    /// [`DriverCursor::read_rows`]): `None` if there was none, else what `f` returned.
+    pub(crate) fn read(
+        &mut self,
+        max: usize,
+        f: &mut dyn FnMut(&mut dyn DriverRow) -> bool,
+    ) -> Option<bool> {
+        if !self.present || max == 0 {
+            return None;
+        }
+        self.present = false;
+        let go = f(&mut ValuesRow(&mut self.values));
+        Value::clear_all(&mut self.values);
+        Some(go)
+    }
+}
+
 /// A row already decoded into [`Value`]s, one per column (what a driver hands out for a row it
 /// buffered): [`take`](DriverRow::take) moves a value out, [`get`](DriverRow::get) borrows it.
 ///

@@ -63,35 +63,43 @@ fn sample_values() -> Vec<(&'static str, &'static str, &'static str, Value)> {
     ]
 }
 
+/// Creates table `t` with a column per [`sample_values`] kind; returns the INSERT of one row
+/// of them and its parameters.
+fn sample_table(
+    db: &support::Db,
+    conn: &mut calcine_engine::Connection,
+    t: &str,
+) -> (String, Vec<Value>) {
+    let vals = sample_values();
+    let cols: Vec<String> = vals
+        .iter()
+        .map(|(c, st, pt, _)| {
+            // SQLite's NUMERIC affinity would turn the exact text into a REAL; a declared type
+            // containing neither NUMERIC/DECIMAL keeps it TEXT.
+            let st = if *st == "NUMERIC_TEXT" {
+                "DECIMAL_TEXT"
+            } else {
+                st
+            };
+            format!("{c} {}", if db.pg { pt } else { st })
+        })
+        .collect();
+    conn.exec_driver_sql(&format!("CREATE TABLE {t} ({})", cols.join(", ")), &[])
+        .unwrap();
+    let marks = vec!["?"; vals.len()].join(", ");
+    let insert = db.sql(&format!("INSERT INTO {t} VALUES ({marks})"));
+    (insert, vals.into_iter().map(|v| v.3).collect())
+}
+
 #[test]
 fn every_value_kind_round_trips() {
     for db in support::all() {
         let engine = db.engine();
         let t = db.table("vals");
         let vals = sample_values();
-        let cols: Vec<String> = vals
-            .iter()
-            .map(|(c, st, pt, _)| {
-                // SQLite's NUMERIC affinity would turn the exact text into a REAL; a declared type
-                // containing neither NUMERIC/DECIMAL keeps it TEXT.
-                let st = if *st == "NUMERIC_TEXT" {
-                    "DECIMAL_TEXT"
-                } else {
-                    st
-                };
-                format!("{c} {}", if db.pg { pt } else { st })
-            })
-            .collect();
         let mut conn = engine.connect().unwrap();
-        conn.exec_driver_sql(&format!("CREATE TABLE {t} ({})", cols.join(", ")), &[])
-            .unwrap();
-        let marks = vec!["?"; vals.len()].join(", ");
-        let params: Vec<Value> = vals.iter().map(|v| v.3.clone()).collect();
-        conn.exec_driver_sql(
-            &db.sql(&format!("INSERT INTO {t} VALUES ({marks})")),
-            &params,
-        )
-        .unwrap();
+        let (insert, params) = sample_table(&db, &mut conn, &t);
+        conn.exec_driver_sql(&insert, &params).unwrap();
         let row = conn
             .exec_driver_sql(&format!("SELECT * FROM {t}"), &[])
             .unwrap()
@@ -132,23 +140,8 @@ fn rows_read_in_place_match_buffered_rows() {
         let engine = db.engine();
         let t = db.table("inplace");
         let vals = sample_values();
-        let cols: Vec<String> = vals
-            .iter()
-            .map(|(c, st, pt, _)| {
-                let st = if *st == "NUMERIC_TEXT" {
-                    "DECIMAL_TEXT"
-                } else {
-                    st
-                };
-                format!("{c} {}", if db.pg { pt } else { st })
-            })
-            .collect();
         let mut conn = engine.connect().unwrap();
-        conn.exec_driver_sql(&format!("CREATE TABLE {t} ({})", cols.join(", ")), &[])
-            .unwrap();
-        let marks = vec!["?"; vals.len()].join(", ");
-        let params: Vec<Value> = vals.iter().map(|v| v.3.clone()).collect();
-        let insert = db.sql(&format!("INSERT INTO {t} VALUES ({marks})"));
+        let (insert, params) = sample_table(&db, &mut conn, &t);
         for _ in 0..3 {
             conn.exec_driver_sql(&insert, &params).unwrap();
         }

@@ -269,17 +269,10 @@ macro_rules! executable {
                 compile_walk(self, dialect, cache)
             }
         }
+        crate::__into_compiled_by_value!($t);
     )*};
 }
 executable!(
-    CreateTable,
-    DropTable,
-    CreateIndex,
-    AddForeignKey,
-    DropForeignKey,
-    Ddl
-);
-crate::__into_compiled_by_value!(
     CreateTable,
     DropTable,
     CreateIndex,

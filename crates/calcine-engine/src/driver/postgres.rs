@@ -459,16 +459,15 @@ impl DriverConnection for PostgresConnection {
         let mut cursor = PostgresCursor {
             stream: Box::pin(stream),
             columns,
-            buffered: Vec::new(),
-            has_buffered: false,
+            first: crate::driver::FirstRow::default(),
             rows: Vec::new().into_iter(),
             done: false,
             io: &mut self.wire.io,
         };
         // Read up to the first row, so the statement has run and its errors surface here.
         let mut first = Vec::new();
-        cursor.has_buffered = cursor.pull(1, &mut first)? == 1;
-        cursor.buffered = first;
+        let n = cursor.pull(1, &mut first)?;
+        cursor.first = crate::driver::FirstRow::new(first, n);
         Ok(Box::new(cursor))
     }
 
@@ -625,10 +624,9 @@ impl Drop for PostgresConnection {
 struct PostgresCursor<'c> {
     stream: Pin<Box<RowStream>>,
     columns: Arc<[String]>,
-    /// The values of a row read at execution time, handed out by the first `fetch`.
-    buffered: Vec<Value>,
-    has_buffered: bool,
-    /// Rows received and not handed out yet (read in place by `next_row_with`).
+    /// The row read at execution time, handed out first.
+    first: crate::driver::FirstRow,
+    /// Rows received and not handed out yet (read in place by `read_rows`).
     rows: std::vec::IntoIter<tokio_postgres::Row>,
     done: bool,
     /// The connection's future, driven while rows are awaited; the borrow also keeps other
@@ -706,12 +704,7 @@ impl DriverCursor for PostgresCursor<'_> {
     }
 
     fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
-        let mut n = 0;
-        if self.has_buffered && max > 0 {
-            out.append(&mut self.buffered);
-            self.has_buffered = false;
-            n = 1;
-        }
+        let n = self.first.fetch(max, out);
         Ok(n + self.pull(max - n, out)?)
     }
 
@@ -722,14 +715,10 @@ impl DriverCursor for PostgresCursor<'_> {
         f: &mut dyn FnMut(&mut dyn crate::driver::DriverRow) -> bool,
     ) -> Result<usize> {
         let mut n = 0;
-        if self.has_buffered && max > 0 {
-            self.has_buffered = false;
-            let go = f(&mut crate::driver::ValuesRow(&mut self.buffered));
-            Value::clear_all(&mut self.buffered);
-            n = 1;
-            if !go {
-                return Ok(n);
-            }
+        match self.first.read(max, f) {
+            Some(false) => return Ok(1),
+            Some(true) => n = 1,
+            None => {}
         }
         while n < max {
             if self.rows.len() == 0 {

@@ -332,8 +332,7 @@ impl DriverConnection for SqliteConnection {
             stmt,
             columns,
             decls,
-            buffered: Vec::new(),
-            has_buffered: false,
+            first: crate::driver::FirstRow::default(),
             done: false,
             readonly,
             reprepared,
@@ -342,8 +341,8 @@ impl DriverConnection for SqliteConnection {
         // Step once now, so the statement has run (DML takes effect, errors surface here) even
         // if the cursor is never read, as with PEP-249's `cursor.execute`.
         let mut first = Vec::new();
-        cursor.has_buffered = cursor.step(1, &mut first)? == 1;
-        cursor.buffered = first;
+        let n = cursor.step(1, &mut first)?;
+        cursor.first = crate::driver::FirstRow::new(first, n);
         if cursor.reprepared != reprepared {
             // Re-prepared during that step: the entry follows the statement's new columns.
             cache.insert(
@@ -401,9 +400,8 @@ struct SqliteCursor<'c> {
     stmt: rusqlite::CachedStatement<'c>,
     columns: Arc<[String]>,
     decls: Arc<[Decl]>,
-    /// The values of the row stepped at execution time, handed out by the first `fetch`.
-    buffered: Vec<Value>,
-    has_buffered: bool,
+    /// The row stepped at execution time, handed out first.
+    first: crate::driver::FirstRow,
     done: bool,
     readonly: bool,
     /// The statement's re-prepare count that `columns` and `decls` were read at.
@@ -429,13 +427,19 @@ fn refresh_columns(
 }
 
 impl SqliteCursor<'_> {
-    /// Steps up to `max` rows into `out`.
+    /// Steps up to `max` rows, calling `on_row` with each (and the columns' decoders and
+    /// names), which returns whether to go on; returns how many rows were stepped.
     ///
     /// rusqlite's `Rows` resets the statement when dropped; between fetches the position must be
     /// kept, so a `Rows` that has not reached the end is `mem::forget`-ed (it owns no heap memory;
     /// forgetting it only skips the reset) and the next `raw_query()` continues stepping where it
     /// stopped. `Drop` for the cursor resets the statement before it goes back to the cache.
-    fn step(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
+    #[inline]
+    fn step_with(
+        &mut self,
+        max: usize,
+        mut on_row: impl FnMut(&rusqlite::Row<'_>, &[Decl], &[String]) -> Result<bool>,
+    ) -> Result<usize> {
         if self.done {
             return Ok(0);
         }
@@ -456,90 +460,8 @@ impl SqliteCursor<'_> {
                     if std::mem::take(fresh) {
                         refresh_columns(row.as_ref(), reprepared, columns, decls);
                     }
-                    let base = out.len();
-                    out.resize_with(base + decls.len(), Value::default);
-                    let slots = &mut out[base..];
-                    for (i, (decl, slot)) in decls.iter().zip(slots).enumerate() {
-                        let v = row.get_ref(i).map_err(map_error)?;
-                        decl.decode_into(v, &columns[i], slot)?;
-                    }
                     n += 1;
-                }
-                Ok(None) => {
-                    drop(rows);
-                    if std::mem::take(fresh) {
-                        refresh_columns(stmt, reprepared, columns, decls);
-                    }
-                    *done = true;
-                    return Ok(n);
-                }
-                Err(e) => {
-                    *done = true;
-                    return Err(map_error(e));
-                }
-            }
-        }
-        std::mem::forget(rows);
-        Ok(n)
-    }
-}
-
-impl DriverCursor for SqliteCursor<'_> {
-    fn columns(&self) -> Arc<[String]> {
-        Arc::clone(&self.columns)
-    }
-
-    fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
-        let mut n = 0;
-        if self.has_buffered && max > 0 {
-            out.append(&mut self.buffered);
-            self.has_buffered = false;
-            n = 1;
-        }
-        Ok(n + self.step(max - n, out)?)
-    }
-
-    fn read_rows(
-        &mut self,
-        max: usize,
-        _prefetch: usize,
-        f: &mut dyn FnMut(&mut dyn crate::driver::DriverRow) -> bool,
-    ) -> Result<usize> {
-        let mut n = 0;
-        if self.has_buffered && max > 0 {
-            self.has_buffered = false;
-            let go = f(&mut crate::driver::ValuesRow(&mut self.buffered));
-            Value::clear_all(&mut self.buffered);
-            n = 1;
-            if !go {
-                return Ok(n);
-            }
-        }
-        if self.done || n == max {
-            return Ok(n);
-        }
-        let SqliteCursor {
-            stmt,
-            columns,
-            decls,
-            reprepared,
-            fresh,
-            done,
-            ..
-        } = self;
-        let mut rows = stmt.raw_query();
-        while n < max {
-            match rows.next() {
-                Ok(Some(row)) => {
-                    if std::mem::take(fresh) {
-                        refresh_columns(row.as_ref(), reprepared, columns, decls);
-                    }
-                    n += 1;
-                    if !f(&mut SqliteRow {
-                        row,
-                        decls,
-                        columns,
-                    }) {
+                    if !on_row(row, decls, columns)? {
                         break;
                     }
                 }
@@ -557,9 +479,57 @@ impl DriverCursor for SqliteCursor<'_> {
                 }
             }
         }
-        // Keep the statement where it is (dropping `rows` would reset it).
         std::mem::forget(rows);
         Ok(n)
+    }
+
+    /// Steps up to `max` rows into `out`, decoded in place.
+    fn step(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
+        self.step_with(max, |row, decls, columns| {
+            let base = out.len();
+            out.resize_with(base + decls.len(), Value::default);
+            let slots = &mut out[base..];
+            for (i, (decl, slot)) in decls.iter().zip(slots).enumerate() {
+                let v = row.get_ref(i).map_err(map_error)?;
+                decl.decode_into(v, &columns[i], slot)?;
+            }
+            Ok(true)
+        })
+    }
+}
+
+impl DriverCursor for SqliteCursor<'_> {
+    fn columns(&self) -> Arc<[String]> {
+        Arc::clone(&self.columns)
+    }
+
+    fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
+        let n = self.first.fetch(max, out);
+        Ok(n + self.step(max - n, out)?)
+    }
+
+    fn read_rows(
+        &mut self,
+        max: usize,
+        _prefetch: usize,
+        f: &mut dyn FnMut(&mut dyn crate::driver::DriverRow) -> bool,
+    ) -> Result<usize> {
+        let mut n = 0;
+        match self.first.read(max, f) {
+            Some(false) => return Ok(1),
+            Some(true) => n = 1,
+            None => {}
+        }
+        if n == max {
+            return Ok(n);
+        }
+        Ok(n + self.step_with(max - n, |row, decls, columns| {
+            Ok(f(&mut SqliteRow {
+                row,
+                decls,
+                columns,
+            }))
+        })?)
     }
 
     fn rows_affected(&self) -> Option<u64> {
