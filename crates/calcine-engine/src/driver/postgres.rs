@@ -36,6 +36,7 @@
 //! are a [`NotSupported`](crate::ErrorKind::NotSupported) error naming the column (cast them to
 //! `text` in SQL).
 
+use std::collections::VecDeque;
 use std::error::Error as StdError;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
@@ -235,6 +236,7 @@ impl Driver for PostgresDriver {
             statements: FxHashMap::default(),
             in_tx: false,
             begin_pending: false,
+            rows: VecDeque::new(),
         }))
     }
 }
@@ -255,6 +257,10 @@ struct PostgresConnection {
     /// `BEGIN` not sent yet: it goes out pipelined with the transaction's first statement,
     /// saving a round trip (an empty transaction never reaches the server).
     begin_pending: bool,
+    /// A cursor's received rows not handed out yet; empty between statements, its room kept
+    /// (a buffer per statement cost a large allocation, and glibc's consolidation of its free
+    /// lists when freed).
+    rows: VecDeque<tokio_postgres::Row>,
 }
 
 /// The socket side of a connection: the tokio-postgres `Connection` future (see [`drive`])
@@ -456,11 +462,12 @@ impl DriverConnection for PostgresConnection {
         let run = self.client.query_raw(&stmt, params.iter().map(Param));
         let stream = with_begin(&mut self.wire, &self.client, &mut self.begin_pending, run)?
             .map_err(map_error)?;
+        self.rows.clear();
         let mut cursor = PostgresCursor {
             stream: Box::pin(stream),
             columns,
             first: crate::driver::FirstRow::default(),
-            rows: Vec::new().into_iter(),
+            rows: &mut self.rows,
             done: false,
             io: &mut self.wire.io,
         };
@@ -627,7 +634,7 @@ struct PostgresCursor<'c> {
     /// The row read at execution time, handed out first.
     first: crate::driver::FirstRow,
     /// Rows received and not handed out yet (read in place by `read_rows`).
-    rows: std::vec::IntoIter<tokio_postgres::Row>,
+    rows: &'c mut VecDeque<tokio_postgres::Row>,
     done: bool,
     /// The connection's future, driven while rows are awaited; the borrow also keeps other
     /// statements from interleaving.
@@ -635,48 +642,58 @@ struct PostgresCursor<'c> {
 }
 
 impl PostgresCursor<'_> {
-    /// Receives up to `max` more rows (fewer only at the end, which sets `done`).
-    fn receive(&mut self, max: usize) -> Result<Vec<tokio_postgres::Row>> {
+    /// Receives up to `max` more rows into `rows` (fewer only at the end, which sets `done`);
+    /// returns how many.
+    fn receive(&mut self, max: usize) -> Result<usize> {
         if self.done || max == 0 {
-            return Ok(Vec::new());
+            return Ok(0);
         }
-        let stream = &mut self.stream;
-        let rows = calcine_greenlet::await_(drive(&mut *self.io, async {
-            let mut rows = Vec::with_capacity(max.min(1024));
-            while rows.len() < max {
+        let (stream, rows) = (&mut self.stream, &mut *self.rows);
+        let before = rows.len();
+        let received = calcine_greenlet::await_(drive(&mut *self.io, async {
+            while rows.len() - before < max {
                 match stream.next().await {
-                    Some(Ok(row)) => rows.push(row),
+                    Some(Ok(row)) => rows.push_back(row),
                     Some(Err(e)) => return Err(e),
                     None => break,
                 }
             }
-            Ok(rows)
+            Ok(())
         }))?;
-        let rows = rows.map_err(|e| {
+        received.map_err(|e| {
             self.done = true;
             map_error(e)
         })?;
-        if rows.len() < max {
+        let n = self.rows.len() - before;
+        if n < max {
             self.done = true;
         }
-        Ok(rows)
+        Ok(n)
     }
 
     /// Appends up to `max` rows' values to `out`: the rows received and not handed out yet
     /// first, then newly received ones.
     fn pull(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
-        let mut n = 0;
-        while n < max {
-            let Some(row) = self.rows.next() else { break };
+        let buffered = self.rows.len().min(max);
+        let wanted = max - buffered;
+        self.receive(wanted)?;
+        let n = self.rows.len().min(max);
+        out.reserve(n * self.columns.len());
+        for row in self.rows.drain(..n) {
             decode_row(&row, &self.columns, out)?;
-            n += 1;
         }
-        let rows = self.receive(max - n)?;
-        out.reserve(rows.len() * self.columns.len());
-        for row in &rows {
-            decode_row(row, &self.columns, out)?;
+        Ok(n)
+    }
+}
+
+impl Drop for PostgresCursor<'_> {
+    /// Leaves the connection's row buffer empty (rows not read are dropped), and gives back
+    /// the room of a very large one.
+    fn drop(&mut self) {
+        self.rows.clear();
+        if self.rows.capacity() > 4096 {
+            *self.rows = VecDeque::new();
         }
-        Ok(n + rows.len())
     }
 }
 
@@ -721,13 +738,12 @@ impl DriverCursor for PostgresCursor<'_> {
             None => {}
         }
         while n < max {
-            if self.rows.len() == 0 {
-                if self.done {
-                    break;
-                }
-                self.rows = self.receive(prefetch.max(1))?.into_iter();
+            if self.rows.is_empty() && self.receive(prefetch.max(1))? == 0 {
+                break;
             }
-            let Some(row) = self.rows.next() else { break };
+            let Some(row) = self.rows.pop_front() else {
+                break;
+            };
             n += 1;
             let go = f(&mut PostgresRow {
                 row: &row,
