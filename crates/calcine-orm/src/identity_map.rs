@@ -9,6 +9,13 @@ use rustc_hash::FxHashMap;
 use crate::instance::AnyInstance;
 use crate::key::Key;
 
+thread_local! {
+    /// The emptied identity map of the last session that ended on this thread
+    /// ([`IdentityMap::recycle`]). Taken and put back in one step, never borrowed across a
+    /// greenlet switch.
+    static SPARE: std::cell::RefCell<Option<IdentityMap>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Weak references to the session's instances, by model type then key. Two levels so a lookup
 /// borrows the caller's key instead of building a `(TypeId, Key)` tuple.
 #[derive(Default)]
@@ -70,14 +77,45 @@ impl IdentityMap {
     /// (the teardown of a session, where most objects may already be gone and their memory is
     /// freed with the last weak handle, here).
     pub(crate) fn drain_live(&mut self, mut f: impl FnMut(&Arc<dyn AnyInstance>)) {
-        for (_, map) in self.maps.drain() {
-            for (_, w) in map {
+        // The tables keep their room (see `recycle`).
+        for map in self.maps.values_mut() {
+            for (_, w) in map.drain() {
                 if let Some(inst) = w.upgrade() {
                     f(&inst);
                 }
             }
         }
         self.len = 0;
+        self.sweep_at = 0;
+    }
+
+    /// An empty map for a new session: the tables of the last session that ended on this
+    /// thread when there is one (their room kept: a session per request would otherwise
+    /// allocate and free a table of its size every time), else a new one.
+    pub(crate) fn for_new_session() -> IdentityMap {
+        SPARE
+            .try_with(|s| s.borrow_mut().take())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Keeps this map, emptied, for the next session on this thread ([`for_new_session`]),
+    /// unless its tables are large (a session that loaded many objects gives the room back).
+    ///
+    /// [`for_new_session`]: IdentityMap::for_new_session
+    pub(crate) fn recycle(mut self) {
+        const KEEP: usize = 4096;
+        if self.maps.len() > 16 || self.maps.values().any(|m| m.capacity() > KEEP) {
+            return;
+        }
+        for map in self.maps.values_mut() {
+            map.clear();
+        }
+        self.len = 0;
+        self.sweep_at = 0;
+        // Fails only while the thread is being torn down: the map is then simply freed.
+        let _ = SPARE.try_with(|s| *s.borrow_mut() = Some(self));
     }
 
     /// Every live instance.

@@ -676,7 +676,7 @@ impl Session {
                     conn,
                     external,
                     joined_outer: false,
-                    identity: crate::identity_map::IdentityMap::default(),
+                    identity: crate::identity_map::IdentityMap::for_new_session(),
                     new: Vec::new(),
                     deleted: Vec::new(),
                     tx_inserted: Vec::new(),
@@ -1553,6 +1553,7 @@ impl Drop for Session {
         // Detach the objects so their handles stop pointing at a dead session; the connection
         // goes back to the pool, which rolls back its transaction.
         self.expunge_all();
+        std::mem::take(&mut self.core().identity).recycle();
     }
 }
 

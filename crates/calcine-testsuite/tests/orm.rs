@@ -161,6 +161,35 @@ fn c27_get_identity_map() {
     parity(get_returns_the_same_instance);
 }
 
+/// A session started after another one ended on the same thread (which hands its emptied
+/// identity map on) knows none of the old session's objects, even those still alive.
+#[test]
+fn a_new_session_does_not_see_the_last_ones_objects() {
+    each_backend(|db| {
+        let ctx = Ctx::new(db);
+        let mut s1 = Session::new(&ctx.engine);
+        let ann = s1.add(user("ann"));
+        s1.commit().unwrap();
+        let id = ann.read().unwrap().id.unwrap();
+        let loaded = s1.get::<User>(id).unwrap().unwrap();
+        assert!(loaded == ann);
+        drop(s1);
+        assert_eq!(ann.status(), calcine_orm::Status::Detached);
+        let mut s2 = Session::new(&ctx.engine);
+        let (again, n) = ctx.counting(|| s2.get::<User>(id));
+        let again = again.unwrap().unwrap();
+        assert_eq!(n, 1, "{}: the new session loads the row", db.name);
+        assert!(
+            again != ann,
+            "{}: a new instance, not the old session's",
+            db.name
+        );
+        assert_eq!(again.status(), calcine_orm::Status::Persistent);
+        assert_eq!(ann.status(), calcine_orm::Status::Detached);
+        assert_eq!(again.read().unwrap().name, "ann");
+    });
+}
+
 // C28
 fn add_flush_count_rollback(_ctx: &Ctx, s: &mut Session) -> Result<()> {
     let obj = s.add(user("temp"));
