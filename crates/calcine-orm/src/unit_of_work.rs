@@ -990,10 +990,7 @@ fn insert_rows(
             } else {
                 conn.exec_driver_sql(&sql, &params)?
             };
-            let mut ids: Vec<i64> = Vec::with_capacity(done.len());
-            for row in result {
-                ids.push(row?.take::<i64>(0)?);
-            }
+            let mut ids: Vec<i64> = result.scalars().all()?;
             if ids.len() != done.len() {
                 return Err(Error::invalid_request(format!(
                     "INSERT into {:?} returned {} keys for {} rows",
@@ -1193,15 +1190,12 @@ fn insert_one_row(
     let [(_, pk)] = done;
     let conn = core.connection()?;
     let generated = if returning {
-        let mut rows = if with_commit {
-            conn.exec_driver_sql_then_commit(&sql, params)?.all()?
+        let result = if with_commit {
+            conn.exec_driver_sql_then_commit(&sql, params)?
         } else {
-            conn.exec_driver_sql(&sql, params)?.all()?
+            conn.exec_driver_sql(&sql, params)?
         };
-        match rows.pop() {
-            Some(mut row) => Some(row.take::<Value>(0)?),
-            None => None,
-        }
+        result.scalars::<Value>().all()?.pop()
     } else {
         if with_commit {
             conn.exec_driver_sql_then_commit(&sql, params)?;
@@ -1320,15 +1314,12 @@ fn insert_one(
                 .c_at(c)
                 .ok_or_else(|| Error::invalid_request("autoincrement column out of range"))?;
             stmt = stmt.returning(col);
-            let mut rows = if commit {
-                conn.execute_then_commit(&stmt)?.all()?
+            let result = if commit {
+                conn.execute_then_commit(&stmt)?
             } else {
-                conn.execute(&stmt)?.all()?
+                conn.execute(&stmt)?
             };
-            match rows.pop() {
-                Some(mut row) => Some(row.take::<Value>(0)?),
-                None => None,
-            }
+            result.scalars::<Value>().all()?.pop()
         }
         (auto, _) => {
             if commit {
