@@ -794,10 +794,13 @@ impl Session {
     /// Adds several new objects (`session.add_all`).
     pub fn add_all<T: Model>(&mut self, values: impl IntoIterator<Item = T>) -> Vec<Obj<T>> {
         let session = Arc::downgrade(&self.shared);
-        values
+        let objs: Vec<Obj<T>> = values
             .into_iter()
-            .map(|v| self.add_pending(v, session.clone()))
-            .collect()
+            .map(|v| new_instance(v, Status::Pending, None, session.clone()))
+            .collect();
+        // One lock for the batch.
+        self.core().new.extend(objs.iter().map(Obj::as_any));
+        objs
     }
 
     /// Attaches an existing handle: a transient object becomes pending; a detached one becomes
