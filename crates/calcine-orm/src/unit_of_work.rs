@@ -382,16 +382,17 @@ fn flush_inner(
                 sync_one_to_many(&inst, &mut late)?;
             }
         } else if flat_rows(mapper, dialect, commit_mapper) {
-            // SQLite without RETURNING: the rows' values in one buffer, no vector per row.
-            let ncols = mapper.table().columns().len();
-            let mut values = Vec::with_capacity(rows.len() * ncols);
+            // SQLite without RETURNING: each row's shape first, then its values bound straight
+            // from the object.
+            let omit = omit_if_null(mapper);
+            let mut masks = Vec::with_capacity(rows.len());
             for inst in &rows {
                 if rels {
                     sync_many_to_one(inst)?;
                 }
-                inst.try_values_into(&mut values)?;
+                masks.push(insert_mask(mapper, omit, inst)?);
             }
-            insert_flat(core, mapper, &rows, &mut values)?;
+            insert_flat(core, mapper, &rows, &masks, omit)?;
             if rels {
                 for inst in &rows {
                     sync_one_to_many(inst, &mut late)?;
@@ -1097,62 +1098,158 @@ fn flat_rows(mapper: &Mapper, dialect: Dialect, commit_mapper: Option<&'static M
         && !commit_mapper.is_some_and(|m| std::ptr::eq(m, mapper))
 }
 
-/// INSERTs `insts` (in order) whose column values lie one row after the other in `values`:
-/// consecutive rows of one shape through [`insert_each_flat`], a shape without a cached
-/// statement through [`insert_one`]. SQLite only (see [`flat_rows`]).
+/// The columns an INSERT leaves out when they are NULL (bit i = column i): the autoincrement
+/// column (the database generates it) and those with a server default (see [`row_shape`]).
+fn omit_if_null(mapper: &Mapper) -> u64 {
+    let mut omit = 0u64;
+    for (c, col) in mapper.table().columns().iter().enumerate().take(63) {
+        if Some(c) == mapper.autoincrement() || col.server_default_sql().is_some() {
+            omit |= 1 << c;
+        }
+    }
+    omit
+}
+
+/// The columns an INSERT of `inst` sends (bit i = column i): all but the NULL ones of `omit`
+/// ([`omit_if_null`]); the mask [`row_shape`] gives its values. Reads only those columns.
+fn insert_mask(mapper: &Mapper, omit: u64, inst: &Arc<dyn AnyInstance>) -> Result<u64> {
+    let ncols = mapper.table().columns().len().min(63);
+    let mut mask = (1u64 << ncols) - 1;
+    if omit != 0 {
+        inst.try_read_columns(&mut |cols| {
+            let mut bits = omit;
+            while bits != 0 {
+                let c = bits.trailing_zeros() as usize;
+                if cols.column_ref(c).is_null() {
+                    mask &= !(1 << c);
+                }
+                bits &= bits - 1;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(mask)
+}
+
+/// INSERTs `insts` (in order), `masks[i]` the columns of row `i` ([`insert_mask`]): consecutive
+/// rows of one shape through [`insert_lent`], a shape without a cached statement through
+/// [`insert_one`]. SQLite only (see [`flat_rows`]).
 fn insert_flat(
     core: &mut SessionCore,
     mapper: &Mapper,
     insts: &[Arc<dyn AnyInstance>],
-    values: &mut [Value],
+    masks: &[u64],
+    omit: u64,
 ) -> Result<()> {
-    let ncols = mapper.table().columns().len();
-    if values.len() != insts.len() * ncols {
+    if masks.len() != insts.len() {
         return Err(Error::internal(format!(
-            "{} values for {} rows of {} columns",
-            values.len(),
-            insts.len(),
-            ncols
+            "{} row shapes for {} rows",
+            masks.len(),
+            insts.len()
         )));
     }
-    let mut params = Vec::new();
     let mut i = 0;
     while i < insts.len() {
-        let shape = row_shape(mapper, &values[i * ncols..(i + 1) * ncols]);
+        let mask = masks[i];
         let mut j = i + 1;
-        while j < insts.len() && row_shape(mapper, &values[j * ncols..(j + 1) * ncols]) == shape {
+        while j < insts.len() && masks[j] == mask {
             j += 1;
         }
-        let (mask, auto) = shape;
-        let (group, rows) = (&insts[i..j], &mut values[i * ncols..j * ncols]);
+        let group = &insts[i..j];
         match mapper.insert_sql(Dialect::Sqlite, mask, 1, false) {
-            Some(sql) if j - i > 1 => {
-                insert_each_flat(core, mapper, &sql, group, rows, mask, auto, &mut params)?;
-            }
-            _ => {
-                for (inst, vals) in group.iter().zip(rows.chunks_mut(ncols.max(1))) {
-                    let vals: Vec<Value> = vals.iter_mut().map(std::mem::take).collect();
-                    let shape = RowShape {
-                        mask,
-                        auto,
-                        returning: false,
-                    };
-                    insert_one_row(
-                        core,
-                        Dialect::Sqlite,
-                        mapper,
-                        inst,
-                        vals,
-                        shape,
-                        false,
-                        &mut params,
-                    )?;
+            Some(sql) => insert_lent(core, mapper, &sql, group, mask, omit)?,
+            None => {
+                for inst in group {
+                    let values = inst.try_values()?;
+                    insert_one(core, Dialect::Sqlite, mapper, inst, values, false)?;
                 }
             }
         }
         i = j;
     }
     Ok(())
+}
+
+/// INSERTs `insts`, all of the shape `mask`, with `sql` (one row's INSERT of those columns,
+/// without RETURNING) executed once per object, each object's columns bound as it lends them
+/// ([`Model::column_ref`](crate::Model::column_ref), under one read lock), and each object
+/// finished (key, identity map) right after its row: a failure stops at the failing row, the
+/// rows before it are written. An object whose columns no longer have the shape `mask` (written
+/// by another thread since [`insert_mask`] read it) fails the flush at its row.
+fn insert_lent(
+    core: &mut SessionCore,
+    mapper: &Mapper,
+    sql: &str,
+    insts: &[Arc<dyn AnyInstance>],
+    mask: u64,
+    omit: u64,
+) -> Result<()> {
+    let pk_cols = mapper.primary_key();
+    let ncols = mapper.table().columns().len().min(63);
+    let auto = mapper.autoincrement().filter(|&c| mask & (1 << c) == 0);
+    // The primary-key values of the row being inserted, read while it is bound.
+    let pk: std::cell::RefCell<Vec<Value>> =
+        std::cell::RefCell::new(Vec::with_capacity(pk_cols.len()));
+    core.connection()?;
+    let SessionCore {
+        conn,
+        identity,
+        tx_inserted,
+        ..
+    } = core;
+    let conn = conn
+        .as_mut()
+        .ok_or_else(|| Error::invalid_request("the session has no connection"))?;
+    tx_inserted.reserve(insts.len());
+    conn.exec_driver_sql_each_with(
+        sql,
+        mask.count_ones() as usize,
+        insts.len(),
+        &mut |i, sink| {
+            let Some(inst) = insts.get(i) else {
+                return Err(Error::internal("a row the flush did not send"));
+            };
+            let mut shape = true;
+            inst.try_read_columns(&mut |cols| {
+                let mut pk = pk.borrow_mut();
+                Value::clear_all(&mut pk);
+                pk.extend(pk_cols.iter().map(|&c| cols.column_ref(c).into_value()));
+                for c in 0..ncols {
+                    let bit = 1u64 << c;
+                    if mask & bit != 0 {
+                        let v = cols.column_ref(c);
+                        shape &= omit & bit == 0 || !v.is_null();
+                        sink.push(v);
+                    } else {
+                        shape &= cols.column_ref(c).is_null();
+                    }
+                }
+                Ok(())
+            })?;
+            if !shape {
+                return Err(Error::invalid_request(format!(
+                    "object {} changed while the flush was inserting it",
+                    inst.describe()
+                )));
+            }
+            Ok(())
+        },
+        &mut |i, id| {
+            let Some(inst) = insts.get(i) else {
+                return Err(Error::internal("a row the flush did not send"));
+            };
+            let generated = auto.and(id).map(Value::Int);
+            finish_insert_in(
+                identity,
+                tx_inserted,
+                mapper,
+                inst,
+                &mut pk.borrow_mut(),
+                auto,
+                generated,
+            )
+        },
+    )
 }
 
 /// What an INSERT of one row sends: the columns in `mask`, the generated key column, and
