@@ -267,7 +267,13 @@ impl Connection {
                 let r = if watch {
                     let mut seen = seen.borrow_mut();
                     Value::clear_all(&mut seen);
-                    fill(i, &mut Tee { sink, seen: &mut seen })
+                    fill(
+                        i,
+                        &mut Tee {
+                            sink,
+                            seen: &mut seen,
+                        },
+                    )
                 } else {
                     fill(i, sink)
                 };
