@@ -12,7 +12,7 @@ use crate::identity_map::IdentityMap;
 use crate::instance::{AnyInstance, Status};
 use crate::key::Key;
 use crate::loading::Resolved;
-use crate::model::Mapper;
+use crate::model::{ColumnRefs, Mapper};
 use crate::session::{SessionCore, SessionShared};
 
 /// An instance with its column values, as the flush orders them.
@@ -382,17 +382,13 @@ fn flush_inner(
                 sync_one_to_many(&inst, &mut late)?;
             }
         } else if flat_rows(mapper, dialect, commit_mapper) {
-            // SQLite without RETURNING: each row's shape first, then its values bound straight
-            // from the object.
-            let omit = omit_if_null(mapper);
-            let mut masks = Vec::with_capacity(rows.len());
-            for inst in &rows {
-                if rels {
+            // SQLite without RETURNING: each row's values bound straight from the object.
+            if rels {
+                for inst in &rows {
                     sync_many_to_one(inst)?;
                 }
-                masks.push(insert_mask(mapper, omit, inst)?);
             }
-            insert_flat(core, mapper, &rows, &masks, omit)?;
+            insert_flat(core, mapper, &rows)?;
             if rels {
                 for inst in &rows {
                     sync_one_to_many(inst, &mut late)?;
@@ -1110,72 +1106,57 @@ fn omit_if_null(mapper: &Mapper) -> u64 {
     omit
 }
 
-/// The columns an INSERT of `inst` sends (bit i = column i): all but the NULL ones of `omit`
-/// ([`omit_if_null`]); the mask [`row_shape`] gives its values. Reads only those columns.
-fn insert_mask(mapper: &Mapper, omit: u64, inst: &Arc<dyn AnyInstance>) -> Result<u64> {
-    let ncols = mapper.table().columns().len().min(63);
-    let mut mask = (1u64 << ncols) - 1;
-    if omit != 0 {
-        inst.try_read_columns(&mut |cols| {
-            let mut bits = omit;
-            while bits != 0 {
-                let c = bits.trailing_zeros() as usize;
-                if cols.column_ref(c).is_null() {
-                    mask &= !(1 << c);
-                }
-                bits &= bits - 1;
-            }
-            Ok(())
-        })?;
+/// The columns an INSERT of a row sends (bit i = column i): all `ncols` but the NULL ones of
+/// `omit` ([`omit_if_null`]); the mask [`row_shape`] gives its values. Reads only those
+/// columns.
+fn mask_of(cols: &dyn ColumnRefs, ncols: usize, omit: u64) -> u64 {
+    let mut mask = (1u64 << ncols.min(63)) - 1;
+    let mut bits = omit;
+    while bits != 0 {
+        let c = bits.trailing_zeros() as usize;
+        if cols.column_ref(c).is_null() {
+            mask &= !(1 << c);
+        }
+        bits &= bits - 1;
     }
-    Ok(mask)
+    mask
 }
 
-/// INSERTs `insts` (in order), `masks[i]` the columns of row `i` ([`insert_mask`]): consecutive
-/// rows of one shape through [`insert_lent`], a shape without a cached statement through
-/// [`insert_one`]. SQLite only (see [`flat_rows`]).
+/// INSERTs `insts` (in order): each run of rows of one shape through [`insert_lent`] (the
+/// shape of its first row read here, the others' while they are bound), a shape without a
+/// cached statement through [`insert_one`]. SQLite only (see [`flat_rows`]).
 fn insert_flat(
     core: &mut SessionCore,
     mapper: &Mapper,
     insts: &[Arc<dyn AnyInstance>],
-    masks: &[u64],
-    omit: u64,
 ) -> Result<()> {
-    if masks.len() != insts.len() {
-        return Err(Error::internal(format!(
-            "{} row shapes for {} rows",
-            masks.len(),
-            insts.len()
-        )));
-    }
+    let omit = omit_if_null(mapper);
+    let ncols = mapper.table().columns().len();
     let mut i = 0;
-    while i < insts.len() {
-        let mask = masks[i];
-        let mut j = i + 1;
-        while j < insts.len() && masks[j] == mask {
-            j += 1;
-        }
-        let group = &insts[i..j];
+    while let Some(inst) = insts.get(i) {
+        let mut mask = 0;
+        inst.try_read_columns(&mut |cols| {
+            mask = mask_of(cols, ncols, omit);
+            Ok(())
+        })?;
         match mapper.insert_sql(Dialect::Sqlite, mask, 1, false) {
-            Some(sql) => insert_lent(core, mapper, &sql, group, mask, omit)?,
+            Some(sql) => i += insert_lent(core, mapper, &sql, &insts[i..], mask, omit)?,
             None => {
-                for inst in group {
-                    let values = inst.try_values()?;
-                    insert_one(core, Dialect::Sqlite, mapper, inst, values, false)?;
-                }
+                let values = inst.try_values()?;
+                insert_one(core, Dialect::Sqlite, mapper, inst, values, false)?;
+                i += 1;
             }
         }
-        i = j;
     }
     Ok(())
 }
 
-/// INSERTs `insts`, all of the shape `mask`, with `sql` (one row's INSERT of those columns,
-/// without RETURNING) executed once per object, each object's columns bound as it lends them
-/// ([`Model::column_ref`](crate::Model::column_ref), under one read lock), and each object
-/// finished (key, identity map) right after its row: a failure stops at the failing row, the
-/// rows before it are written. An object whose columns no longer have the shape `mask` (written
-/// by another thread since [`insert_mask`] read it) fails the flush at its row.
+/// INSERTs the leading run of `insts` of the shape `mask` with `sql` (one row's INSERT of those
+/// columns, without RETURNING) executed once per object, and returns how many it inserted: it
+/// stops before the first row of another shape. Each object's shape is read and its columns
+/// bound as it lends them ([`Model::column_ref`](crate::Model::column_ref)), under one read
+/// lock, so the row sent is the shape read; each object is finished (key, identity map) right
+/// after its row: a failure stops at the failing row, the rows before it are written.
 fn insert_lent(
     core: &mut SessionCore,
     mapper: &Mapper,
@@ -1183,13 +1164,15 @@ fn insert_lent(
     insts: &[Arc<dyn AnyInstance>],
     mask: u64,
     omit: u64,
-) -> Result<()> {
+) -> Result<usize> {
     let pk_cols = mapper.primary_key();
-    let ncols = mapper.table().columns().len().min(63);
+    let ncols = mapper.table().columns().len();
     let auto = mapper.autoincrement().filter(|&c| mask & (1 << c) == 0);
     // The primary-key values of the row being inserted, read while it is bound.
     let pk: std::cell::RefCell<Vec<Value>> =
         std::cell::RefCell::new(Vec::with_capacity(pk_cols.len()));
+    // The first row of another shape, where the run ends.
+    let end: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
     core.connection()?;
     let SessionCore {
         conn,
@@ -1201,7 +1184,7 @@ fn insert_lent(
         .as_mut()
         .ok_or_else(|| Error::invalid_request("the session has no connection"))?;
     tx_inserted.reserve(insts.len());
-    conn.exec_driver_sql_each_with(
+    let out = conn.exec_driver_sql_each_with(
         sql,
         mask.count_ones() as usize,
         insts.len(),
@@ -1209,30 +1192,29 @@ fn insert_lent(
             let Some(inst) = insts.get(i) else {
                 return Err(Error::internal("a row the flush did not send"));
             };
-            let mut shape = true;
+            let mut same = true;
             inst.try_read_columns(&mut |cols| {
+                if mask_of(cols, ncols, omit) != mask {
+                    same = false;
+                    return Ok(());
+                }
                 let mut pk = pk.borrow_mut();
                 Value::clear_all(&mut pk);
                 pk.extend(pk_cols.iter().map(|&c| cols.column_ref(c).into_value()));
-                for c in 0..ncols {
-                    let bit = 1u64 << c;
-                    if mask & bit != 0 {
-                        let v = cols.column_ref(c);
-                        shape &= omit & bit == 0 || !v.is_null();
-                        sink.push(v);
-                    } else {
-                        shape &= cols.column_ref(c).is_null();
-                    }
+                let mut bits = mask;
+                while bits != 0 {
+                    sink.push(cols.column_ref(bits.trailing_zeros() as usize));
+                    bits &= bits - 1;
                 }
                 Ok(())
             })?;
-            if !shape {
-                return Err(Error::invalid_request(format!(
-                    "object {} changed while the flush was inserting it",
-                    inst.describe()
-                )));
+            if same {
+                Ok(())
+            } else {
+                // Not sent: the caller's error ends the run here (see below).
+                end.set(Some(i));
+                Err(Error::internal("a row of another shape"))
             }
-            Ok(())
         },
         &mut |i, id| {
             let Some(inst) = insts.get(i) else {
@@ -1249,7 +1231,12 @@ fn insert_lent(
                 generated,
             )
         },
-    )
+    );
+    match (out, end.get()) {
+        (Ok(()), _) => Ok(insts.len()),
+        (Err(_), Some(n)) => Ok(n),
+        (Err(e), None) => Err(e),
+    }
 }
 
 /// What an INSERT of one row sends: the columns in `mask`, the generated key column, and
