@@ -1170,7 +1170,7 @@ fn insert_lent(
     let auto = mapper.autoincrement().filter(|&c| mask & (1 << c) == 0);
     // The primary-key values of the row being inserted, read while it is bound.
     let pk: std::cell::RefCell<Vec<Value>> =
-        std::cell::RefCell::new(Vec::with_capacity(pk_cols.len()));
+        std::cell::RefCell::new(vec![Value::Null; pk_cols.len()]);
     // The first row of another shape, where the run ends.
     let end: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
     core.connection()?;
@@ -1198,9 +1198,9 @@ fn insert_lent(
                     same = false;
                     return Ok(());
                 }
-                let mut pk = pk.borrow_mut();
-                Value::clear_all(&mut pk);
-                pk.extend(pk_cols.iter().map(|&c| cols.column_ref(c).into_value()));
+                for (slot, &c) in pk.borrow_mut().iter_mut().zip(pk_cols) {
+                    Value::replace(slot, cols.column_ref(c).into_value());
+                }
                 let mut bits = mask;
                 while bits != 0 {
                     sink.push(cols.column_ref(bits.trailing_zeros() as usize));
