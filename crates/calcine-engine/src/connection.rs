@@ -216,6 +216,101 @@ impl Connection {
         }
     }
 
+    /// [`exec_driver_sql_each`](Connection::exec_driver_sql_each) with each set's `width`
+    /// parameters lent by `fill(i, sink)` instead of collected first (see
+    /// [`DriverConnection::execute_each_with`]): the ORM's flush binds each new object's
+    /// columns straight from the object. The `before`/`after` events and `echo` still see each
+    /// set's parameters, as owned values copied only while a listener is registered or echo is
+    /// on; an error of a set gets them from `fill` again. Autobegins a transaction.
+    ///
+    /// Stops at the first error: a set's (with the statement and that set's parameters
+    /// attached), or `fill`'s or `each`'s, returned as they are. The sets before it have run.
+    ///
+    /// # Errors
+    /// As [`execute`](Connection::execute); `fill`'s and `each`'s errors.
+    #[doc(hidden)]
+    pub fn exec_driver_sql_each_with(
+        &mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut crate::driver::FillParams<'_>,
+        each: &mut dyn FnMut(usize, Option<i64>) -> Result<()>,
+    ) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let Parts {
+            inner,
+            driver,
+            pooled,
+            disconnected,
+            ..
+        } = self.statement_parts()?;
+        // The span of the set being executed, entered in `before`, closed in `after` (or when
+        // a set fails).
+        let span = std::cell::RefCell::new(None);
+        let current = std::cell::Cell::new(0);
+        // The current set's parameters, copied while someone looks at them.
+        let seen: std::cell::RefCell<Vec<Value>> = std::cell::RefCell::new(Vec::new());
+        let watched = std::cell::Cell::new(false);
+        // An error of `fill` or `each` is the caller's: it goes back untouched.
+        let caller_failed = std::cell::Cell::new(false);
+        let out = pooled.get().execute_each_with(
+            sql,
+            width,
+            rows,
+            &mut |i, sink| {
+                current.set(i);
+                let watch = inner.echo || inner.listeners.any();
+                watched.set(watch);
+                let r = if watch {
+                    let mut seen = seen.borrow_mut();
+                    Value::clear_all(&mut seen);
+                    fill(
+                        i,
+                        &mut Tee {
+                            sink,
+                            seen: &mut seen,
+                        },
+                    )
+                } else {
+                    fill(i, sink)
+                };
+                caller_failed.set(r.is_err());
+                r
+            },
+            &mut |_| {
+                *span.borrow_mut() = Some(before_statement(inner, driver, sql, &seen.borrow()));
+            },
+            &mut |i, id| {
+                inner
+                    .listeners
+                    .fire(ExecutePhase::After, sql, &seen.borrow());
+                span.borrow_mut().take();
+                let r = each(i, id);
+                caller_failed.set(r.is_err());
+                r
+            },
+        );
+        span.borrow_mut().take();
+        match out {
+            Ok(()) => Ok(()),
+            Err(e) if caller_failed.get() => Err(e),
+            Err(e) => {
+                let mut params = seen.into_inner();
+                if !watched.get() || params.len() != width {
+                    // Not copied (or not completely): ask for them again.
+                    Value::clear_all(&mut params);
+                    if fill(current.get(), &mut params).is_err() {
+                        Value::clear_all(&mut params);
+                    }
+                }
+                Err(statement_error(driver, disconnected, e, sql, &params))
+            }
+        }
+    }
+
     /// The first column of the first row of `statement` (SQLAlchemy's `Connection.scalar`).
     ///
     /// # Errors
@@ -758,6 +853,20 @@ struct Dispatched<'c, R> {
 
 /// What happens before every statement: the `before` event, `echo` logging, and a `tracing`
 /// span that stays entered while the driver runs it.
+/// A [`ParamSink`](crate::ParamSink) that copies what passes through into `seen` (the
+/// parameters events and echo show).
+struct Tee<'s, 'v> {
+    sink: &'s mut dyn crate::ParamSink,
+    seen: &'v mut Vec<Value>,
+}
+
+impl crate::ParamSink for Tee<'_, '_> {
+    fn push(&mut self, value: calcine_sql::ValueRef<'_>) {
+        self.seen.push(value.to_value());
+        self.sink.push(value);
+    }
+}
+
 fn before_statement(
     inner: &crate::engine::EngineInner,
     driver: &dyn crate::driver::Driver,

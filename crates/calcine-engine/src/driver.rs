@@ -104,6 +104,43 @@ pub trait DriverConnection: Send {
         Ok(())
     }
 
+    /// [`execute_each`](DriverConnection::execute_each) with each set's parameters lent by the
+    /// caller instead of collected first: `fill(i, sink)` pushes set `i`'s `width` values, in
+    /// placeholder order, into `sink` (borrowed, so a value only has to live while `fill`
+    /// runs); then `before(i)`, the statement, and `after(i, last_insert_id)`. Stops at the
+    /// first error, `fill`'s, the statement's or `after`'s, which it returns; the sets before it
+    /// have run.
+    ///
+    /// The ORM's flush binds each new object's columns this way, straight from the object. The
+    /// default collects each set into owned [`Value`]s and calls
+    /// [`execute`](DriverConnection::execute); SQLite binds the lent values to the statement,
+    /// prepared once.
+    ///
+    /// # Errors
+    /// As [`execute_each`](DriverConnection::execute_each); `fill`'s error as it is;
+    /// [`Programming`](crate::ErrorKind::Programming) when `fill` pushed other than `width`
+    /// values.
+    fn execute_each_with(
+        &mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut FillParams<'_>,
+        before: &mut dyn FnMut(usize),
+        after: &mut dyn FnMut(usize, Option<i64>) -> Result<()>,
+    ) -> Result<()> {
+        let mut params: Vec<Value> = Vec::with_capacity(width);
+        for i in 0..rows {
+            Value::clear_all(&mut params);
+            fill(i, &mut params)?;
+            check_width(width, params.len())?;
+            before(i);
+            self.execute(sql, &params)?;
+            after(i, self.last_insert_id())?;
+        }
+        Ok(())
+    }
+
     /// Executes one statement with bound parameters and returns a cursor over its rows. The
     /// statement has run (at least up to its first row) when this returns, so DML takes effect
     /// even if the cursor is never read. The cursor borrows the connection until dropped.
@@ -503,6 +540,36 @@ pub(crate) fn param_width(len: usize, rows: usize) -> Result<usize> {
             "{len} parameters do not split into {rows} sets of equal width"
         ))),
     }
+}
+
+/// What [`DriverConnection::execute_each_with`] calls to have parameter set `i` pushed into a
+/// [`ParamSink`].
+pub type FillParams<'f> = dyn FnMut(usize, &mut dyn ParamSink) -> Result<()> + 'f;
+
+/// Takes one parameter set's values, lent, in placeholder order
+/// ([`DriverConnection::execute_each_with`]). A `Vec<Value>` collects owned copies.
+pub trait ParamSink {
+    /// The next parameter. A value the driver cannot bind is reported after the set was
+    /// filled, as the statement's error.
+    fn push(&mut self, value: ValueRef<'_>);
+}
+
+impl ParamSink for Vec<Value> {
+    #[inline]
+    fn push(&mut self, value: ValueRef<'_>) {
+        Vec::push(self, value.into_value());
+    }
+}
+
+/// The error of a parameter set of `got` values where the statement takes `width`.
+pub(crate) fn check_width(width: usize, got: usize) -> Result<()> {
+    if got == width {
+        return Ok(());
+    }
+    Err(Error::programming(format!(
+        "Incorrect number of bindings supplied. The current statement uses {width}, and there \
+         are {got} supplied."
+    )))
 }
 
 /// Parameter set `i` of width `width` ([`DriverConnection::execute_each`]).

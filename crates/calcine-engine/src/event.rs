@@ -47,6 +47,12 @@ impl Listeners {
         self.any.store(true, Ordering::Release);
     }
 
+    /// Whether any listener is registered (else [`fire`](Listeners::fire) does nothing).
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        self.any.load(Ordering::Acquire)
+    }
+
     pub(crate) fn fire(&self, phase: ExecutePhase, statement: &str, params: &[Value]) {
         if !self.any.load(Ordering::Acquire) {
             return;

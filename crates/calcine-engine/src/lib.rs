@@ -33,7 +33,10 @@ mod transaction;
 mod url;
 
 pub use connection::Connection;
-pub use driver::{BufferedRows, Driver, DriverConnection, DriverCursor, DriverRow, ValuesRow};
+pub use driver::{
+    BufferedRows, Driver, DriverConnection, DriverCursor, DriverRow, FillParams, ParamSink,
+    ValuesRow,
+};
 pub use engine::{Engine, EngineBuilder, create_engine};
 pub use error::{Error, ErrorKind, Result, kind_for_sqlstate};
 pub use event::{ExecuteEvent, ExecutePhase};

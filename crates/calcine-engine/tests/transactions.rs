@@ -624,3 +624,178 @@ fn statement_each_runs_every_set_as_a_statement_and_stops_at_the_first_error() {
         conn.rollback().unwrap();
     }
 }
+
+/// `exec_driver_sql_each_with`: each set's parameters are lent by the caller (text borrowed from
+/// the caller's strings), bound per set; events see each set's parameters as owned values,
+/// whether or not a listener was registered when the call began (run once without, once with
+/// one); a failing set's error carries the statement and that set's parameters; errors of
+/// `fill` and `each` come back as they are; a set of the wrong width is refused.
+#[test]
+fn statement_each_with_binds_lent_parameters_set_by_set() {
+    use calcine_engine::ParamSink;
+    use calcine_sql::ValueRef;
+    for db in support::all() {
+        let engine = db.engine();
+        let t = db.table("each_with");
+        engine
+            .begin(|c| {
+                c.exec_driver_sql(
+                    &format!("CREATE TABLE {t} (x INTEGER PRIMARY KEY, name TEXT, note TEXT)"),
+                    &[],
+                )
+                .map(drop)
+            })
+            .unwrap();
+        let ins = db.sql(&format!("INSERT INTO {t} VALUES (?, ?, ?)"));
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let rows = |base: i64| -> Vec<(i64, String, Option<String>)> {
+            (0..3)
+                .map(|i| {
+                    (
+                        base + i,
+                        format!("n{}", base + i),
+                        (i != 1).then(|| "x".into()),
+                    )
+                })
+                .collect()
+        };
+        let expect = |rows: &[(i64, String, Option<String>)]| -> Vec<Vec<Value>> {
+            rows.iter()
+                .map(|(x, n, note)| vec![Value::Int(*x), n.as_str().into(), note.clone().into()])
+                .collect()
+        };
+        for watched in [false, true] {
+            if watched {
+                let s = seen.clone();
+                engine.on_execute(move |ev| {
+                    if !ev.statement.starts_with("SELECT") {
+                        s.lock().unwrap().push((ev.phase, ev.params.to_vec()));
+                    }
+                });
+            }
+            let base = if watched { 10 } else { 1 };
+            let data = rows(base);
+            let fill =
+                |data: &[(i64, String, Option<String>)], i: usize, sink: &mut dyn ParamSink| {
+                    let (x, name, note) = &data[i];
+                    sink.push(ValueRef::Int(*x));
+                    sink.push(ValueRef::Text(name));
+                    sink.push(note.as_deref().map_or(ValueRef::Null, ValueRef::Text));
+                    Ok(())
+                };
+            let mut conn = engine.connect().unwrap();
+            let mut done = Vec::new();
+            conn.exec_driver_sql_each_with(
+                &ins,
+                3,
+                3,
+                &mut |i, s| fill(&data, i, s),
+                &mut |i, id| {
+                    done.push((i, id));
+                    Ok(())
+                },
+            )
+            .unwrap();
+            let id = |x: i64| if db.pg { None } else { Some(x) };
+            assert_eq!(
+                done,
+                [(0, id(base)), (1, id(base + 1)), (2, id(base + 2))],
+                "{}",
+                db.name
+            );
+            let events: Vec<Seen> = expect(&data)
+                .into_iter()
+                .flat_map(|p| [(ExecutePhase::Before, p.clone()), (ExecutePhase::After, p)])
+                .collect();
+            assert_eq!(
+                std::mem::take(&mut *seen.lock().unwrap()),
+                if watched { events } else { Vec::new() },
+                "{}",
+                db.name
+            );
+            let got: Vec<(i64, String, Option<String>)> = conn
+                .exec_driver_sql(
+                    &db.sql(&format!(
+                        "SELECT x, name, note FROM {t} WHERE x >= ? ORDER BY x"
+                    )),
+                    &[base.into()],
+                )
+                .unwrap()
+                .all()
+                .unwrap()
+                .into_iter()
+                .map(|mut r| (r.take(0).unwrap(), r.take(1).unwrap(), r.take(2).unwrap()))
+                .collect();
+            assert_eq!(got, data, "{}", db.name);
+            conn.commit().unwrap();
+            seen.lock().unwrap().clear();
+
+            // A failing set (a duplicate key): the statement and that set's parameters.
+            let mut dup = rows(base + 100);
+            dup[1].0 = base;
+            done.clear();
+            let err = conn
+                .exec_driver_sql_each_with(
+                    &ins,
+                    3,
+                    3,
+                    &mut |i, s| fill(&dup, i, s),
+                    &mut |i, id| {
+                        done.push((i, id));
+                        Ok(())
+                    },
+                )
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Integrity, "{}: {err}", db.name);
+            assert_eq!(err.statement(), Some(ins.as_str()), "{}", db.name);
+            assert_eq!(err.params(), Some(&expect(&dup)[1][..]), "{}", db.name);
+            assert_eq!(done, [(0, id(base + 100))], "{}", db.name);
+            conn.rollback().unwrap();
+
+            // `fill`'s and `each`'s errors come back untouched.
+            let err = conn
+                .exec_driver_sql_each_with(
+                    &ins,
+                    3,
+                    2,
+                    &mut |i, s| {
+                        if i == 1 {
+                            return Err(Error::invalid_request("no second set"));
+                        }
+                        fill(&dup, i, s)
+                    },
+                    &mut |_, _| Ok(()),
+                )
+                .unwrap_err();
+            assert_eq!(err.message(), "no second set", "{}", db.name);
+            assert_eq!(err.statement(), None, "{}", db.name);
+            conn.rollback().unwrap();
+            let err = conn
+                .exec_driver_sql_each_with(&ins, 3, 2, &mut |i, s| fill(&dup, i, s), &mut |_, _| {
+                    Err(Error::invalid_request("each says no"))
+                })
+                .unwrap_err();
+            assert_eq!(err.message(), "each says no", "{}", db.name);
+            assert_eq!(err.statement(), None, "{}", db.name);
+            conn.rollback().unwrap();
+
+            // A set of other than `width` values is refused before it runs.
+            let err = conn
+                .exec_driver_sql_each_with(
+                    &ins,
+                    3,
+                    1,
+                    &mut |_, s| {
+                        s.push(ValueRef::Int(999));
+                        Ok(())
+                    },
+                    &mut |_, _| Ok(()),
+                )
+                .unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Programming, "{}: {err}", db.name);
+            assert_eq!(err.statement(), Some(ins.as_str()), "{}", db.name);
+            conn.rollback().unwrap();
+            seen.lock().unwrap().clear();
+        }
+    }
+}

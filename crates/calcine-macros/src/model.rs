@@ -170,6 +170,13 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
         let pp = respan(&p, c.ty_span);
         quote_spanned!(c.ty_span=> #i => #pp::Value::from(::core::clone::Clone::clone(&self.#ident)))
     });
+    // Lent where the field's type implements `AsValueRef`, else converted from a clone (see
+    // `calcine_orm::model::column_probe`).
+    let lenders = columns.iter().enumerate().map(|(i, c)| {
+        let ident = &c.ident;
+        let pp = respan(&p, c.ty_span);
+        quote_spanned!(c.ty_span=> #i => (&#pp::ColumnProbe(&self.#ident)).column_ref())
+    });
     let setters = columns.iter().enumerate().map(|(i, c)| {
         let ident = &c.ident;
         let pp = respan(&p, c.ty_span);
@@ -286,6 +293,15 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
                 match index {
                     #(#getters,)*
                     _ => #p::Value::Null,
+                }
+            }
+
+            fn column_ref(&self, index: usize) -> #p::ValueRef<'_> {
+                #[allow(unused_imports)]
+                use #p::{CloneInto as _, LendRef as _};
+                match index {
+                    #(#lenders,)*
+                    _ => #p::ValueRef::Null,
                 }
             }
 

@@ -216,8 +216,12 @@ pub(crate) trait AnyInstance: Send + Sync {
     fn state(&self) -> MutexGuard<'_, InstanceState>;
     /// Current column values; an error (never a wait) if a write guard is live.
     fn try_values(&self) -> Result<Vec<Value>>;
-    /// [`try_values`](AnyInstance::try_values) appended to `out` (no vector of its own).
-    fn try_values_into(&self, out: &mut Vec<Value>) -> Result<()>;
+    /// Runs `f` on the object's columns, lent ([`Model::column_ref`]) under one read lock; an
+    /// error (never a wait) if a write guard is live.
+    fn try_read_columns(
+        &self,
+        f: &mut dyn FnMut(&dyn crate::model::ColumnRefs) -> Result<()>,
+    ) -> Result<()>;
     /// Sets column values from the database; an error if a guard is live.
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()>;
     /// Whether the object can be written now (no live guard on it).
@@ -392,13 +396,12 @@ impl<T: Model> AnyInstance for Instance<T> {
         }
     }
 
-    fn try_values_into(&self, out: &mut Vec<Value>) -> Result<()> {
+    fn try_read_columns(
+        &self,
+        f: &mut dyn FnMut(&dyn crate::model::ColumnRefs) -> Result<()>,
+    ) -> Result<()> {
         match self.data.try_read() {
-            Ok(d) => {
-                let n = T::mapper().column_names().len();
-                out.extend((0..n).map(|i| d.column_value(i)));
-                Ok(())
-            }
+            Ok(d) => f(&*d),
             Err(_) => Err(locked(self.describe())),
         }
     }

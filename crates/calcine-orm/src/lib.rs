@@ -28,6 +28,8 @@ pub use session::{Session, SessionMaker};
 /// What `#[derive(Model)]` expands to refers to these; not a public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::model::column_probe::{CloneInto, ColumnProbe, LendRef};
+    pub use calcine_sql::ValueRef;
     pub use calcine_sql::{
         Column, ForeignKey, FromValue, ReferentialAction, SqlType, Table, Value, ValueError,
     };

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use calcine_engine::Error;
-use calcine_sql::{ColumnRef, Expr, OrderBy, Select, Table, Value, ValueError};
+use calcine_sql::{ColumnRef, Expr, OrderBy, Select, Table, Value, ValueError, ValueRef};
 
 /// A struct mapped to a table (SQLAlchemy's declaratively mapped class). Implemented by
 /// `#[derive(Model)]`; the methods convert between the struct and its column values, in the
@@ -16,6 +16,15 @@ pub trait Model: Sized + Send + Sync + 'static {
 
     /// The value of column `index` (table order).
     fn column_value(&self, index: usize) -> Value;
+
+    /// Column `index` lent as a [`ValueRef`] (text and bytes borrowed from the field), the
+    /// same value as [`column_value`](Model::column_value): what the flush binds, without a
+    /// copy of its own. The default wraps `column_value`; `#[derive(Model)]` lends the fields
+    /// whose type implements [`AsValueRef`](calcine_sql::AsValueRef) (the standard column types)
+    /// and uses `column_value` for the others.
+    fn column_ref(&self, index: usize) -> ValueRef<'_> {
+        ValueRef::Value(self.column_value(index))
+    }
 
     /// Sets column `index` from a database value (a server-generated key, a refresh, a merge).
     ///
@@ -47,6 +56,63 @@ pub trait Model: Sized + Send + Sync + 'static {
         (0..Self::mapper().table().columns().len())
             .map(|i| self.column_value(i))
             .collect()
+    }
+}
+
+/// A model's columns behind a type-erased instance ([`Model::column_ref`]).
+pub(crate) trait ColumnRefs {
+    fn column_ref(&self, index: usize) -> ValueRef<'_>;
+}
+
+impl<T: Model> ColumnRefs for T {
+    #[inline]
+    fn column_ref(&self, index: usize) -> ValueRef<'_> {
+        Model::column_ref(self, index)
+    }
+}
+
+/// What `#[derive(Model)]`'s `column_ref` calls for a field, chosen by method resolution on the
+/// field's concrete type (no specialization needed): `(&ColumnProbe(&field)).column_ref()`
+/// lends a type implementing [`AsValueRef`](calcine_sql::AsValueRef) ([`LendRef`], found first,
+/// on `&ColumnProbe`), and converts any other `Clone + Into<Value>` type ([`CloneInto`], on
+/// `ColumnProbe`, reached by auto-deref).
+pub(crate) mod column_probe {
+    use calcine_sql::{AsValueRef, Value, ValueRef};
+
+    /// A field, borrowed.
+    pub struct ColumnProbe<'a, T>(pub &'a T);
+
+    impl<T> Clone for ColumnProbe<'_, T> {
+        fn clone(&self) -> Self {
+            *self
+        }
+    }
+    impl<T> Copy for ColumnProbe<'_, T> {}
+
+    /// A field type that lends itself.
+    pub trait LendRef<'a> {
+        /// The field, lent.
+        fn column_ref(self) -> ValueRef<'a>;
+    }
+
+    impl<'a, T: AsValueRef> LendRef<'a> for &ColumnProbe<'a, T> {
+        #[inline]
+        fn column_ref(self) -> ValueRef<'a> {
+            self.0.as_value_ref()
+        }
+    }
+
+    /// Any other field type: its `Into<Value>` conversion of a clone.
+    pub trait CloneInto<'a> {
+        /// The field, converted.
+        fn column_ref(self) -> ValueRef<'a>;
+    }
+
+    impl<'a, T: Clone + Into<Value>> CloneInto<'a> for ColumnProbe<'a, T> {
+        #[inline]
+        fn column_ref(self) -> ValueRef<'a> {
+            ValueRef::Value(self.0.clone().into())
+        }
     }
 }
 

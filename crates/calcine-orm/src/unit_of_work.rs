@@ -12,7 +12,7 @@ use crate::identity_map::IdentityMap;
 use crate::instance::{AnyInstance, Status};
 use crate::key::Key;
 use crate::loading::Resolved;
-use crate::model::Mapper;
+use crate::model::{ColumnRefs, Mapper};
 use crate::session::{SessionCore, SessionShared};
 
 /// An instance with its column values, as the flush orders them.
@@ -382,16 +382,13 @@ fn flush_inner(
                 sync_one_to_many(&inst, &mut late)?;
             }
         } else if flat_rows(mapper, dialect, commit_mapper) {
-            // SQLite without RETURNING: the rows' values in one buffer, no vector per row.
-            let ncols = mapper.table().columns().len();
-            let mut values = Vec::with_capacity(rows.len() * ncols);
-            for inst in &rows {
-                if rels {
+            // SQLite without RETURNING: each row's values bound straight from the object.
+            if rels {
+                for inst in &rows {
                     sync_many_to_one(inst)?;
                 }
-                inst.try_values_into(&mut values)?;
             }
-            insert_flat(core, mapper, &rows, &mut values)?;
+            insert_flat(core, mapper, &rows)?;
             if rels {
                 for inst in &rows {
                     sync_one_to_many(inst, &mut late)?;
@@ -1094,62 +1091,149 @@ fn flat_rows(mapper: &Mapper, dialect: Dialect, commit_mapper: Option<&'static M
         && !commit_mapper.is_some_and(|m| std::ptr::eq(m, mapper))
 }
 
-/// INSERTs `insts` (in order) whose column values lie one row after the other in `values`:
-/// consecutive rows of one shape through [`insert_each_flat`], a shape without a cached
-/// statement through [`insert_one`]. SQLite only (see [`flat_rows`]).
+/// The columns an INSERT leaves out when they are NULL (bit i = column i): the autoincrement
+/// column (the database generates it) and those with a server default (see [`row_shape`]).
+fn omit_if_null(mapper: &Mapper) -> u64 {
+    let mut omit = 0u64;
+    for (c, col) in mapper.table().columns().iter().enumerate().take(63) {
+        if Some(c) == mapper.autoincrement() || col.server_default_sql().is_some() {
+            omit |= 1 << c;
+        }
+    }
+    omit
+}
+
+/// The columns an INSERT of a row sends (bit i = column i): all `ncols` but the NULL ones of
+/// `omit` ([`omit_if_null`]); the mask [`row_shape`] gives its values. Reads only those
+/// columns.
+fn mask_of(cols: &dyn ColumnRefs, ncols: usize, omit: u64) -> u64 {
+    let mut mask = (1u64 << ncols.min(63)) - 1;
+    let mut bits = omit;
+    while bits != 0 {
+        let c = bits.trailing_zeros() as usize;
+        if cols.column_ref(c).is_null() {
+            mask &= !(1 << c);
+        }
+        bits &= bits - 1;
+    }
+    mask
+}
+
+/// INSERTs `insts` (in order): each run of rows of one shape through [`insert_lent`] (the
+/// shape of its first row read here, the others' while they are bound), a shape without a
+/// cached statement through [`insert_one`]. SQLite only (see [`flat_rows`]).
 fn insert_flat(
     core: &mut SessionCore,
     mapper: &Mapper,
     insts: &[Arc<dyn AnyInstance>],
-    values: &mut [Value],
 ) -> Result<()> {
+    let omit = omit_if_null(mapper);
     let ncols = mapper.table().columns().len();
-    if values.len() != insts.len() * ncols {
-        return Err(Error::internal(format!(
-            "{} values for {} rows of {} columns",
-            values.len(),
-            insts.len(),
-            ncols
-        )));
-    }
-    let mut params = Vec::new();
     let mut i = 0;
-    while i < insts.len() {
-        let shape = row_shape(mapper, &values[i * ncols..(i + 1) * ncols]);
-        let mut j = i + 1;
-        while j < insts.len() && row_shape(mapper, &values[j * ncols..(j + 1) * ncols]) == shape {
-            j += 1;
-        }
-        let (mask, auto) = shape;
-        let (group, rows) = (&insts[i..j], &mut values[i * ncols..j * ncols]);
+    while let Some(inst) = insts.get(i) {
+        let mut mask = 0;
+        inst.try_read_columns(&mut |cols| {
+            mask = mask_of(cols, ncols, omit);
+            Ok(())
+        })?;
         match mapper.insert_sql(Dialect::Sqlite, mask, 1, false) {
-            Some(sql) if j - i > 1 => {
-                insert_each_flat(core, mapper, &sql, group, rows, mask, auto, &mut params)?;
-            }
-            _ => {
-                for (inst, vals) in group.iter().zip(rows.chunks_mut(ncols.max(1))) {
-                    let vals: Vec<Value> = vals.iter_mut().map(std::mem::take).collect();
-                    let shape = RowShape {
-                        mask,
-                        auto,
-                        returning: false,
-                    };
-                    insert_one_row(
-                        core,
-                        Dialect::Sqlite,
-                        mapper,
-                        inst,
-                        vals,
-                        shape,
-                        false,
-                        &mut params,
-                    )?;
-                }
+            Some(sql) => i += insert_lent(core, mapper, &sql, &insts[i..], mask, omit)?,
+            None => {
+                let values = inst.try_values()?;
+                insert_one(core, Dialect::Sqlite, mapper, inst, values, false)?;
+                i += 1;
             }
         }
-        i = j;
     }
     Ok(())
+}
+
+/// INSERTs the leading run of `insts` of the shape `mask` with `sql` (one row's INSERT of those
+/// columns, without RETURNING) executed once per object, and returns how many it inserted: it
+/// stops before the first row of another shape. Each object's shape is read and its columns
+/// bound as it lends them ([`Model::column_ref`](crate::Model::column_ref)), under one read
+/// lock, so the row sent is the shape read; each object is finished (key, identity map) right
+/// after its row: a failure stops at the failing row, the rows before it are written.
+fn insert_lent(
+    core: &mut SessionCore,
+    mapper: &Mapper,
+    sql: &str,
+    insts: &[Arc<dyn AnyInstance>],
+    mask: u64,
+    omit: u64,
+) -> Result<usize> {
+    let pk_cols = mapper.primary_key();
+    let ncols = mapper.table().columns().len();
+    let auto = mapper.autoincrement().filter(|&c| mask & (1 << c) == 0);
+    // The primary-key values of the row being inserted, read while it is bound.
+    let pk: std::cell::RefCell<Vec<Value>> =
+        std::cell::RefCell::new(vec![Value::Null; pk_cols.len()]);
+    // The first row of another shape, where the run ends.
+    let end: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
+    core.connection()?;
+    let SessionCore {
+        conn,
+        identity,
+        tx_inserted,
+        ..
+    } = core;
+    let conn = conn
+        .as_mut()
+        .ok_or_else(|| Error::invalid_request("the session has no connection"))?;
+    tx_inserted.reserve(insts.len());
+    let out = conn.exec_driver_sql_each_with(
+        sql,
+        mask.count_ones() as usize,
+        insts.len(),
+        &mut |i, sink| {
+            let Some(inst) = insts.get(i) else {
+                return Err(Error::internal("a row the flush did not send"));
+            };
+            let mut same = true;
+            inst.try_read_columns(&mut |cols| {
+                if mask_of(cols, ncols, omit) != mask {
+                    same = false;
+                    return Ok(());
+                }
+                for (slot, &c) in pk.borrow_mut().iter_mut().zip(pk_cols) {
+                    Value::replace(slot, cols.column_ref(c).into_value());
+                }
+                let mut bits = mask;
+                while bits != 0 {
+                    sink.push(cols.column_ref(bits.trailing_zeros() as usize));
+                    bits &= bits - 1;
+                }
+                Ok(())
+            })?;
+            if same {
+                Ok(())
+            } else {
+                // Not sent: the caller's error ends the run here (see below).
+                end.set(Some(i));
+                Err(Error::internal("a row of another shape"))
+            }
+        },
+        &mut |i, id| {
+            let Some(inst) = insts.get(i) else {
+                return Err(Error::internal("a row the flush did not send"));
+            };
+            let generated = auto.and(id).map(Value::Int);
+            finish_insert_in(
+                identity,
+                tx_inserted,
+                mapper,
+                inst,
+                &mut pk.borrow_mut(),
+                auto,
+                generated,
+            )
+        },
+    );
+    match (out, end.get()) {
+        (Ok(()), _) => Ok(insts.len()),
+        (Err(_), Some(n)) => Ok(n),
+        (Err(e), None) => Err(e),
+    }
 }
 
 /// What an INSERT of one row sends: the columns in `mask`, the generated key column, and

@@ -85,4 +85,4 @@ pub use selectable::{Alias, FromClause, Subquery};
 pub use sql_type::SqlType;
 pub use text::{TextClause, text};
 pub use update::{Update, UpdateBuilder, update};
-pub use value::{FromValue, Value, ValueError, ValueRef};
+pub use value::{AsValueRef, FromValue, Value, ValueError, ValueRef};

@@ -198,8 +198,9 @@ impl std::error::Error for ValueError {}
 /// A column value as a driver hands it out while it still holds the row: scalars by value,
 /// text and bytes borrowed from the driver's buffer (nothing allocated yet), anything else
 /// already decoded. What [`FromValue::from_value_ref`] reads, so that a value is decoded
-/// straight into the Rust type asked for, with no [`Value`] in between.
-#[derive(Debug, PartialEq)]
+/// straight into the Rust type asked for, with no [`Value`] in between. Also what a mapped
+/// object lends the flush for each column ([`AsValueRef`]), bound without a copy of its own.
+#[derive(Debug, Clone, PartialEq)]
 pub enum ValueRef<'a> {
     /// SQL `NULL`.
     Null,
@@ -235,6 +236,25 @@ impl ValueRef<'_> {
         }
     }
 
+    /// An owned copy, leaving the view as it is (what [`into_value`](ValueRef::into_value)
+    /// returns).
+    ///
+    /// ```
+    /// use calcine_sql::{Value, ValueRef};
+    /// assert_eq!(ValueRef::Bytes(b"ab").to_value(), Value::Bytes(b"ab".to_vec()));
+    /// ```
+    #[inline]
+    pub fn to_value(&self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Int(i) => Value::Int(*i),
+            ValueRef::Float(f) => Value::Float(*f),
+            ValueRef::Text(s) => Value::Text((*s).to_owned()),
+            ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
+            ValueRef::Value(v) => v.clone(),
+        }
+    }
+
     /// Whether this is SQL `NULL`.
     #[inline]
     pub fn is_null(&self) -> bool {
@@ -242,6 +262,89 @@ impl ValueRef<'_> {
             ValueRef::Null => true,
             ValueRef::Value(v) => v.is_null(),
             _ => false,
+        }
+    }
+}
+
+/// A Rust value that lends itself as a [`ValueRef`] (text and bytes borrowed, scalars copied):
+/// the same value as its `Into<Value>` conversion, `as_value_ref().into_value() ==
+/// Value::from(self.clone())`, without building it. The flush binds a mapped object's columns
+/// this way; `#[derive(Model)]` uses it for the field types that implement it and falls back to
+/// `Into<Value>` (a clone) for the others.
+///
+/// ```
+/// use calcine_sql::{AsValueRef, Value, ValueRef};
+/// assert_eq!("ann".to_owned().as_value_ref(), ValueRef::Text("ann"));
+/// assert_eq!(Some(7i32).as_value_ref(), ValueRef::Int(7));
+/// assert_eq!(None::<String>.as_value_ref(), ValueRef::Null);
+/// assert_eq!(true.as_value_ref().into_value(), Value::from(true));
+/// ```
+pub trait AsValueRef {
+    /// The borrowed view of this value.
+    fn as_value_ref(&self) -> ValueRef<'_>;
+}
+
+impl AsValueRef for Value {
+    #[inline]
+    fn as_value_ref(&self) -> ValueRef<'_> {
+        Value::as_value_ref(self)
+    }
+}
+
+impl AsValueRef for String {
+    #[inline]
+    fn as_value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Text(self)
+    }
+}
+
+impl AsValueRef for Vec<u8> {
+    #[inline]
+    fn as_value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Bytes(self)
+    }
+}
+
+impl AsValueRef for bool {
+    #[inline]
+    fn as_value_ref(&self) -> ValueRef<'_> {
+        // Kept a boolean (not an integer): listeners and echo see the value `Into<Value>` gives.
+        ValueRef::Value(Value::Bool(*self))
+    }
+}
+
+impl AsValueRef for f64 {
+    #[inline]
+    fn as_value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Float(*self)
+    }
+}
+
+impl AsValueRef for f32 {
+    #[inline]
+    fn as_value_ref(&self) -> ValueRef<'_> {
+        ValueRef::Float(f64::from(*self))
+    }
+}
+
+macro_rules! int_as_value_ref {
+    ($($t:ty),*) => {$(
+        impl AsValueRef for $t {
+            #[inline]
+            fn as_value_ref(&self) -> ValueRef<'_> {
+                ValueRef::Int(i64::from(*self))
+            }
+        }
+    )*};
+}
+int_as_value_ref!(i8, i16, i32, i64, u8, u16, u32);
+
+impl<T: AsValueRef> AsValueRef for Option<T> {
+    #[inline]
+    fn as_value_ref(&self) -> ValueRef<'_> {
+        match self {
+            Some(v) => v.as_value_ref(),
+            None => ValueRef::Null,
         }
     }
 }
@@ -521,6 +624,33 @@ mod tests {
         let err = String::from_value(Value::Null).unwrap_err();
         assert_eq!(err.found(), "NULL");
         assert_eq!(Option::<String>::from_value(Value::Null), Ok(None));
+    }
+
+    /// Each standard type lends the value its `Into<Value>` conversion gives.
+    #[test]
+    fn as_value_ref_matches_into_value() {
+        fn same<T: AsValueRef + Clone + Into<Value>>(v: T) {
+            assert_eq!(v.as_value_ref().into_value(), v.clone().into());
+            assert_eq!(v.as_value_ref().to_value(), v.into());
+        }
+        same("x".to_owned());
+        same(Some("x".to_owned()));
+        same(None::<String>);
+        same(vec![1u8, 2]);
+        same(true);
+        same(1.5f64);
+        same(2.5f32);
+        same(-3i8);
+        same(-3i16);
+        same(-3i32);
+        same(i64::MIN);
+        same(255u8);
+        same(65_535u16);
+        same(u32::MAX);
+        same(Some(7i64));
+        same(None::<i32>);
+        same(Value::Uuid(uuid::Uuid::nil()));
+        same(Some(Some(1i32)));
     }
 
     #[test]

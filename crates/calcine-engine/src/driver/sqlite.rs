@@ -40,7 +40,7 @@ use rustc_hash::FxHashMap;
 use calcine_sql::{Dialect, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use crate::driver::{Driver, DriverConnection, DriverCursor};
+use crate::driver::{Driver, DriverConnection, DriverCursor, FillParams, ParamSink};
 use crate::error::{Error, ErrorKind, Result};
 
 /// Prepared statements kept per connection (rusqlite's default is 16).
@@ -268,6 +268,47 @@ impl DriverConnection for SqliteConnection {
             if i > 0 {
                 bind(&mut stmt, crate::driver::param_set(params, width, i))?;
             }
+            before(i);
+            let mut rows = stmt.raw_query();
+            while rows.next().map_err(map_error)?.is_some() {}
+            drop(rows);
+            after(i, Some(self.conn.last_insert_rowid()))?;
+        }
+        Ok(())
+    }
+
+    fn execute_each_with(
+        &mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut FillParams<'_>,
+        before: &mut dyn FnMut(usize),
+        after: &mut dyn FnMut(usize, Option<i64>) -> Result<()>,
+    ) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        if is_ddl(sql) {
+            self.meta.clear();
+        }
+        // Prepared (or taken from the statement cache) once for all the sets; per set the lent
+        // values are bound as they come (text and blobs copied by SQLite, SQLITE_TRANSIENT),
+        // then the statement is stepped and reset (dropping `Rows` resets it).
+        let mut stmt = self.conn.prepare_cached(sql).map_err(map_error)?;
+        crate::driver::check_width(stmt.parameter_count(), width)?;
+        for i in 0..rows {
+            let mut sink = BindSink {
+                stmt: &mut stmt,
+                next: 0,
+                error: None,
+            };
+            fill(i, &mut sink)?;
+            let BindSink { next, error, .. } = sink;
+            if let Some(e) = error {
+                return Err(e);
+            }
+            crate::driver::check_width(width, next)?;
             before(i);
             let mut rows = stmt.raw_query();
             while rows.next().map_err(map_error)?.is_some() {}
@@ -569,36 +610,78 @@ struct Param<'a>(&'a Value);
 
 impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        use rusqlite::types::Value as Owned;
+        value_to_sql(self.0)
+    }
+}
+
+/// How a [`Value`] is bound (see the module's table).
+fn value_to_sql(value: &Value) -> rusqlite::Result<ToSqlOutput<'_>> {
+    use rusqlite::types::Value as Owned;
+    Ok(match value {
+        Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+        Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
+        Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+        Value::Float(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
+        Value::Numeric(s) | Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+        Value::Date(d) => ToSqlOutput::Owned(Owned::Text(d.format(DATE_FORMAT).to_string())),
+        Value::Time(t) => ToSqlOutput::Owned(Owned::Text(t.format(TIME_FORMAT).to_string())),
+        Value::Timestamp(t) => {
+            ToSqlOutput::Owned(Owned::Text(t.format(TIMESTAMP_FORMAT).to_string()))
+        }
+        Value::TimestampTz(t) => ToSqlOutput::Owned(Owned::Text(format!(
+            "{}+00:00",
+            t.naive_utc().format(TIMESTAMP_FORMAT)
+        ))),
+        Value::Uuid(u) => ToSqlOutput::Owned(Owned::Text(u.hyphenated().to_string())),
+        Value::Json(j) => ToSqlOutput::Owned(Owned::Text(j.to_string())),
+        other => {
+            return Err(rusqlite::Error::ToSqlConversionFailure(
+                format!(
+                    "calcine's SQLite driver cannot bind a value of kind {} (SQLite has no such type)",
+                    other.kind_name()
+                )
+                .into(),
+            ));
+        }
+    })
+}
+
+/// Binds lent values to a statement's placeholders as they are pushed
+/// ([`DriverConnection::execute_each_with`]); the first error is kept for after the set.
+struct BindSink<'s, 'c> {
+    stmt: &'s mut rusqlite::CachedStatement<'c>,
+    /// Values pushed so far (the next placeholder is `next + 1`).
+    next: usize,
+    error: Option<Error>,
+}
+
+impl ParamSink for BindSink<'_, '_> {
+    fn push(&mut self, value: calcine_sql::ValueRef<'_>) {
+        self.next += 1;
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.stmt.raw_bind_parameter(self.next, LentParam(&value)) {
+            self.error = Some(map_error(e));
+        }
+    }
+}
+
+/// A lent value as rusqlite binds it: as [`Param`] binds the owned value.
+struct LentParam<'v, 'a>(&'v calcine_sql::ValueRef<'a>);
+
+impl rusqlite::ToSql for LentParam<'_, '_> {
+    #[inline]
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        use calcine_sql::ValueRef as Lent;
         Ok(match self.0 {
-            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
-            Value::Bool(b) => ToSqlOutput::Borrowed(ValueRef::Integer(i64::from(*b))),
-            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
-            Value::Float(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
-            Value::Numeric(s) | Value::Text(s) => {
-                ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
-            }
-            Value::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
-            Value::Date(d) => ToSqlOutput::Owned(Owned::Text(d.format(DATE_FORMAT).to_string())),
-            Value::Time(t) => ToSqlOutput::Owned(Owned::Text(t.format(TIME_FORMAT).to_string())),
-            Value::Timestamp(t) => {
-                ToSqlOutput::Owned(Owned::Text(t.format(TIMESTAMP_FORMAT).to_string()))
-            }
-            Value::TimestampTz(t) => ToSqlOutput::Owned(Owned::Text(format!(
-                "{}+00:00",
-                t.naive_utc().format(TIMESTAMP_FORMAT)
-            ))),
-            Value::Uuid(u) => ToSqlOutput::Owned(Owned::Text(u.hyphenated().to_string())),
-            Value::Json(j) => ToSqlOutput::Owned(Owned::Text(j.to_string())),
-            other => {
-                return Err(rusqlite::Error::ToSqlConversionFailure(
-                    format!(
-                        "calcine's SQLite driver cannot bind a value of kind {} (SQLite has no such type)",
-                        other.kind_name()
-                    )
-                    .into(),
-                ));
-            }
+            Lent::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Lent::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Lent::Float(f) => ToSqlOutput::Borrowed(ValueRef::Real(*f)),
+            Lent::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Lent::Bytes(b) => ToSqlOutput::Borrowed(ValueRef::Blob(b)),
+            Lent::Value(v) => return value_to_sql(v),
         })
     }
 }
