@@ -322,9 +322,18 @@ impl<'r> RowRef<'r> {
         self.columns.names.is_empty()
     }
 
-    /// Moves every value out, in column order.
+    /// Moves every value out, in column order (into one allocation of the exact size: a
+    /// collected `Result` would grow a vector and then shrink it).
     fn take_all(&mut self) -> Result<Box<[Value]>> {
-        (0..self.len()).map(|i| self.take::<Value>(i)).collect()
+        let n = self.len();
+        if let Src::Values(values) = &mut self.src {
+            return Ok(values.iter_mut().map(std::mem::take).collect());
+        }
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            out.push(self.take::<Value>(i)?);
+        }
+        Ok(out.into_boxed_slice())
     }
 
     /// An error unless the row has `n` columns.
