@@ -164,56 +164,18 @@ impl Connection {
             return Ok(());
         }
         let width = crate::driver::param_width(params.len(), rows)?;
-        let Parts {
-            inner,
-            driver,
-            pooled,
-            disconnected,
-            ..
-        } = self.statement_parts()?;
-        // The span of the set being executed, entered in `before`, closed in `after` (or when
-        // a set fails).
-        let span = std::cell::RefCell::new(None);
-        let current = std::cell::Cell::new(0);
-        // An error of `each` is the caller's: it goes back untouched.
-        let mut each_failed = false;
-        let out = pooled.get().execute_each(
+        self.exec_driver_sql_each_with(
             sql,
-            params,
+            width,
             rows,
-            &mut |i| {
-                current.set(i);
-                *span.borrow_mut() = Some(before_statement(
-                    inner,
-                    driver,
-                    sql,
-                    crate::driver::param_set(params, width, i),
-                ));
+            &mut |i, sink| {
+                for v in crate::driver::param_set(params, width, i) {
+                    sink.push(v.as_value_ref());
+                }
+                Ok(())
             },
-            &mut |i, id| {
-                inner.listeners.fire(
-                    ExecutePhase::After,
-                    sql,
-                    crate::driver::param_set(params, width, i),
-                );
-                span.borrow_mut().take();
-                let r = each(i, id);
-                each_failed = r.is_err();
-                r
-            },
-        );
-        span.borrow_mut().take();
-        match out {
-            Ok(()) => Ok(()),
-            Err(e) if each_failed => Err(e),
-            Err(e) => Err(statement_error(
-                driver,
-                disconnected,
-                e,
-                sql,
-                crate::driver::param_set(params, width, current.get()),
-            )),
-        }
+            each,
+        )
     }
 
     /// [`exec_driver_sql_each`](Connection::exec_driver_sql_each) with each set's `width`

@@ -73,43 +73,13 @@ pub trait DriverConnection: Send {
     /// The database's error, classified by [`ErrorKind`](crate::ErrorKind).
     fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64>;
 
-    /// Executes one statement once per parameter set, in order, discarding any rows: `params`
-    /// holds `rows` sets of equal width, one after the other. `before(i)` runs before set `i`
-    /// is executed, `after(i, last_insert_id)` after it succeeded (with
-    /// [`last_insert_id`](DriverConnection::last_insert_id) as of then). Stops at the first
-    /// error, the statement's or `after`'s, which it returns; the sets before it have run.
-    ///
-    /// The ORM's flush inserts consecutive rows of one shape this way. The default calls
-    /// [`execute`](DriverConnection::execute) per set; SQLite prepares the statement once and
-    /// only binds, steps and resets it per set.
-    ///
-    /// # Errors
-    /// The database's error, classified by [`ErrorKind`](crate::ErrorKind) (the caller
-    /// attaches the statement and that set's parameters), `after`'s error as it is, or
-    /// [`Internal`](crate::ErrorKind::Internal) when `params` does not split into `rows` sets.
-    fn execute_each(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        rows: usize,
-        before: &mut dyn FnMut(usize),
-        after: &mut dyn FnMut(usize, Option<i64>) -> Result<()>,
-    ) -> Result<()> {
-        let width = param_width(params.len(), rows)?;
-        for i in 0..rows {
-            before(i);
-            self.execute(sql, param_set(params, width, i))?;
-            after(i, self.last_insert_id())?;
-        }
-        Ok(())
-    }
-
-    /// [`execute_each`](DriverConnection::execute_each) with each set's parameters lent by the
-    /// caller instead of collected first: `fill(i, sink)` pushes set `i`'s `width` values, in
-    /// placeholder order, into `sink` (borrowed, so a value only has to live while `fill`
-    /// runs); then `before(i)`, the statement, and `after(i, last_insert_id)`. Stops at the
-    /// first error, `fill`'s, the statement's or `after`'s, which it returns; the sets before it
-    /// have run.
+    /// Executes one statement once per parameter set, in order, discarding any rows, each set's
+    /// parameters lent by the caller instead of collected first: `fill(i, sink)` pushes set
+    /// `i`'s `width` values, in placeholder order, into `sink` (borrowed, so a value only has
+    /// to live while `fill` runs); then `before(i)`, the statement, and
+    /// `after(i, last_insert_id)` (with [`last_insert_id`](DriverConnection::last_insert_id) as
+    /// of then). Stops at the first error, `fill`'s, the statement's or `after`'s, which it
+    /// returns; the sets before it have run.
     ///
     /// The ORM's flush binds each new object's columns this way, straight from the object. The
     /// default collects each set into owned [`Value`]s and calls
@@ -117,7 +87,9 @@ pub trait DriverConnection: Send {
     /// prepared once.
     ///
     /// # Errors
-    /// As [`execute_each`](DriverConnection::execute_each); `fill`'s error as it is;
+    /// The database's error, classified by [`ErrorKind`](crate::ErrorKind) (the caller
+    /// attaches the statement and that set's parameters); `fill`'s and `after`'s errors as
+    /// they are;
     /// [`Programming`](crate::ErrorKind::Programming) when `fill` pushed other than `width`
     /// values.
     fn execute_each_with(
@@ -416,7 +388,7 @@ pub trait DriverCursor {
 }
 
 /// One row of a [`DriverCursor`], read column by column where the driver holds it
-/// ([`DriverCursor::next_row_with`]).
+/// ([`DriverCursor::read_rows`]).
 pub trait DriverRow {
     /// Column `i`'s value: scalars and borrowed text where the driver can, decoded per the
     /// column's type otherwise. `i` is below the cursor's column count. A column may be read
@@ -528,7 +500,7 @@ impl DriverRow for ValuesRow<'_> {
 }
 
 /// The width of each of `rows` parameter sets laid out one after the other in `len` values
-/// ([`DriverConnection::execute_each`]).
+/// ([`DriverConnection::execute_each_with`]).
 ///
 /// # Errors
 /// [`Internal`](crate::ErrorKind::Internal) when `len` is not a multiple of `rows`.
@@ -572,7 +544,7 @@ pub(crate) fn check_width(width: usize, got: usize) -> Result<()> {
     )))
 }
 
-/// Parameter set `i` of width `width` ([`DriverConnection::execute_each`]).
+/// Parameter set `i` of width `width` ([`DriverConnection::execute_each_with`]).
 pub(crate) fn param_set(params: &[Value], width: usize, i: usize) -> &[Value] {
     params.get(i * width..(i + 1) * width).unwrap_or(&[])
 }

@@ -1170,17 +1170,7 @@ fn insert_lent(
         std::cell::RefCell::new(vec![Value::Null; pk_cols.len()]);
     // The first row of another shape, where the run ends.
     let end: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
-    core.connection()?;
-    let SessionCore {
-        conn,
-        identity,
-        tx_inserted,
-        ..
-    } = core;
-    let conn = conn
-        .as_mut()
-        .ok_or_else(|| Error::invalid_request("the session has no connection"))?;
-    tx_inserted.reserve(insts.len());
+    let (conn, identity, tx_inserted) = insert_parts(core, insts.len())?;
     let out = conn.exec_driver_sql_each_with(
         sql,
         mask.count_ones() as usize,
@@ -1315,17 +1305,7 @@ fn insert_each_flat(
     for row in values.chunks_mut(ncols.max(1)).take(insts.len()) {
         split_slice_into(mapper, row, mask, params, &mut pks);
     }
-    core.connection()?;
-    let SessionCore {
-        conn,
-        identity,
-        tx_inserted,
-        ..
-    } = core;
-    let conn = conn
-        .as_mut()
-        .ok_or_else(|| Error::invalid_request("the session has no connection"))?;
-    tx_inserted.reserve(insts.len());
+    let (conn, identity, tx_inserted) = insert_parts(core, insts.len())?;
     conn.exec_driver_sql_each(sql, params, insts.len(), &mut |i, id| {
         let (Some(inst), Some(pk)) = (insts.get(i), pks.get_mut(i * npk..(i + 1) * npk)) else {
             return Err(Error::internal("a row the flush did not send"));
@@ -1436,6 +1416,30 @@ fn finish_insert(
         auto,
         generated,
     )
+}
+
+/// What [`insert_parts`] lends.
+type InsertParts<'c> = (
+    &'c mut calcine_engine::Connection,
+    &'c mut IdentityMap,
+    &'c mut Vec<Arc<dyn AnyInstance>>,
+);
+
+/// The session's connection (checked out if needed), identity map and list of objects the
+/// transaction inserted (with room for `n` more): what a run of INSERTs works with.
+fn insert_parts(core: &mut SessionCore, n: usize) -> Result<InsertParts<'_>> {
+    core.connection()?;
+    let SessionCore {
+        conn,
+        identity,
+        tx_inserted,
+        ..
+    } = core;
+    let conn = conn
+        .as_mut()
+        .ok_or_else(|| Error::invalid_request("the session has no connection"))?;
+    tx_inserted.reserve(n);
+    Ok((conn, identity, tx_inserted))
 }
 
 /// [`finish_insert`] on the session's identity map and list of objects inserted in the

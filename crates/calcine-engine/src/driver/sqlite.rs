@@ -246,37 +246,6 @@ impl DriverConnection for SqliteConnection {
         Ok(self.conn.changes())
     }
 
-    fn execute_each(
-        &mut self,
-        sql: &str,
-        params: &[Value],
-        rows: usize,
-        before: &mut dyn FnMut(usize),
-        after: &mut dyn FnMut(usize, Option<i64>) -> Result<()>,
-    ) -> Result<()> {
-        if rows == 0 {
-            return Ok(());
-        }
-        if is_ddl(sql) {
-            self.meta.clear();
-        }
-        let width = crate::driver::param_width(params.len(), rows)?;
-        // Prepared (or taken from the statement cache) once for all the sets: per set only
-        // bind, step and reset (dropping `Rows` resets the statement).
-        let mut stmt = prepare_on(&self.conn, sql, crate::driver::param_set(params, width, 0))?;
-        for i in 0..rows {
-            if i > 0 {
-                bind(&mut stmt, crate::driver::param_set(params, width, i))?;
-            }
-            before(i);
-            let mut rows = stmt.raw_query();
-            while rows.next().map_err(map_error)?.is_some() {}
-            drop(rows);
-            after(i, Some(self.conn.last_insert_rowid()))?;
-        }
-        Ok(())
-    }
-
     fn execute_each_with(
         &mut self,
         sql: &str,
