@@ -132,15 +132,16 @@ impl AsyncConnection {
     }
 
     /// Executes `statement` and buffers its rows (SQLAlchemy's `await conn.execute(stmt)`).
-    /// Use [`stream`](Self::stream) to fetch rows in chunks instead.
+    /// Takes it by reference or by value, as [`Connection::execute`] does. Use
+    /// [`stream`](Self::stream) to fetch rows in chunks instead.
     ///
     /// # Errors
     /// As [`Connection::execute`];
     /// [`AwaitRequired`](calcine_engine::ErrorKind::AwaitRequired) when the engine's driver is
     /// bridged (PostgreSQL) but did no IO through the bridge.
-    pub async fn execute<S: Executable + ?Sized>(
+    pub async fn execute<S: calcine_sql::IntoCompiled>(
         &mut self,
-        statement: &S,
+        statement: S,
     ) -> Result<BufferedResult> {
         self.call(true, |c| BufferedResult::fetch(c.execute(statement)?))
             .await

@@ -576,3 +576,30 @@ fn b25_async_creator_called_once_per_new_connection() {
         assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     });
 }
+
+/// `AsyncConnection::execute` takes a statement by value as well as by reference: a
+/// multi-row INSERT given by value lands every row.
+#[test]
+fn execute_takes_statements_by_value() {
+    each(async |db, engine| {
+        let mut conn = engine.connect().await.expect("connect");
+        let t = make_table(db, &mut conn, "byvalue").await;
+        let table = MetaData::new()
+            .add(
+                Table::new(t.as_str())
+                    .column(Column::new("id", SqlType::Integer).primary_key())
+                    .column(Column::new("n", SqlType::Integer).not_null()),
+            )
+            .expect("table");
+        let stmt = calcine_sql::insert(&table)
+            .values_many((1..=3).map(|n| [("n", calcine_sql::Value::from(n))]))
+            .expect("values");
+        let r = conn.execute(stmt).await.expect("insert by value");
+        assert_eq!(r.rows_affected(), Some(3), "{}", db.name);
+        let again = calcine_sql::insert(&table)
+            .values([("n", calcine_sql::Value::from(4))])
+            .expect("values");
+        conn.execute(&again).await.expect("insert by reference");
+        assert_eq!(column_n(&mut conn, &t).await, [1, 2, 3, 4], "{}", db.name);
+    });
+}
