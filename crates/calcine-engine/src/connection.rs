@@ -328,9 +328,7 @@ impl Connection {
     }
 
     fn pooled(&mut self) -> Result<&mut PooledConnection> {
-        self.conn
-            .as_mut()
-            .ok_or_else(|| Error::resource_closed("This Connection is closed"))
+        open(&mut self.conn)
     }
 
     /// Runs a statement-free driver call (BEGIN, SAVEPOINT, ...), classifying its error.
@@ -392,9 +390,7 @@ impl Connection {
             ..
         } = self;
         let inner = engine.inner();
-        let pooled = conn
-            .as_mut()
-            .ok_or_else(|| Error::resource_closed("This Connection is closed"))?;
+        let pooled = open(conn)?;
         Ok(Parts {
             inner,
             driver: inner.driver(),
@@ -488,10 +484,7 @@ impl Connection {
             disconnected,
             ..
         } = self;
-        let scratch = conn
-            .as_mut()
-            .ok_or_else(|| Error::resource_closed("This Connection is closed"))?
-            .scratch();
+        let scratch = open(conn)?.scratch();
         let columns = scratch
             .columns
             .get(crate::driver::DriverCursor::columns(&rows));
@@ -813,8 +806,12 @@ struct Dispatched<'c, R> {
     scratch: &'c mut crate::pool::Scratch,
 }
 
-/// What happens before every statement: the `before` event, `echo` logging, and a `tracing`
-/// span that stays entered while the driver runs it.
+/// The pooled connection of a [`Connection`] that is not closed.
+fn open(conn: &mut Option<PooledConnection>) -> Result<&mut PooledConnection> {
+    conn.as_mut()
+        .ok_or_else(|| Error::resource_closed("This Connection is closed"))
+}
+
 /// A [`ParamSink`](crate::ParamSink) that copies what passes through into `seen` (the
 /// parameters events and echo show).
 struct Tee<'s, 'v> {
@@ -829,6 +826,8 @@ impl crate::ParamSink for Tee<'_, '_> {
     }
 }
 
+/// What happens before every statement: the `before` event, `echo` logging, and a `tracing`
+/// span that stays entered while the driver runs it.
 fn before_statement(
     inner: &crate::engine::EngineInner,
     driver: &dyn crate::driver::Driver,

@@ -122,12 +122,17 @@ impl<'c> CursorResult<'c> {
                 )))
             }
         });
-        match fetched {
-            Ok(0) => {
-                self.exhausted = true;
-                Ok(0)
+        self.settle(fetched)
+    }
+
+    /// A driver read's outcome: how many rows; `0`, or an error, marks the result exhausted
+    /// (a disconnect is noted for the connection).
+    fn settle(&mut self, read: Result<usize>) -> Result<usize> {
+        match read {
+            Ok(n) => {
+                self.exhausted = n == 0;
+                Ok(n)
             }
-            Ok(n) => Ok(n),
             Err(e) => {
                 self.exhausted = true;
                 if self.driver.is_disconnect(&e) {
@@ -195,20 +200,8 @@ impl<'c> CursorResult<'c> {
                     false
                 }
             });
-        match read {
-            Ok(0) => {
-                self.exhausted = true;
-                Ok(0)
-            }
-            Ok(n) => failed.map_or(Ok(n), Err),
-            Err(e) => {
-                self.exhausted = true;
-                if self.driver.is_disconnect(&e) {
-                    *self.disconnected = true;
-                }
-                Err(e)
-            }
-        }
+        let n = self.settle(read)?;
+        failed.map_or(Ok(n), Err)
     }
 
     /// Reads up to `max` rows in place, handing each, built as `T`, to `each` (which returns

@@ -64,6 +64,13 @@ pub(crate) trait ColumnRefs {
     fn column_ref(&self, index: usize) -> ValueRef<'_>;
 }
 
+impl ColumnRefs for [Value] {
+    #[inline]
+    fn column_ref(&self, index: usize) -> ValueRef<'_> {
+        self.get(index).map_or(ValueRef::Null, Value::as_value_ref)
+    }
+}
+
 impl<T: Model> ColumnRefs for T {
     #[inline]
     fn column_ref(&self, index: usize) -> ValueRef<'_> {

@@ -862,19 +862,8 @@ fn order_by_relations(
 /// Which columns an INSERT of `values` sends (bit i = column i), and the autoincrement column
 /// the database fills in, if any. NULL in a column with a server default is left out too.
 fn row_shape(mapper: &Mapper, values: &[Value]) -> (u64, Option<usize>) {
-    let auto = mapper
-        .autoincrement()
-        .filter(|&c| values.get(c).is_some_and(Value::is_null));
-    let mut mask = 0u64;
-    for (c, v) in values.iter().enumerate().take(63) {
-        if Some(c) == auto {
-            continue;
-        }
-        if v.is_null() && mapper.table().columns()[c].server_default_sql().is_some() {
-            continue;
-        }
-        mask |= 1 << c;
-    }
+    let mask = mask_of(values, values.len(), omit_if_null(mapper));
+    let auto = mapper.autoincrement().filter(|&c| mask & (1 << c) == 0);
     (mask, auto)
 }
 
@@ -1104,9 +1093,9 @@ fn omit_if_null(mapper: &Mapper) -> u64 {
 }
 
 /// The columns an INSERT of a row sends (bit i = column i): all `ncols` but the NULL ones of
-/// `omit` ([`omit_if_null`]); the mask [`row_shape`] gives its values. Reads only those
+/// `omit` ([`omit_if_null`]), what [`row_shape`] gives a row's values. Reads only those
 /// columns.
-fn mask_of(cols: &dyn ColumnRefs, ncols: usize, omit: u64) -> u64 {
+fn mask_of<C: ColumnRefs + ?Sized>(cols: &C, ncols: usize, omit: u64) -> u64 {
     let mut mask = (1u64 << ncols.min(63)) - 1;
     let mut bits = omit;
     while bits != 0 {

@@ -245,14 +245,7 @@ impl ValueRef<'_> {
     /// ```
     #[inline]
     pub fn to_value(&self) -> Value {
-        match self {
-            ValueRef::Null => Value::Null,
-            ValueRef::Int(i) => Value::Int(*i),
-            ValueRef::Float(f) => Value::Float(*f),
-            ValueRef::Text(s) => Value::Text((*s).to_owned()),
-            ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
-            ValueRef::Value(v) => v.clone(),
-        }
+        self.clone().into_value()
     }
 
     /// Whether this is SQL `NULL`.
@@ -419,7 +412,6 @@ macro_rules! int_from_value {
                         Ok(v) => Ok(v),
                         Err(_) => Self::from_value(Value::Int(i)),
                     },
-                    ValueRef::Value(v) => Self::from_value(v),
                     other => Self::from_value(other.into_value()),
                 }
             }
@@ -486,7 +478,6 @@ impl FromValue for f64 {
         match value {
             ValueRef::Float(f) => Ok(f),
             ValueRef::Int(i) => Ok(i as f64),
-            ValueRef::Value(v) => Self::from_value(v),
             other => Self::from_value(other.into_value()),
         }
     }
@@ -511,7 +502,6 @@ impl FromValue for String {
     fn from_value_ref(value: ValueRef<'_>) -> Result<Self, ValueError> {
         match value {
             ValueRef::Text(s) => Ok(s.to_owned()),
-            ValueRef::Value(v) => Self::from_value(v),
             other => Self::from_value(other.into_value()),
         }
     }
@@ -529,7 +519,6 @@ impl FromValue for Vec<u8> {
     fn from_value_ref(value: ValueRef<'_>) -> Result<Self, ValueError> {
         match value {
             ValueRef::Bytes(b) => Ok(b.to_vec()),
-            ValueRef::Value(v) => Self::from_value(v),
             other => Self::from_value(other.into_value()),
         }
     }

@@ -170,14 +170,7 @@ fn prepare_on<'c>(
     params: &[Value],
 ) -> Result<rusqlite::CachedStatement<'c>> {
     let mut stmt = conn.prepare_cached(sql).map_err(map_error)?;
-
-    let expected = stmt.parameter_count();
-    if expected != params.len() {
-        return Err(Error::programming(format!(
-            "Incorrect number of bindings supplied. The current statement uses {expected}, and there are {} supplied.",
-            params.len()
-        )));
-    }
+    crate::driver::check_width(stmt.parameter_count(), params.len())?;
     bind(&mut stmt, params)?;
     Ok(stmt)
 }
