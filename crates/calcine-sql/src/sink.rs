@@ -432,13 +432,7 @@ pub(crate) fn compile_walk<W: Walk>(
     dialect: Dialect,
     cache: &StatementCache,
 ) -> Compiled {
-    let mut keys = KeySink::new(dialect);
-    stmt.walk(&mut keys);
-    let sql: Arc<str> = cache.get_or_render(dialect, &keys.key, || render(stmt, dialect));
-    Compiled {
-        sql,
-        params: keys.params,
-    }
+    compile_keyed(stmt, dialect, cache, false).0
 }
 
 /// [`compile_walk`] leaving out the values of the walk's [`Sink::param_rows`] list (a
@@ -449,8 +443,21 @@ pub(crate) fn compile_walk_deferring_rows<W: Walk>(
     dialect: Dialect,
     cache: &StatementCache,
 ) -> (Compiled, Option<usize>) {
+    compile_keyed(stmt, dialect, cache, true)
+}
+
+/// The key walk, with the [`Sink::param_rows`] values left out when `defer_rows`, then the
+/// render walk on a cache miss.
+fn compile_keyed<W: Walk>(
+    stmt: &W,
+    dialect: Dialect,
+    cache: &StatementCache,
+    defer_rows: bool,
+) -> (Compiled, Option<usize>) {
     let mut keys = KeySink::new(dialect);
-    keys.rows_at = Some(None);
+    if defer_rows {
+        keys.rows_at = Some(None);
+    }
     stmt.walk(&mut keys);
     let sql: Arc<str> = cache.get_or_render(dialect, &keys.key, || render(stmt, dialect));
     let at = keys.rows_at.flatten();
