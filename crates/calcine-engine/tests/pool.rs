@@ -155,36 +155,6 @@ fn a_connection_returned_inside_a_transaction_is_rolled_back() {
     }
 }
 
-/// Counts `WARN` events (a minimal `tracing` subscriber).
-struct WarnCounter(Arc<AtomicUsize>, Arc<std::sync::Mutex<Vec<String>>>);
-
-impl tracing::Subscriber for WarnCounter {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        if *event.metadata().level() == tracing::Level::WARN {
-            struct Msg<'a>(&'a mut String);
-            impl tracing::field::Visit for Msg<'_> {
-                fn record_debug(&mut self, _: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                    self.0.push_str(&format!("{v:?}"));
-                }
-            }
-            let mut s = String::new();
-            event.record(&mut Msg(&mut s));
-            self.1.lock().unwrap().push(s);
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 #[test]
 fn a_connection_dropped_mid_operation_is_closed_its_slot_freed_and_a_warning_logged() {
     for db in support::all() {
@@ -196,9 +166,8 @@ fn a_connection_dropped_mid_operation_is_closed_its_slot_freed_and_a_warning_log
             .build()
             .unwrap();
         let t = db.int_table(&engine, "b23");
-        let warns = Arc::new(AtomicUsize::new(0));
-        let messages = Arc::default();
-        let sub = WarnCounter(warns.clone(), Arc::clone(&messages));
+        let sub = support::Captured::default();
+        let seen = sub.clone();
         let e2 = engine.clone();
         let ins = db.sql(&format!("INSERT INTO {t} VALUES (?)"));
         let joined = std::thread::spawn(move || {
@@ -217,23 +186,19 @@ fn a_connection_dropped_mid_operation_is_closed_its_slot_freed_and_a_warning_log
             "{}: slot freed",
             db.name
         );
-        assert_eq!(
-            warns.load(Ordering::SeqCst),
-            1,
-            "{}: {:?}",
-            db.name,
-            messages.lock().unwrap()
-        );
+        let warnings: Vec<String> = seen
+            .events()
+            .into_iter()
+            .filter(|e| e.level == tracing::Level::WARN)
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(warnings.len(), 1, "{}: {warnings:?}", db.name);
         let expected = if db.memory {
             "rolling back the shared"
         } else {
             "closing it instead"
         };
-        assert!(
-            messages.lock().unwrap()[0].contains(expected),
-            "{:?}",
-            messages.lock().unwrap()
-        );
+        assert!(warnings[0].contains(expected), "{warnings:?}");
         // In memory the one shared connection is rolled back and kept (closing it would discard
         // the database); elsewhere it is closed and a new one opened.
         let n = support::count_rows(&mut engine.connect().unwrap(), &t);

@@ -381,3 +381,70 @@ pub fn runtime() -> tokio::runtime::Runtime {
         Err(e) => panic!("building a tokio runtime: {e}"),
     }
 }
+
+/// One event a [`Captured`] subscriber saw.
+#[derive(Debug, Clone)]
+pub struct CapturedEvent {
+    /// The event's level.
+    pub level: tracing::Level,
+    /// The event's target (`calcine::engine`, `calcine::pool`, ...).
+    pub target: String,
+    /// The event's `message` field.
+    pub message: String,
+}
+
+/// A minimal `tracing` subscriber that keeps every event (level, target, message), for tests
+/// of what calcine logs: install it with `tracing::subscriber::with_default` and read
+/// [`events`](Captured::events) afterwards.
+#[derive(Default, Clone)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<CapturedEvent>>>);
+
+impl Captured {
+    /// The events seen so far, in order.
+    pub fn events(&self) -> Vec<CapturedEvent> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The messages of the events seen so far with `target`.
+    pub fn messages_of(&self, target: &str) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter(|e| e.target == target)
+            .map(|e| e.message)
+            .collect()
+    }
+}
+
+impl tracing::Subscriber for Captured {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message<'a>(&'a mut String);
+        impl tracing::field::Visit for Message<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    *self.0 = format!("{v:?}");
+                }
+            }
+        }
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        let meta = event.metadata();
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(CapturedEvent {
+                level: *meta.level(),
+                target: meta.target().to_owned(),
+                message,
+            });
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}

@@ -251,38 +251,6 @@ fn column_ref_lends_what_column_value_gives() {
     assert_eq!(t.column_ref(99), ValueRef::Null);
 }
 
-/// The messages of the `calcine::engine` events logged on this thread (echo's output).
-#[derive(Default, Clone)]
-struct Echoed(Arc<Mutex<Vec<String>>>);
-
-impl tracing::Subscriber for Echoed {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        struct Message<'a>(&'a mut String);
-        impl tracing::field::Visit for Message<'_> {
-            fn record_debug(&mut self, field: &tracing::field::Field, v: &dyn std::fmt::Debug) {
-                if field.name() == "message" {
-                    *self.0 = format!("{v:?}");
-                }
-            }
-        }
-        if event.metadata().target() == "calcine::engine" {
-            let mut m = String::new();
-            event.record(&mut Message(&mut m));
-            self.0.lock().unwrap().push(m);
-        }
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
 /// With `echo`, every row of the flush's INSERTs is logged with its own parameters.
 #[test]
 fn echo_shows_every_rows_parameters() {
@@ -292,14 +260,14 @@ fn echo_shows_every_rows_parameters() {
         .build()
         .unwrap();
     calcine_orm::create_all(&engine, &[Thing::mapper()]).unwrap();
-    let echoed = Echoed::default();
+    let echoed = calcine_testsuite::Captured::default();
     let rows: Vec<Thing> = (0..4).map(thing).collect();
     tracing::subscriber::with_default(echoed.clone(), || {
         let mut s = Session::new(&engine);
         s.add_all(rows.clone());
         s.commit().unwrap();
     });
-    let lines = echoed.0.lock().unwrap().clone();
+    let lines = echoed.messages_of("calcine::engine");
     let params: Vec<&String> = lines
         .iter()
         .zip(lines.iter().skip(1))
