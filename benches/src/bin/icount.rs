@@ -39,6 +39,11 @@ struct Customer {
     description: String,
 }
 
+/// `--features mimalloc`: every allocation of the process through mimalloc instead of glibc.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[inline(never)]
 fn measured(iters: usize, mut f: impl FnMut()) {
     for _ in 0..iters {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use rustc_hash::FxHashMap;
 
 use crate::instance::AnyInstance;
-use crate::key::Key;
+use crate::key::{Key, KeyPart};
 
 thread_local! {
     /// The emptied identity map of the last session that ended on this thread
@@ -16,11 +16,101 @@ thread_local! {
     static SPARE: std::cell::RefCell<Option<IdentityMap>> = const { std::cell::RefCell::new(None) };
 }
 
+/// A weak handle on an instance, as the identity map holds it.
+type Entry = Weak<dyn AnyInstance>;
+
+/// One model's entries. Most tables have a single integer primary key: those keys live in a
+/// table keyed by the integer itself (24 bytes an entry instead of 48, one integer hashed
+/// and compared), every other key (text, composite, ...) in a general one. An empty table
+/// allocates nothing.
+#[derive(Default)]
+struct Entries {
+    int: FxHashMap<i64, Entry>,
+    any: FxHashMap<Key, Entry>,
+}
+
+/// The integer of a single-integer key.
+#[inline]
+fn int_key(key: &Key) -> Option<i64> {
+    match key {
+        Key::Single(KeyPart::Int(i)) => Some(*i),
+        _ => None,
+    }
+}
+
+impl Entries {
+    fn get(&self, key: &Key) -> Option<&Entry> {
+        match int_key(key) {
+            Some(i) => self.int.get(&i),
+            None => self.any.get(key),
+        }
+    }
+
+    /// Records `entry` under `key`; whether the key is new.
+    fn insert(&mut self, key: Key, entry: Entry) -> bool {
+        match int_key(&key) {
+            Some(i) => self.int.insert(i, entry).is_none(),
+            None => self.any.insert(key, entry).is_none(),
+        }
+    }
+
+    fn remove(&mut self, key: &Key) -> bool {
+        match int_key(key) {
+            Some(i) => self.int.remove(&i).is_some(),
+            None => self.any.remove(key).is_some(),
+        }
+    }
+
+    fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.int.values().chain(self.any.values())
+    }
+
+    fn len(&self) -> usize {
+        self.int.len() + self.any.len()
+    }
+
+    fn capacity(&self) -> usize {
+        self.int.capacity() + self.any.capacity()
+    }
+
+    /// Room for `n` more entries of keys shaped like `like` (integer keys if `None`).
+    fn reserve(&mut self, n: usize, like: Option<&Key>) {
+        match like.map(int_key) {
+            Some(None) => self.any.reserve(n),
+            _ => self.int.reserve(n),
+        }
+    }
+
+    /// Keeps the entries whose instance is alive.
+    fn retain_live(&mut self) {
+        self.int.retain(|_, w| w.strong_count() > 0);
+        self.any.retain(|_, w| w.strong_count() > 0);
+    }
+
+    /// Empties the table (its room kept), calling `f` on every instance still alive.
+    fn drain_live(&mut self, f: &mut impl FnMut(&Arc<dyn AnyInstance>)) {
+        let live = self
+            .int
+            .drain()
+            .map(|(_, w)| w)
+            .chain(self.any.drain().map(|(_, w)| w))
+            .filter_map(|w| w.upgrade());
+        for inst in live {
+            f(&inst);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.int.clear();
+        self.any.clear();
+    }
+}
+
 /// Weak references to the session's instances, by model type then key. Two levels so a lookup
 /// borrows the caller's key instead of building a `(TypeId, Key)` tuple.
 #[derive(Default)]
 pub(crate) struct IdentityMap {
-    maps: FxHashMap<TypeId, FxHashMap<Key, Weak<dyn AnyInstance>>>,
+    maps: FxHashMap<TypeId, Entries>,
     len: usize,
     sweep_at: usize,
 }
@@ -34,7 +124,7 @@ impl IdentityMap {
     /// Records `inst` under `key`, sweeping dead entries as the map grows.
     pub(crate) fn insert(&mut self, ty: TypeId, key: Key, inst: &Arc<dyn AnyInstance>) {
         let map = self.maps.entry(ty).or_default();
-        if map.insert(key, Arc::downgrade(inst)).is_none() {
+        if map.insert(key, Arc::downgrade(inst)) {
             self.len += 1;
         }
         if self.len > self.sweep_at.max(1024) {
@@ -45,7 +135,7 @@ impl IdentityMap {
     fn sweep(&mut self) {
         let mut len = 0;
         for map in self.maps.values_mut() {
-            map.retain(|_, w| w.strong_count() > 0);
+            map.retain_live();
             len += map.len();
         }
         self.len = len;
@@ -55,7 +145,7 @@ impl IdentityMap {
     /// Forgets the entry of `ty` with `key`.
     pub(crate) fn remove(&mut self, ty: TypeId, key: &Key) {
         if let Some(map) = self.maps.get_mut(&ty) {
-            if map.remove(key).is_some() {
+            if map.remove(key) {
                 self.len -= 1;
             }
         }
@@ -79,11 +169,7 @@ impl IdentityMap {
     pub(crate) fn drain_live(&mut self, mut f: impl FnMut(&Arc<dyn AnyInstance>)) {
         // The tables keep their room (see `recycle`).
         for map in self.maps.values_mut() {
-            for (_, w) in map.drain() {
-                if let Some(inst) = w.upgrade() {
-                    f(&inst);
-                }
-            }
+            map.drain_live(&mut f);
         }
         self.len = 0;
         self.sweep_at = 0;
@@ -140,7 +226,8 @@ impl IdentityMap {
     /// never sweeps: a loader keeps every instance it adds alive, so a sweep in the middle would
     /// only walk (and miss the cache on) entries that cannot be dead.
     pub(crate) fn reserve(&mut self, ty: TypeId, n: usize) {
-        self.batch(ty, n);
+        let entries = self.batch(ty, n);
+        entries.map.reserve(n, None);
     }
 
     /// The entries of model `ty`, with room for `n` more (sweeping first as
@@ -150,11 +237,10 @@ impl IdentityMap {
         if self.len + n > self.sweep_at.max(1024) {
             self.sweep();
         }
-        let map = self.maps.entry(ty).or_default();
-        map.reserve(n);
         ModelEntries {
-            map,
+            map: self.maps.entry(ty).or_default(),
             len: &mut self.len,
+            room: n,
         }
     }
 }
@@ -162,8 +248,10 @@ impl IdentityMap {
 /// One model's entries of an [`IdentityMap`], for a batch of lookups
 /// ([`IdentityMap::batch`]). It never sweeps: a loader keeps every instance it adds alive.
 pub(crate) struct ModelEntries<'m> {
-    map: &'m mut FxHashMap<Key, Weak<dyn AnyInstance>>,
+    map: &'m mut Entries,
     len: &'m mut usize,
+    /// Room still to make, in the table of the first key looked up (which tells the shape).
+    room: usize,
 }
 
 impl ModelEntries<'_> {
@@ -173,23 +261,38 @@ impl ModelEntries<'_> {
     pub(crate) fn get_or_insert_with<E>(
         &mut self,
         key: Key,
-        make: impl FnOnce(&Key) -> Result<Weak<dyn AnyInstance>, E>,
+        make: impl FnOnce(&Key) -> Result<Entry, E>,
     ) -> Result<Option<Arc<dyn AnyInstance>>, E> {
-        use std::collections::hash_map::Entry;
-        match self.map.entry(key) {
-            Entry::Occupied(mut e) => {
-                if let Some(live) = e.get().upgrade() {
-                    return Ok(Some(live));
-                }
-                let weak = make(e.key())?;
-                e.insert(weak);
-            }
-            Entry::Vacant(e) => {
-                let weak = make(e.key())?;
-                e.insert(weak);
-                *self.len += 1;
-            }
+        if self.room > 0 {
+            self.map.reserve(std::mem::take(&mut self.room), Some(&key));
         }
-        Ok(None)
+        match int_key(&key) {
+            Some(i) => probe(self.map.int.entry(i), self.len, |_| make(&key)),
+            None => probe(self.map.any.entry(key), self.len, make),
+        }
     }
+}
+
+/// The live instance in `entry` (`Some`), or else the one `make` builds, recorded (`None`).
+fn probe<K, E>(
+    entry: std::collections::hash_map::Entry<'_, K, Entry>,
+    len: &mut usize,
+    make: impl FnOnce(&K) -> Result<Entry, E>,
+) -> Result<Option<Arc<dyn AnyInstance>>, E> {
+    use std::collections::hash_map::Entry as Slot;
+    match entry {
+        Slot::Occupied(mut e) => {
+            if let Some(live) = e.get().upgrade() {
+                return Ok(Some(live));
+            }
+            let weak = make(e.key())?;
+            e.insert(weak);
+        }
+        Slot::Vacant(e) => {
+            let weak = make(e.key())?;
+            e.insert(weak);
+            *len += 1;
+        }
+    }
+    Ok(None)
 }

@@ -133,8 +133,6 @@ pub struct Mapper {
     columns: Arc<[Arc<str>]>,
     relationships: &'static [crate::RelationshipDef],
     resolved: std::sync::OnceLock<std::result::Result<Vec<crate::loading::Resolved>, String>>,
-    /// Whether some relationship is many-to-one (its target's key is read from each row).
-    references: std::sync::OnceLock<bool>,
     /// INSERT text by (dialect, column mask, row count): the flush renders each shape once.
     insert_sql:
         std::sync::Mutex<rustc_hash::FxHashMap<(calcine_sql::Dialect, u64, usize), Arc<str>>>,
@@ -193,7 +191,6 @@ impl Mapper {
             columns,
             relationships: &[],
             resolved: std::sync::OnceLock::new(),
-            references: std::sync::OnceLock::new(),
             insert_sql: std::sync::Mutex::new(rustc_hash::FxHashMap::default()),
             plain_select: std::sync::OnceLock::new(),
             plain_sql: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
@@ -222,17 +219,6 @@ impl Mapper {
             Ok(v) => Ok(v),
             Err(msg) => Err(Error::invalid_request(msg.clone())),
         }
-    }
-
-    /// Whether some relationship is many-to-one, so a loaded row carries its target's key
-    /// (false when the relationships do not resolve: loading reports that error).
-    pub(crate) fn references(&self) -> bool {
-        *self.references.get_or_init(|| {
-            self.resolved().is_ok_and(|r| {
-                r.iter()
-                    .any(|r| matches!(r, crate::loading::Resolved::Referenced { .. }))
-            })
-        })
     }
 
     /// The Rust type name of the model.

@@ -380,7 +380,7 @@ impl SessionCore {
             )));
         };
         let mut values = row.into_values();
-        let tkeys = target_keys(inst.mapper(), &values)?;
+        let tkeys = TargetKeys::of(inst.mapper())?.read(&values);
         reload(inst, &mut values, tkeys)
     }
 
@@ -479,6 +479,7 @@ pub(crate) fn load_into<'v, T: Model>(
     out.reserve(rows.len());
     let mut entries = identity.batch(TypeId::of::<T>(), rows.len());
     let session = Arc::downgrade(shared);
+    let target_keys = TargetKeys::of(mapper)?;
     for values in rows {
         if values.len() != width {
             return check_width::<T>(values.len());
@@ -489,7 +490,7 @@ pub(crate) fn load_into<'v, T: Model>(
                 mapper.name()
             )));
         };
-        let tkeys = target_keys(mapper, values)?;
+        let tkeys = target_keys.read(values);
         // A new instance's typed handle comes out here; an existing one is downcast from the
         // identity map's erased handle.
         let mut created: Option<Obj<T>> = None;
@@ -569,6 +570,22 @@ fn new_instance<T: Model>(
     // The relationship fields point back at their instance, so they can load through its
     // session: linked while the value is still owned here (no lock on the instance, no
     // type-erased call per field).
+    let instance = |value, changed| Instance {
+        data: std::sync::RwLock::new(value),
+        state: Mutex::new(InstanceState {
+            status,
+            key,
+            committed: None,
+            expired: false,
+            delete_pending: false,
+            session,
+        }),
+        relations_changed: std::sync::atomic::AtomicBool::new(changed),
+    };
+    if T::relationships().is_empty() {
+        // Nothing to link: `new_cyclic`'s extra weak count (taken and given back) is saved.
+        return Obj::from_arc(Arc::new(instance(value, false)));
+    }
     let inner = Arc::new_cyclic(|me: &Weak<Instance<T>>| {
         let mut changed = false;
         for index in 0..T::relationships().len() {
@@ -580,18 +597,7 @@ fn new_instance<T: Model>(
                     r.0.attach(crate::relationship::ParentLink { parent, index });
             }
         }
-        Instance {
-            data: std::sync::RwLock::new(value),
-            state: Mutex::new(InstanceState {
-                status,
-                key,
-                committed: None,
-                expired: false,
-                delete_pending: false,
-                session,
-            }),
-            relations_changed: std::sync::atomic::AtomicBool::new(changed),
-        }
+        instance(value, changed)
     });
     Obj::from_arc(inner)
 }
@@ -612,27 +618,38 @@ pub(crate) fn attach_relations(inst: &Arc<dyn AnyInstance>) {
     }
 }
 
-/// The target keys of the many-to-one relationships of a row of `mapper`.
-pub(crate) fn target_keys(
-    mapper: &crate::Mapper,
-    values: &[Value],
-) -> Result<Vec<(usize, Option<Key>)>> {
-    if mapper.relationships().is_empty() {
-        return Ok(Vec::new());
-    }
-    if !mapper.references() {
-        // A relationship that does not resolve fails here, as below.
-        mapper.resolved()?;
-        return Ok(Vec::new());
-    }
-    let mut out = Vec::new();
-    for (i, r) in mapper.resolved()?.iter().enumerate() {
-        if let crate::loading::Resolved::Referenced { parent_cols, .. } = r {
-            let vals: Vec<Value> = parent_cols.iter().map(|&c| values[c].clone()).collect();
-            out.push((i, Key::from_values(&vals)));
+/// Where a row of a model carries the target keys of its many-to-one relationships: worked
+/// out once per load ([`TargetKeys::of`]), read per row ([`TargetKeys::read`]).
+pub(crate) struct TargetKeys<'m> {
+    /// (relationship index, the row's foreign-key columns) per many-to-one relationship.
+    refs: Vec<(usize, &'m [usize])>,
+}
+
+impl<'m> TargetKeys<'m> {
+    /// The many-to-one relationships of `mapper`.
+    ///
+    /// # Errors
+    /// A relationship of `mapper` does not resolve.
+    pub(crate) fn of(mapper: &'m crate::Mapper) -> Result<Self> {
+        let mut refs = Vec::new();
+        if !mapper.relationships().is_empty() {
+            for (i, r) in mapper.resolved()?.iter().enumerate() {
+                if let crate::loading::Resolved::Referenced { parent_cols, .. } = r {
+                    refs.push((i, parent_cols.as_slice()));
+                }
+            }
         }
+        Ok(TargetKeys { refs })
     }
-    Ok(out)
+
+    /// The target key of each many-to-one relationship in the row `values` (`None` where a
+    /// foreign-key column is NULL). No allocation without many-to-one relationships.
+    pub(crate) fn read(&self, values: &[Value]) -> Vec<(usize, Option<Key>)> {
+        self.refs
+            .iter()
+            .map(|&(i, cols)| (i, Key::from_columns(values, cols)))
+            .collect()
+    }
 }
 
 pub(crate) fn set_target_keys(

@@ -1149,3 +1149,71 @@ fn flush_leaves_server_defaults_to_the_database() {
         );
     });
 }
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[calcine(table = "countries", crate = "calcine_orm")]
+struct Country {
+    #[calcine(primary_key, sql_type = "varchar(2)")]
+    code: String,
+    name: String,
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[calcine(table = "seats", crate = "calcine_orm")]
+struct Seat {
+    #[calcine(primary_key)]
+    row_no: i64,
+    #[calcine(primary_key)]
+    seat_no: i64,
+    holder: String,
+}
+
+/// The identity map keeps one instance per key whatever the key's shape: integer keys (held
+/// in a table of their own), text keys and composite keys, side by side in one session.
+#[test]
+fn identity_holds_integer_text_and_composite_keys() {
+    each_backend(|db| {
+        let engine = db.engine();
+        calcine_orm::create_all(&engine, &[User::mapper(), Country::mapper(), Seat::mapper()])
+            .unwrap();
+        let mut s = Session::new(&engine);
+        let u = s.add(user("ann"));
+        let c = s.add(Country {
+            code: "NZ".into(),
+            name: "New Zealand".into(),
+        });
+        let seats = s.add_all((1..=3).map(|n| Seat {
+            row_no: 7,
+            seat_no: n,
+            holder: format!("holder {n}"),
+        }));
+        s.commit().unwrap();
+        let id = u.read().unwrap().id.unwrap();
+
+        // Loaded again: the same instances, not copies.
+        let users = s.scalars(&select::<User>()).unwrap();
+        assert_eq!(users, vec![u.clone()], "{}", db.name);
+        let countries = s.scalars(&select::<Country>()).unwrap();
+        assert_eq!(countries, vec![c.clone()], "{}", db.name);
+        let mut loaded = s.scalars(&select::<Seat>()).unwrap();
+        loaded.sort_by_key(|o| o.read().unwrap().seat_no);
+        assert_eq!(loaded, seats, "{}", db.name);
+
+        assert_eq!(s.get::<User>(id).unwrap(), Some(u.clone()), "{}", db.name);
+        assert_eq!(
+            s.get::<Country>("NZ".to_owned()).unwrap(),
+            Some(c.clone()),
+            "{}",
+            db.name
+        );
+        assert_eq!(s.get::<Country>("AU".to_owned()).unwrap(), None, "{}", db.name);
+        // One user, one country, three seats.
+        assert_eq!(s.identity_len(), 5, "{}", db.name);
+
+        // A deleted object leaves the map under its own key only.
+        s.delete(&c).unwrap();
+        s.commit().unwrap();
+        assert_eq!(s.get::<Country>("NZ".to_owned()).unwrap(), None, "{}", db.name);
+        assert_eq!(s.get::<User>(id).unwrap(), Some(u), "{}", db.name);
+    });
+}
