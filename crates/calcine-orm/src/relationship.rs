@@ -313,8 +313,36 @@ impl<'a, T: Model> From<&'a One<T>> for RelationRef<'a> {
 struct ManyState<T: Model> {
     items: Option<Vec<Obj<T>>>,
     link: Option<ParentLink>,
+    /// What changed in memory since the last flush; boxed, and only once something did, so a
+    /// loaded object's collection field stays small (most are never changed).
+    changes: Option<Box<Changes<T>>>,
+}
+
+/// Objects added to / removed from a collection since the last flush.
+struct Changes<T: Model> {
     added: Vec<Obj<T>>,
     removed: Vec<Obj<T>>,
+}
+
+impl<T: Model> ManyState<T> {
+    fn changes(&mut self) -> &mut Changes<T> {
+        self.changes.get_or_insert_with(|| {
+            Box::new(Changes {
+                added: Vec::new(),
+                removed: Vec::new(),
+            })
+        })
+    }
+
+    fn has_changes(&self) -> bool {
+        self.changes
+            .as_ref()
+            .is_some_and(|c| !c.added.is_empty() || !c.removed.is_empty())
+    }
+
+    fn added(&self) -> &[Obj<T>] {
+        self.changes.as_ref().map_or(&[], |c| &c.added)
+    }
 }
 
 /// A one-to-many or many-to-many collection field (SQLAlchemy's `Mapped[list[Post]]`).
@@ -334,8 +362,7 @@ impl<T: Model> Default for Many<T> {
             state: Mutex::new(ManyState {
                 items: None,
                 link: None,
-                added: Vec::new(),
-                removed: Vec::new(),
+                changes: None,
             }),
         }
     }
@@ -352,7 +379,7 @@ impl<T: Model> Many<T> {
         let m = Many::default();
         {
             let mut st = m.lock();
-            st.added = items.clone();
+            st.changes().added = items.clone();
             st.items = Some(items);
         }
         m
@@ -406,9 +433,10 @@ impl<T: Model> Many<T> {
                 items.push(child.clone());
             }
         }
-        st.removed.retain(|o| o != &child);
-        if !st.added.contains(&child) {
-            st.added.push(child.clone());
+        let changes = st.changes();
+        changes.removed.retain(|o| o != &child);
+        if !changes.added.contains(&child) {
+            changes.added.push(child.clone());
         }
         let link = st.link.clone();
         drop(st);
@@ -431,8 +459,9 @@ impl<T: Model> Many<T> {
         items.retain(|o| o != child);
         let found = items.len() != before;
         if found {
-            st.added.retain(|o| o != child);
-            st.removed.push(child.clone());
+            let changes = st.changes();
+            changes.added.retain(|o| o != child);
+            changes.removed.push(child.clone());
         }
         Ok(found)
     }
@@ -442,7 +471,7 @@ impl<T: Model> AnyRelation for Many<T> {
     fn attach(&self, link: ParentLink) -> bool {
         let mut st = self.lock();
         st.link = Some(link);
-        !st.added.is_empty() || !st.removed.is_empty()
+        st.has_changes()
     }
     fn loaded(&self) -> Option<Related> {
         self.lock()
@@ -455,22 +484,23 @@ impl<T: Model> AnyRelation for Many<T> {
     }
     fn pending_changes(&self) -> (Related, Related) {
         let st = self.lock();
-        (
-            st.added.iter().map(Obj::as_any).collect(),
-            st.removed.iter().map(Obj::as_any).collect(),
-        )
+        match &st.changes {
+            Some(c) => (
+                c.added.iter().map(Obj::as_any).collect(),
+                c.removed.iter().map(Obj::as_any).collect(),
+            ),
+            None => (Vec::new(), Vec::new()),
+        }
     }
     fn clear_changes(&self) {
-        let mut st = self.lock();
-        st.added.clear();
-        st.removed.clear();
+        self.lock().changes = None;
     }
     fn set_loaded(&self, items: Related) {
         self.lock().items = Some(items.into_iter().filter_map(downcast::<T>).collect());
     }
     fn expire(&self) {
         let mut st = self.lock();
-        if st.added.is_empty() && st.removed.is_empty() {
+        if !st.has_changes() {
             st.items = None;
         }
     }
@@ -482,14 +512,15 @@ impl<T: Model> AnyRelation for Many<T> {
         let new: Vec<Obj<T>> = items.into_iter().filter_map(downcast::<T>).collect();
         let mut st = self.lock();
         let old = st.items.take().unwrap_or_default();
+        let changes = st.changes();
         for o in &new {
-            if !old.contains(o) && !st.added.contains(o) {
-                st.added.push(o.clone());
+            if !old.contains(o) && !changes.added.contains(o) {
+                changes.added.push(o.clone());
             }
         }
         for o in old {
             if !new.contains(&o) {
-                st.removed.push(o);
+                changes.removed.push(o);
             }
         }
         st.items = Some(new);
@@ -524,8 +555,12 @@ impl<T: Model> Clone for Many<T> {
             state: Mutex::new(ManyState {
                 items: st.items.clone(),
                 link: None,
-                added: st.added.clone(),
-                removed: Vec::new(),
+                changes: (!st.added().is_empty()).then(|| {
+                    Box::new(Changes {
+                        added: st.added().to_vec(),
+                        removed: Vec::new(),
+                    })
+                }),
             }),
         }
     }
