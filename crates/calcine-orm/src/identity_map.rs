@@ -192,4 +192,12 @@ impl ModelEntries<'_> {
         }
         Ok(None)
     }
+
+    /// Records `inst` under `key` (replacing the entry there), for a batch of instances the
+    /// caller keeps alive (the flush's inserted objects, held by the transaction).
+    pub(crate) fn insert(&mut self, key: Key, inst: &Arc<dyn AnyInstance>) {
+        if self.map.insert(key, Arc::downgrade(inst)).is_none() {
+            *self.len += 1;
+        }
+    }
 }

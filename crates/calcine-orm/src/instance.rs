@@ -224,6 +224,9 @@ pub(crate) trait AnyInstance: Send + Sync {
     ) -> Result<()>;
     /// Sets column values from the database; an error if a guard is live.
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()>;
+    /// Sets column `index` to `value` (moved in: a key the database generated); an error if a
+    /// guard is live.
+    fn try_set_value(&self, index: usize, value: Value) -> Result<()>;
     /// Whether the object can be written now (no live guard on it).
     fn can_write(&self) -> bool;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
@@ -429,6 +432,16 @@ impl<T: Model> AnyInstance for Instance<T> {
             })?;
         }
         Ok(())
+    }
+
+    fn try_set_value(&self, index: usize, value: Value) -> Result<()> {
+        let mut d = self.data.try_write().map_err(|_| locked(self.describe()))?;
+        d.set_column_value(index, value).map_err(|e| {
+            Error::decode(
+                format!("{}.{}", T::mapper().name(), column_name::<T>(index)),
+                e,
+            )
+        })
     }
 
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
