@@ -1477,20 +1477,20 @@ fn finish_insert_in(
     auto: Option<usize>,
     generated: Option<Value>,
 ) -> Result<()> {
-    if let (Some(c), Some(v)) = (auto, generated) {
-        match mapper
-            .primary_key()
-            .iter()
-            .position(|&p| p == c)
-            .and_then(|k| pk.get_mut(k))
-        {
-            Some(slot) => {
-                inst.try_set_value(c, v.clone())?;
-                *slot = v;
+    let generated = match (auto, generated) {
+        (Some(c), Some(v)) => {
+            if let Some(slot) = mapper
+                .primary_key()
+                .iter()
+                .position(|&p| p == c)
+                .and_then(|k| pk.get_mut(k))
+            {
+                *slot = v.clone();
             }
-            None => inst.try_set_value(c, v)?,
+            Some((c, v))
         }
-    }
+        _ => None,
+    };
     let key = Key::from_values(pk).ok_or_else(|| {
         Error::invalid_request(format!(
             "Instance {} has a NULL identity key after INSERT: give its primary key a value or \
@@ -1498,7 +1498,8 @@ fn finish_insert_in(
             inst.describe()
         ))
     })?;
-    inserted(entries, inst, key);
+    inst.try_set_inserted(generated, key.clone())?;
+    entries.insert(key, inst);
     Ok(())
 }
 
@@ -1511,20 +1512,10 @@ fn finish_generated(
     col: usize,
     id: i64,
 ) -> Result<()> {
-    inst.try_set_value(col, Value::Int(id))?;
-    inserted(entries, inst, Key::Single(KeyPart::Int(id)));
-    Ok(())
-}
-
-/// An INSERTed object with its `key`: persistent, nothing snapshotted, in the identity map.
-fn inserted(entries: &mut ModelEntries<'_>, inst: &Arc<dyn AnyInstance>, key: Key) {
-    {
-        let mut st = inst.state();
-        st.status = Status::Persistent;
-        st.key = Some(key.clone());
-        st.committed = None;
-    }
+    let key = Key::Single(KeyPart::Int(id));
+    inst.try_set_inserted(Some((col, Value::Int(id))), key.clone())?;
     entries.insert(key, inst);
+    Ok(())
 }
 
 fn update_one(
