@@ -836,8 +836,7 @@ fn before_statement(
 ) -> tracing::span::EnteredSpan {
     inner.listeners.fire(ExecutePhase::Before, sql, params);
     if inner.echo {
-        tracing::info!(target: "calcine::engine", "{sql}");
-        tracing::info!(target: "calcine::engine", "[parameters: {}]", crate::error::ParamsDisplay(params));
+        echo(sql, params);
     }
     tracing::debug_span!(
         "calcine.statement",
@@ -845,6 +844,14 @@ fn before_statement(
         db.statement = sql
     )
     .entered()
+}
+
+/// `echo`'s log of a statement and its parameters.
+#[cold]
+#[inline(never)]
+fn echo(sql: &str, params: &[Value]) {
+    tracing::info!(target: "calcine::engine", "{sql}");
+    tracing::info!(target: "calcine::engine", "[parameters: {}]", crate::error::ParamsDisplay(params));
 }
 
 /// A statement's error: notes a disconnect and attaches the statement and its parameters.

@@ -53,10 +53,18 @@ impl Listeners {
         self.any.load(Ordering::Acquire)
     }
 
+    /// Calls every listener with the event (nothing to do, checked inline, when there is none:
+    /// the common case, twice per statement).
+    #[inline]
     pub(crate) fn fire(&self, phase: ExecutePhase, statement: &str, params: &[Value]) {
-        if !self.any.load(Ordering::Acquire) {
-            return;
+        if self.any() {
+            self.fire_all(phase, statement, params);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fire_all(&self, phase: ExecutePhase, statement: &str, params: &[Value]) {
         let snapshot = Arc::clone(&self.list.read().unwrap_or_else(|e| e.into_inner()));
         let ev = ExecuteEvent {
             phase,

@@ -271,6 +271,14 @@ impl ModelEntries<'_> {
             None => probe(self.map.any.entry(key), self.len, make),
         }
     }
+
+    /// Records `inst` under `key` (replacing the entry there), for a batch of instances the
+    /// caller keeps alive (the flush's inserted objects, held by the transaction).
+    pub(crate) fn insert(&mut self, key: Key, inst: &Arc<dyn AnyInstance>) {
+        if self.map.insert(key, Arc::downgrade(inst)).is_none() {
+            *self.len += 1;
+        }
+    }
 }
 
 /// The live instance in `entry` (`Some`), or else the one `make` builds, recorded (`None`).

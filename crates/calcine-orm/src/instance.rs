@@ -224,6 +224,10 @@ pub(crate) trait AnyInstance: Send + Sync {
     ) -> Result<()>;
     /// Sets column values from the database; an error if a guard is live.
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()>;
+    /// After the object's INSERT: the value the database generated for a column (`Some((index,
+    /// value))`) goes into it, and it becomes persistent with `key`, nothing snapshotted. An
+    /// error (nothing changed) if a guard is live.
+    fn try_set_inserted(&self, generated: Option<(usize, Value)>, key: Key) -> Result<()>;
     /// Whether the object can be written now (no live guard on it).
     fn can_write(&self) -> bool;
     fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
@@ -428,6 +432,23 @@ impl<T: Model> AnyInstance for Instance<T> {
                 )
             })?;
         }
+        Ok(())
+    }
+
+    fn try_set_inserted(&self, generated: Option<(usize, Value)>, key: Key) -> Result<()> {
+        if let Some((index, value)) = generated {
+            let mut d = self.data.try_write().map_err(|_| locked(self.describe()))?;
+            d.set_column_value(index, value).map_err(|e| {
+                Error::decode(
+                    format!("{}.{}", T::mapper().name(), column_name::<T>(index)),
+                    e,
+                )
+            })?;
+        }
+        let mut st = lock_state(&self.state);
+        st.status = Status::Persistent;
+        st.key = Some(key);
+        st.committed = None;
         Ok(())
     }
 

@@ -8,9 +8,9 @@ use calcine_engine::{Error, Result};
 use calcine_sql::{Dialect, Expr, Value, delete, insert, update};
 use rustc_hash::FxHashMap;
 
-use crate::identity_map::IdentityMap;
+use crate::identity_map::ModelEntries;
 use crate::instance::{AnyInstance, Status};
-use crate::key::Key;
+use crate::key::{Key, KeyPart};
 use crate::loading::Resolved;
 use crate::model::{ColumnRefs, Mapper};
 use crate::session::{SessionCore, SessionShared};
@@ -206,12 +206,30 @@ pub(crate) fn flush(
     let mut new = std::mem::take(&mut core.new);
     let mut deleted = std::mem::take(&mut core.deleted);
     match flush_inner(core, shared, dirty, commit, &mut new, &mut deleted) {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            // Every new object was inserted: the transaction holds them from here (moved, not
+            // cloned; `rollback()` makes them transient again), and the session's list keeps
+            // its room for the next objects.
+            core.tx_inserted.append(&mut new);
+            if core.new.is_empty() {
+                core.new = new;
+            }
+            Ok(())
+        }
         Err(e) => {
-            // What was not written stays the session's work: new objects not inserted are still
-            // pending (and `rollback()` makes them transient, like the ones it un-inserts),
+            // The new objects inserted before the failure are the transaction's (`rollback()`
+            // makes them transient); what was not written stays the session's work: new
+            // objects not inserted are still pending (`rollback()` makes them transient too),
             // deletions not carried out are still pending.
-            new.retain(|i| i.state().status == Status::Pending);
+            let tx_inserted = &mut core.tx_inserted;
+            new.retain(|i| match i.state().status {
+                Status::Pending => true,
+                Status::Persistent => {
+                    tx_inserted.push(i.clone());
+                    false
+                }
+                _ => false,
+            });
             deleted.retain(|i| {
                 let st = i.state();
                 st.delete_pending && st.status == Status::Persistent
@@ -351,22 +369,32 @@ fn flush_inner(
         None
     };
     let dialect = core.connection()?.dialect();
+    // How many new objects each mapper has.
+    let mut counts = Vec::with_capacity(order.len());
     for m in &order {
         let n = new.iter().filter(|i| std::ptr::eq(i.mapper(), *m)).count();
         if let Some(i) = new.iter().find(|i| std::ptr::eq(i.mapper(), *m)) {
             core.identity.reserve(i.model_type(), n);
         }
+        counts.push(n);
     }
 
     // Saves, parents first; each mapper's rows take their values only now, after the foreign
     // keys from relationships to already-saved parents were written into them.
     let mut late: Vec<Arc<dyn AnyInstance>> = Vec::new();
-    for mapper in &order {
-        let rows: Vec<Arc<dyn AnyInstance>> = new
-            .iter()
-            .filter(|i| std::ptr::eq(i.mapper(), *mapper))
-            .cloned()
-            .collect();
+    for (mapper, &count) in order.iter().zip(&counts) {
+        // All the new objects when they are all of this mapper (the common case: no copy).
+        let mine: Vec<Arc<dyn AnyInstance>>;
+        let rows: &[Arc<dyn AnyInstance>] = if count == new.len() {
+            new
+        } else {
+            mine = new
+                .iter()
+                .filter(|i| std::ptr::eq(i.mapper(), *mapper))
+                .cloned()
+                .collect();
+            &mine
+        };
         let rels = !mapper.relationships().is_empty();
         let self_ref = rels
             && mapper
@@ -374,7 +402,7 @@ fn flush_inner(
                 .iter()
                 .any(|r| std::ptr::eq(r.target.mapper(), *mapper));
         if self_ref {
-            for inst in order_by_relations(mapper, rows)? {
+            for inst in order_by_relations(mapper, rows.to_vec())? {
                 sync_many_to_one(&inst)?;
                 let values = inst.try_values()?;
                 let row = vec![(inst.clone(), values)];
@@ -384,19 +412,19 @@ fn flush_inner(
         } else if flat_rows(mapper, dialect, commit_mapper) {
             // SQLite without RETURNING: each row's values bound straight from the object.
             if rels {
-                for inst in &rows {
+                for inst in rows {
                     sync_many_to_one(inst)?;
                 }
             }
-            insert_flat(core, mapper, &rows)?;
+            insert_flat(core, mapper, rows)?;
             if rels {
-                for inst in &rows {
+                for inst in rows {
                     sync_one_to_many(inst, &mut late)?;
                 }
             }
         } else {
             let mut with_values = Vec::with_capacity(rows.len());
-            for inst in &rows {
+            for inst in rows {
                 if rels {
                     sync_many_to_one(inst)?;
                 }
@@ -412,7 +440,7 @@ fn flush_inner(
                 commit,
             )?;
             if rels {
-                for inst in &rows {
+                for inst in rows {
                     sync_one_to_many(inst, &mut late)?;
                 }
             }
@@ -1151,15 +1179,24 @@ fn insert_lent(
     mask: u64,
     omit: u64,
 ) -> Result<usize> {
+    if insts.is_empty() {
+        return Ok(0);
+    }
     let pk_cols = mapper.primary_key();
     let ncols = mapper.table().columns().len();
     let auto = mapper.autoincrement().filter(|&c| mask & (1 << c) == 0);
-    // The primary-key values of the row being inserted, read while it is bound.
-    let pk: std::cell::RefCell<Vec<Value>> =
-        std::cell::RefCell::new(vec![Value::Null; pk_cols.len()]);
+    // The key is the generated integer alone (the usual `id` column): nothing to read for it.
+    let generated_key = auto.filter(|&c| pk_cols == [c]);
+    // Else the primary-key values of the row being inserted, read while it is bound.
+    let npk = if generated_key.is_some() {
+        0
+    } else {
+        pk_cols.len()
+    };
+    let pk: std::cell::RefCell<Vec<Value>> = std::cell::RefCell::new(vec![Value::Null; npk]);
     // The first row of another shape, where the run ends.
     let end: std::cell::Cell<Option<usize>> = std::cell::Cell::new(None);
-    let (conn, identity, tx_inserted) = insert_parts(core, insts.len())?;
+    let (conn, mut entries) = insert_parts(core, insts)?;
     let out = conn.exec_driver_sql_each_with(
         sql,
         mask.count_ones() as usize,
@@ -1196,16 +1233,24 @@ fn insert_lent(
             let Some(inst) = insts.get(i) else {
                 return Err(Error::internal("a row the flush did not send"));
             };
-            let generated = auto.and(id).map(Value::Int);
-            finish_insert_in(
-                identity,
-                tx_inserted,
-                mapper,
-                inst,
-                &mut pk.borrow_mut(),
-                auto,
-                generated,
-            )
+            match (generated_key, id) {
+                (Some(c), Some(id)) => finish_generated(&mut entries, inst, c, id),
+                // No key came back: the NULL identity key's error.
+                (Some(_), None) => {
+                    finish_insert_in(&mut entries, mapper, inst, &mut [Value::Null], auto, None)
+                }
+                (None, id) => {
+                    let generated = auto.and(id).map(Value::Int);
+                    finish_insert_in(
+                        &mut entries,
+                        mapper,
+                        inst,
+                        &mut pk.borrow_mut(),
+                        auto,
+                        generated,
+                    )
+                }
+            }
         },
     );
     match (out, end.get()) {
@@ -1294,13 +1339,16 @@ fn insert_each_flat(
     for row in values.chunks_mut(ncols.max(1)).take(insts.len()) {
         split_slice_into(mapper, row, mask, params, &mut pks);
     }
-    let (conn, identity, tx_inserted) = insert_parts(core, insts.len())?;
+    if insts.is_empty() {
+        return Ok(());
+    }
+    let (conn, mut entries) = insert_parts(core, insts)?;
     conn.exec_driver_sql_each(sql, params, insts.len(), &mut |i, id| {
         let (Some(inst), Some(pk)) = (insts.get(i), pks.get_mut(i * npk..(i + 1) * npk)) else {
             return Err(Error::internal("a row the flush did not send"));
         };
         let generated = auto.and(id).map(Value::Int);
-        finish_insert_in(identity, tx_inserted, mapper, inst, pk, auto, generated)
+        finish_insert_in(&mut entries, mapper, inst, pk, auto, generated)
     })
 }
 
@@ -1388,6 +1436,8 @@ fn insert_one(
 
 /// After an INSERT: the generated key goes into the object, which becomes persistent and
 /// enters the identity map. `pk` holds the primary-key values (NULL for the generated one).
+/// The flush's caller moves the inserted objects into the transaction's list at the end
+/// ([`flush`]).
 fn finish_insert(
     core: &mut SessionCore,
     mapper: &Mapper,
@@ -1396,63 +1446,51 @@ fn finish_insert(
     auto: Option<usize>,
     generated: Option<Value>,
 ) -> Result<()> {
-    finish_insert_in(
-        &mut core.identity,
-        &mut core.tx_inserted,
-        mapper,
-        inst,
-        &mut pk,
-        auto,
-        generated,
-    )
+    let mut entries = core.identity.batch(inst.model_type(), 1);
+    finish_insert_in(&mut entries, mapper, inst, &mut pk, auto, generated)
 }
 
-/// What [`insert_parts`] lends.
-type InsertParts<'c> = (
-    &'c mut calcine_engine::Connection,
-    &'c mut IdentityMap,
-    &'c mut Vec<Arc<dyn AnyInstance>>,
-);
-
-/// The session's connection (checked out if needed), identity map and list of objects the
-/// transaction inserted (with room for `n` more): what a run of INSERTs works with.
-fn insert_parts(core: &mut SessionCore, n: usize) -> Result<InsertParts<'_>> {
+/// The session's connection (checked out if needed) and the identity map's entries of the
+/// model of `insts` (with room for all of them): what a run of INSERTs works with.
+fn insert_parts<'c>(
+    core: &'c mut SessionCore,
+    insts: &[Arc<dyn AnyInstance>],
+) -> Result<(&'c mut calcine_engine::Connection, ModelEntries<'c>)> {
     core.connection()?;
-    let SessionCore {
-        conn,
-        identity,
-        tx_inserted,
-        ..
-    } = core;
+    let SessionCore { conn, identity, .. } = core;
     let conn = conn
         .as_mut()
         .ok_or_else(|| Error::invalid_request("the session has no connection"))?;
-    tx_inserted.reserve(n);
-    Ok((conn, identity, tx_inserted))
+    let Some(first) = insts.first() else {
+        return Err(Error::internal("a run of INSERTs without rows"));
+    };
+    Ok((conn, identity.batch(first.model_type(), insts.len())))
 }
 
-/// [`finish_insert`] on the session's identity map and list of objects inserted in the
-/// transaction (borrowed apart from its connection).
+/// [`finish_insert`] on the identity map's entries of the object's model (borrowed apart from
+/// the session's connection).
 fn finish_insert_in(
-    identity: &mut IdentityMap,
-    tx_inserted: &mut Vec<Arc<dyn AnyInstance>>,
+    entries: &mut ModelEntries<'_>,
     mapper: &Mapper,
     inst: &Arc<dyn AnyInstance>,
     pk: &mut [Value],
     auto: Option<usize>,
     generated: Option<Value>,
 ) -> Result<()> {
-    if let (Some(c), Some(v)) = (auto, generated) {
-        inst.try_set_values(&[(c, v.clone())])?;
-        if let Some(slot) = mapper
-            .primary_key()
-            .iter()
-            .position(|&p| p == c)
-            .and_then(|k| pk.get_mut(k))
-        {
-            *slot = v;
+    let generated = match (auto, generated) {
+        (Some(c), Some(v)) => {
+            if let Some(slot) = mapper
+                .primary_key()
+                .iter()
+                .position(|&p| p == c)
+                .and_then(|k| pk.get_mut(k))
+            {
+                *slot = v.clone();
+            }
+            Some((c, v))
         }
-    }
+        _ => None,
+    };
     let key = Key::from_values(pk).ok_or_else(|| {
         Error::invalid_request(format!(
             "Instance {} has a NULL identity key after INSERT: give its primary key a value or \
@@ -1460,14 +1498,23 @@ fn finish_insert_in(
             inst.describe()
         ))
     })?;
-    {
-        let mut st = inst.state();
-        st.status = Status::Persistent;
-        st.key = Some(key.clone());
-        st.committed = None;
-    }
-    identity.insert(inst.model_type(), key, inst);
-    tx_inserted.push(inst.clone());
+    inst.try_set_inserted(generated, key.clone())?;
+    entries.insert(key, inst);
+    Ok(())
+}
+
+/// [`finish_insert_in`] of an object whose primary key is the one column `col` the database
+/// generated, `id`: the key is built from the integer itself (nothing read back from the
+/// row) and the value moved into the object.
+fn finish_generated(
+    entries: &mut ModelEntries<'_>,
+    inst: &Arc<dyn AnyInstance>,
+    col: usize,
+    id: i64,
+) -> Result<()> {
+    let key = Key::Single(KeyPart::Int(id));
+    inst.try_set_inserted(Some((col, Value::Int(id))), key.clone())?;
+    entries.insert(key, inst);
     Ok(())
 }
 

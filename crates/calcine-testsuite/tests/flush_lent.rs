@@ -281,3 +281,53 @@ fn echo_shows_every_rows_parameters() {
         assert!(p.contains(&format!("'C-{}'", t.code.0)), "{p}");
     }
 }
+
+/// Generated keys land in the objects and their identity keys (the identity map hands the
+/// same instance back, expired by the commit); a flush failing part-way leaves the objects it
+/// inserted in the transaction: `rollback()` makes them transient, with those of the earlier
+/// flush, and the pending ones too.
+#[test]
+fn generated_keys_identity_and_rollback_after_a_failing_row() {
+    each_backend(|db| {
+        let engine = db.engine();
+        calcine_orm::create_all(&engine, &[Thing::mapper()]).unwrap();
+        let mut s = Session::new(&engine);
+        let first = s.add_all([1, 2].map(thing));
+        s.flush().unwrap();
+        let ids: Vec<i64> = first
+            .iter()
+            .map(|o| o.read().unwrap().id.unwrap())
+            .collect();
+        for (o, id) in first.iter().zip(&ids) {
+            assert_eq!(o.status(), Status::Persistent, "{}", db.name);
+            assert_eq!(o.key(), Some((*id).into()), "{}", db.name);
+            assert!(s.get::<Thing>(*id).unwrap().unwrap() == *o, "{}", db.name);
+        }
+        s.commit().unwrap();
+        assert!(first.iter().all(Obj::is_expired), "{}", db.name);
+        assert!(s.get::<Thing>(ids[0]).unwrap().unwrap() == first[0]);
+
+        // Two generated keys, then a duplicate of a stored key, then one more.
+        let mut dup = thing(4);
+        dup.id = Some(ids[1]);
+        let second = s.add_all([thing(5), thing(7), dup, thing(9)]);
+        let err = s.flush().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity, "{}: {err}", db.name);
+        if !db.pg {
+            // SQLite: one row per execution; the rows before the failing one were inserted.
+            let status: Vec<Status> = second.iter().map(Obj::status).collect();
+            assert_eq!(status[..2], [Status::Persistent, Status::Persistent]);
+            assert_eq!(status[2..], [Status::Pending, Status::Pending]);
+            let id = second[0].read().unwrap().id.unwrap();
+            assert_eq!(second[0].key(), Some(id.into()));
+        }
+        s.rollback().unwrap();
+        for o in &second {
+            assert_eq!(o.status(), Status::Transient, "{}", db.name);
+            assert_eq!(o.key(), None, "{}", db.name);
+        }
+        // The committed objects are still there, expired.
+        assert_eq!(first[0].status(), Status::Persistent, "{}", db.name);
+        assert_eq!(first[1].read().unwrap().name, "thing 2", "{}", db.name);
+    });
+}
