@@ -263,9 +263,7 @@ impl ModelEntries<'_> {
         key: Key,
         make: impl FnOnce(&Key) -> Result<Entry, E>,
     ) -> Result<Option<Arc<dyn AnyInstance>>, E> {
-        if self.room > 0 {
-            self.map.reserve(std::mem::take(&mut self.room), Some(&key));
-        }
+        self.make_room(&key);
         match int_key(&key) {
             Some(i) => probe(self.map.int.entry(i), self.len, |_| make(&key)),
             None => probe(self.map.any.entry(key), self.len, make),
@@ -275,8 +273,17 @@ impl ModelEntries<'_> {
     /// Records `inst` under `key` (replacing the entry there), for a batch of instances the
     /// caller keeps alive (the flush's inserted objects, held by the transaction).
     pub(crate) fn insert(&mut self, key: Key, inst: &Arc<dyn AnyInstance>) {
-        if self.map.insert(key, Arc::downgrade(inst)).is_none() {
+        self.make_room(&key);
+        if self.map.insert(key, Arc::downgrade(inst)) {
             *self.len += 1;
+        }
+    }
+
+    /// Makes the batch's room in the table that keys like `key` go to (the first key tells).
+    #[inline]
+    fn make_room(&mut self, key: &Key) {
+        if self.room > 0 {
+            self.map.reserve(std::mem::take(&mut self.room), Some(key));
         }
     }
 }

@@ -582,10 +582,6 @@ fn new_instance<T: Model>(
         }),
         relations_changed: std::sync::atomic::AtomicBool::new(changed),
     };
-    if T::relationships().is_empty() {
-        // Nothing to link: `new_cyclic`'s extra weak count (taken and given back) is saved.
-        return Obj::from_arc(Arc::new(instance(value, false)));
-    }
     let inner = Arc::new_cyclic(|me: &Weak<Instance<T>>| {
         let mut changed = false;
         for index in 0..T::relationships().len() {

@@ -1174,8 +1174,11 @@ struct Seat {
 fn identity_holds_integer_text_and_composite_keys() {
     each_backend(|db| {
         let engine = db.engine();
-        calcine_orm::create_all(&engine, &[User::mapper(), Country::mapper(), Seat::mapper()])
-            .unwrap();
+        calcine_orm::create_all(
+            &engine,
+            &[User::mapper(), Country::mapper(), Seat::mapper()],
+        )
+        .unwrap();
         let mut s = Session::new(&engine);
         let u = s.add(user("ann"));
         let c = s.add(Country {
@@ -1206,14 +1209,24 @@ fn identity_holds_integer_text_and_composite_keys() {
             "{}",
             db.name
         );
-        assert_eq!(s.get::<Country>("AU".to_owned()).unwrap(), None, "{}", db.name);
+        assert_eq!(
+            s.get::<Country>("AU".to_owned()).unwrap(),
+            None,
+            "{}",
+            db.name
+        );
         // One user, one country, three seats.
         assert_eq!(s.identity_len(), 5, "{}", db.name);
 
         // A deleted object leaves the map under its own key only.
         s.delete(&c).unwrap();
         s.commit().unwrap();
-        assert_eq!(s.get::<Country>("NZ".to_owned()).unwrap(), None, "{}", db.name);
+        assert_eq!(
+            s.get::<Country>("NZ".to_owned()).unwrap(),
+            None,
+            "{}",
+            db.name
+        );
         assert_eq!(s.get::<User>(id).unwrap(), Some(u), "{}", db.name);
     });
 }
