@@ -908,6 +908,15 @@ fn split_row(
     pk
 }
 
+/// Moves the values of the columns in `mask` into `out` (the INSERT's parameters).
+fn take_masked(values: &mut [Value], mask: u64, out: &mut Vec<Value>) {
+    for (c, v) in values.iter_mut().enumerate() {
+        if mask & (1 << c) != 0 {
+            out.push(std::mem::take(v));
+        }
+    }
+}
+
 /// Moves the values of the columns in `mask` into `out` (the INSERT's parameters) and appends
 /// the primary-key values to `pk` (NULL where the database generates the key).
 fn split_slice_into(
@@ -993,9 +1002,17 @@ fn insert_rows(
                 continue;
             };
             params.clear();
+            // The key is the generated integer alone (the common case): no key values kept
+            // per row, the key built from the integer RETURNING sends back.
+            let generated = auto.filter(|&c| mapper.primary_key() == [c]);
             let mut done = Vec::with_capacity(batch.len());
-            for (inst, values) in batch {
-                let pk = split_row(mapper, values, mask, &mut params);
+            for (inst, mut values) in batch {
+                let pk = if generated.is_some() {
+                    take_masked(&mut values, mask, &mut params);
+                    Vec::new()
+                } else {
+                    split_row(mapper, values, mask, &mut params)
+                };
                 done.push((inst, pk));
             }
             let conn = core.connection()?;
@@ -1017,8 +1034,15 @@ fn insert_rows(
             // the rows whatever order RETURNING used (SQLAlchemy's insertmanyvalues relies on
             // the same).
             ids.sort_unstable();
-            for ((inst, pk), id) in done.into_iter().zip(ids) {
-                finish_insert(core, mapper, &inst, pk, auto, Some(Value::Int(id)))?;
+            if let (Some(col), Some((first, _))) = (generated, done.first()) {
+                let mut entries = core.identity.batch(first.model_type(), done.len());
+                for ((inst, _), id) in done.iter().zip(ids) {
+                    finish_generated(&mut entries, inst, col, id)?;
+                }
+            } else {
+                for ((inst, pk), id) in done.into_iter().zip(ids) {
+                    finish_insert(core, mapper, &inst, pk, auto, Some(Value::Int(id)))?;
+                }
             }
             continue;
         }
