@@ -408,6 +408,25 @@ impl Connection {
         params: &[Value],
         call: impl FnOnce(&'c mut dyn crate::driver::DriverConnection) -> Result<R>,
     ) -> Result<Dispatched<'c, R>> {
+        self.dispatch_lent(sql, params, None, call)
+    }
+
+    /// Whether someone looks at each statement's parameters: `echo`, an execute listener.
+    fn watched(&self) -> bool {
+        let inner = self.engine.inner();
+        inner.echo || inner.listeners.any()
+    }
+
+    /// [`dispatch`](Connection::dispatch) of a statement whose parameters `call` takes lent
+    /// from the caller (`params` then empty, nobody [`watched`](Connection::watched)): `copy`
+    /// makes an owned copy of them for the statement's error.
+    fn dispatch_lent<'c, R>(
+        &'c mut self,
+        sql: &str,
+        params: &[Value],
+        copy: Option<&dyn Fn() -> Result<Vec<Value>>>,
+        call: impl FnOnce(&'c mut dyn crate::driver::DriverConnection) -> Result<R>,
+    ) -> Result<Dispatched<'c, R>> {
         let Parts {
             inner,
             driver,
@@ -426,7 +445,18 @@ impl Connection {
                     scratch,
                 })
             }
-            Err(e) => Err(statement_error(driver, disconnected, e, sql, params)),
+            Err(e) => {
+                let copied;
+                let params = match copy {
+                    // The error shows them (a copy that fails shows none).
+                    Some(copy) => {
+                        copied = copy().unwrap_or_default();
+                        &copied[..]
+                    }
+                    None => params,
+                };
+                Err(statement_error(driver, disconnected, e, sql, params))
+            }
         }
     }
 
@@ -453,15 +483,89 @@ impl Connection {
         sql: &str,
         params: &[Value],
     ) -> Result<CursorResult<'_>> {
+        self.then_commit(|c| {
+            c.dispatch(sql, params, |d| d.query_then_commit(sql, params))
+                .map(|d| d.out)
+        })
+    }
+
+    /// [`exec_driver_sql`](Connection::exec_driver_sql) of one statement whose `rows` ×
+    /// `width` parameters `fill(i, sink)` lends set by set
+    /// ([`DriverConnection::query_lent`](crate::driver::DriverConnection::query_lent)): the
+    /// ORM's flush binds a multi-row `INSERT ... RETURNING` straight from its objects. When
+    /// events or echo look at the parameters, they are copied first and the copy is what is
+    /// sent; a failing statement runs `fill` again for the copy its error shows.
+    ///
+    /// # Errors
+    /// As [`execute`](Connection::execute); `fill`'s errors as they are.
+    #[doc(hidden)]
+    pub fn exec_driver_sql_lent(
+        &mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut crate::driver::FillParams<'_>,
+    ) -> Result<CursorResult<'_>> {
+        if self.watched() {
+            let params = crate::driver::collect_lent(width, rows, fill)?;
+            return self.run(sql, &params);
+        }
+        let fill = std::cell::RefCell::new(fill);
+        let copy = || crate::driver::collect_lent(width, rows, &mut **fill.borrow_mut());
+        let d = self.dispatch_lent(sql, &[], Some(&copy), |c| {
+            c.query_lent(sql, width, rows, &mut **fill.borrow_mut())
+        })?;
+        let columns = d.scratch.columns.get(d.out.columns());
+        Ok(CursorResult::new(
+            d.out,
+            columns,
+            d.driver,
+            d.disconnected,
+            &mut d.scratch.values,
+        ))
+    }
+
+    /// [`exec_driver_sql_then_commit`](Connection::exec_driver_sql_then_commit) with lent
+    /// parameters, as [`exec_driver_sql_lent`](Connection::exec_driver_sql_lent).
+    ///
+    /// # Errors
+    /// As `exec_driver_sql_then_commit`; `fill`'s errors as they are.
+    #[doc(hidden)]
+    pub fn exec_driver_sql_lent_then_commit(
+        &mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut crate::driver::FillParams<'_>,
+    ) -> Result<CursorResult<'_>> {
+        if self.watched() {
+            let params = crate::driver::collect_lent(width, rows, fill)?;
+            return self.exec_driver_sql_then_commit(sql, &params);
+        }
+        let fill = std::cell::RefCell::new(fill);
+        let copy = || crate::driver::collect_lent(width, rows, &mut **fill.borrow_mut());
+        self.then_commit(|c| {
+            c.dispatch_lent(sql, &[], Some(&copy), |d| {
+                d.query_lent_then_commit(sql, width, rows, &mut **fill.borrow_mut())
+            })
+            .map(|d| d.out)
+        })
+    }
+
+    /// Runs a statement that commits behind itself (`run`: a driver's `query_then_commit`
+    /// through [`dispatch`](Connection::dispatch)), then ends the transaction as `commit()`
+    /// does and hands out the statement's rows.
+    fn then_commit(
+        &mut self,
+        run: impl FnOnce(&mut Self) -> Result<(crate::driver::BufferedRows, Result<()>)>,
+    ) -> Result<CursorResult<'_>> {
         self.ready()?;
         self.autobegin()?;
         let (id, managed) = match &self.tx.root {
             Some(root) => (root.id, root.managed),
             None => return Err(Error::internal("autobegin left no transaction")),
         };
-        let out = self
-            .dispatch(sql, params, |c| c.query_then_commit(sql, params))
-            .map(|d| d.out);
+        let out = run(self);
         let rows = match out {
             Ok((rows, committed)) => {
                 let committed = committed.map_err(|e| self.driver_error("COMMIT", e));

@@ -146,6 +146,43 @@ pub trait DriverConnection: Send {
         sequential_query_then_commit(self, sql, params)
     }
 
+    /// [`query`](DriverConnection::query) of one statement whose `rows` × `width` parameters
+    /// the caller lends set by set, as [`execute_each_with`](DriverConnection::execute_each_with)
+    /// does: `fill(i, sink)` pushes set `i`'s values. The ORM's flush binds a multi-row
+    /// `INSERT ... RETURNING` this way, straight from its objects. The default collects owned
+    /// [`Value`]s and calls `query`; PostgreSQL encodes each value for its parameter's type as
+    /// it is lent.
+    ///
+    /// # Errors
+    /// As [`query`](DriverConnection::query); `fill`'s errors as they are;
+    /// [`Programming`](crate::ErrorKind::Programming) when a set is not `width` values.
+    fn query_lent<'c>(
+        &'c mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut FillParams<'_>,
+    ) -> Result<Box<dyn DriverCursor + 'c>> {
+        let params = collect_lent(width, rows, fill)?;
+        self.query(sql, &params)
+    }
+
+    /// [`query_then_commit`](DriverConnection::query_then_commit) with lent parameters, as
+    /// [`query_lent`](DriverConnection::query_lent).
+    ///
+    /// # Errors
+    /// As `query_then_commit` and `query_lent`.
+    fn query_lent_then_commit(
+        &mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut FillParams<'_>,
+    ) -> Result<(BufferedRows, Result<()>)> {
+        let params = collect_lent(width, rows, fill)?;
+        self.query_then_commit(sql, &params)
+    }
+
     /// Starts a transaction (`BEGIN`).
     ///
     /// # Errors
@@ -531,6 +568,25 @@ impl ParamSink for Vec<Value> {
     fn push(&mut self, value: ValueRef<'_>) {
         Vec::push(self, value.into_value());
     }
+}
+
+/// Owned copies of `rows` parameter sets of `width` values that `fill` lends, one after the
+/// other.
+///
+/// # Errors
+/// `fill`'s; [`Programming`](crate::ErrorKind::Programming) when a set is not `width` values.
+pub(crate) fn collect_lent(
+    width: usize,
+    rows: usize,
+    fill: &mut FillParams<'_>,
+) -> Result<Vec<Value>> {
+    let mut params: Vec<Value> = Vec::with_capacity(width * rows);
+    for i in 0..rows {
+        let start = params.len();
+        fill(i, &mut params)?;
+        check_width(width, params.len() - start)?;
+    }
+    Ok(params)
 }
 
 /// The error of a parameter set of `got` values where the statement takes `width`.

@@ -422,6 +422,33 @@ fn flush_inner(
                     sync_one_to_many(inst, &mut late)?;
                 }
             }
+        } else if lent_returning(mapper, dialect) {
+            // PostgreSQL, the key generated: multi-row INSERT ... RETURNING batches bound
+            // straight from the objects.
+            if rels {
+                for inst in rows {
+                    sync_many_to_one(inst)?;
+                }
+            }
+            let commit = commit_mapper.is_some_and(|m| std::ptr::eq(m, *mapper));
+            let mut i = 0;
+            while let Some(inst) = rows.get(i) {
+                match insert_returning_lent(core, mapper, &rows[i..], commit)? {
+                    0 => {
+                        // A row of another kind (its key given): alone, through the values.
+                        let row = vec![(inst.clone(), inst.try_values()?)];
+                        let last = commit && i + 1 == rows.len();
+                        insert_rows(core, dialect, mapper, row, true, last)?;
+                        i += 1;
+                    }
+                    n => i += n,
+                }
+            }
+            if rels {
+                for inst in rows {
+                    sync_one_to_many(inst, &mut late)?;
+                }
+            }
         } else {
             let mut with_values = Vec::with_capacity(rows.len());
             for inst in rows {
@@ -1130,6 +1157,116 @@ fn flat_rows(mapper: &Mapper, dialect: Dialect, commit_mapper: Option<&'static M
             .iter()
             .any(|fk| fk.referred_table() == table.name())
         && !commit_mapper.is_some_and(|m| std::ptr::eq(m, mapper))
+}
+
+/// Whether the rows of `mapper` go through [`insert_returning_lent`]: PostgreSQL, a table
+/// narrow enough for the cached statements, no self-referential foreign key (whose rows
+/// [`order_self_referential`] orders), a primary key that is the autoincrement column alone.
+fn lent_returning(mapper: &Mapper, dialect: Dialect) -> bool {
+    let table = mapper.table();
+    dialect == Dialect::Postgresql
+        && table.columns().len() <= 63
+        && !table
+            .foreign_keys()
+            .iter()
+            .any(|fk| fk.referred_table() == table.name())
+        && mapper
+            .autoincrement()
+            .is_some_and(|c| mapper.primary_key() == [c])
+}
+
+/// INSERTs the leading run of `insts` of one shape whose key the database generates, as one
+/// multi-row `INSERT ... RETURNING` (up to 1,000 rows, and 32,766 parameters) bound straight
+/// from the objects (each lends its columns under its read lock:
+/// [`Connection::exec_driver_sql_lent`](calcine_engine::Connection::exec_driver_sql_lent)),
+/// finishes them from the returned keys, and returns how many it inserted: 0 when the first
+/// object's key is given (the caller inserts it through its values). With `commit`, the
+/// statement carries the transaction's `COMMIT` when it inserts the last of `insts` and every
+/// object is writable ([`can_carry_commit`]). See [`lent_returning`].
+fn insert_returning_lent(
+    core: &mut SessionCore,
+    mapper: &Mapper,
+    insts: &[Arc<dyn AnyInstance>],
+    commit: bool,
+) -> Result<usize> {
+    let (Some(first), Some(col)) = (insts.first(), mapper.autoincrement()) else {
+        return Ok(0);
+    };
+    let omit = omit_if_null(mapper);
+    let ncols = mapper.table().columns().len();
+    let shape = |inst: &Arc<dyn AnyInstance>| -> Result<u64> {
+        let mut mask = 0;
+        inst.try_read_columns(&mut |cols| {
+            mask = mask_of(cols, ncols, omit);
+            Ok(())
+        })?;
+        Ok(mask)
+    };
+    let mask = shape(first)?;
+    let width = mask.count_ones() as usize;
+    if mask & (1 << col) != 0 || width == 0 {
+        return Ok(0);
+    }
+    let cap = (32_766 / width).clamp(1, 1000);
+    let mut n = 1;
+    while n < cap && n < insts.len() && shape(&insts[n])? == mask {
+        n += 1;
+    }
+    let Some(sql) = mapper.insert_sql(Dialect::Postgresql, mask, n, true) else {
+        return Ok(0);
+    };
+    let run = &insts[..n];
+    let mut fill = |i: usize, sink: &mut dyn calcine_engine::ParamSink| -> Result<()> {
+        let Some(inst) = run.get(i) else {
+            return Err(Error::internal("a row the flush did not send"));
+        };
+        let mut same = true;
+        inst.try_read_columns(&mut |cols| {
+            // Read under the lock it is bound under: the shape sent is the shape read.
+            if mask_of(cols, ncols, omit) != mask {
+                same = false;
+                return Ok(());
+            }
+            let mut bits = mask;
+            while bits != 0 {
+                sink.push(cols.column_ref(bits.trailing_zeros() as usize));
+                bits &= bits - 1;
+            }
+            Ok(())
+        })?;
+        if same {
+            Ok(())
+        } else {
+            Err(Error::invalid_request(format!(
+                "Instance {} changed while the flush was writing it",
+                inst.describe()
+            )))
+        }
+    };
+    let mut ids: Vec<i64> = {
+        let last = commit && n == insts.len() && run.iter().all(|i| i.can_write());
+        let conn = core.connection()?;
+        let result = if last {
+            conn.exec_driver_sql_lent_then_commit(&sql, width, n, &mut fill)?
+        } else {
+            conn.exec_driver_sql_lent(&sql, width, n, &mut fill)?
+        };
+        result.scalars().all()?
+    };
+    if ids.len() != n {
+        return Err(Error::invalid_request(format!(
+            "INSERT into {:?} returned {} keys for {n} rows",
+            mapper.table().name(),
+            ids.len(),
+        )));
+    }
+    // Keys come from a sequence, allocated in VALUES order (see `insert_rows`).
+    ids.sort_unstable();
+    let mut entries = core.identity.batch(first.model_type(), n);
+    for (inst, id) in run.iter().zip(ids) {
+        finish_generated(&mut entries, inst, col, id)?;
+    }
+    Ok(n)
 }
 
 /// The columns an INSERT leaves out when they are NULL (bit i = column i): the autoincrement

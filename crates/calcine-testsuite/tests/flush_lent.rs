@@ -132,7 +132,15 @@ fn flush_writes_every_kind_of_column() {
                     .filter(|(p, _, _)| *p == ExecutePhase::Before)
                     .map(|(_, _, params)| params.clone())
                     .collect();
-                if !db.pg {
+                if db.pg {
+                    // Multi-row INSERTs: the rows of generated keys together, the given key
+                    // alone; every row's parameters, in order.
+                    assert_eq!(before.len(), 3, "{before:?}");
+                    assert_eq!(
+                        before.concat(),
+                        want.iter().flat_map(params_of).collect::<Vec<_>>()
+                    );
+                } else {
                     assert_eq!(before, want.iter().map(params_of).collect::<Vec<_>>());
                 }
             }
@@ -330,4 +338,64 @@ fn generated_keys_identity_and_rollback_after_a_failing_row() {
         assert_eq!(first[0].status(), Status::Persistent, "{}", db.name);
         assert_eq!(first[1].read().unwrap().name, "thing 2", "{}", db.name);
     });
+}
+
+#[derive(Model, Debug, Clone, PartialEq)]
+#[calcine(table = "gauges", crate = "calcine_orm")]
+struct Gauge {
+    #[calcine(primary_key)]
+    id: Option<i64>,
+    #[calcine(sql_type = "integer")]
+    reading: i64,
+}
+
+/// A value that does not fit its column fails the INSERT with a `Data` error that names the
+/// statement and every row's parameters, whether the values were copied for a listener or
+/// lent (PostgreSQL encodes each lent value for its parameter's type before anything is sent);
+/// the objects stay pending, nothing is written, and the session rolls back.
+#[test]
+fn a_value_out_of_its_columns_range_fails_the_insert_and_loses_nothing() {
+    for watched in [false, true] {
+        each_backend(|db| {
+            if !db.pg {
+                // SQLite's integers are 64-bit whatever the declared type.
+                return;
+            }
+            let engine = db.engine();
+            calcine_orm::create_all(&engine, &[Gauge::mapper()]).unwrap();
+            let seen = Arc::new(Mutex::new(0usize));
+            if watched {
+                let n = seen.clone();
+                engine.on_execute(move |ev| {
+                    if ev.statement.starts_with("INSERT INTO gauges") {
+                        *n.lock().unwrap() += 1;
+                    }
+                });
+            }
+            let readings = [1, 1 << 40, 3];
+            let mut s = Session::new(&engine);
+            let objs = s.add_all(readings.map(|reading| Gauge { id: None, reading }));
+            let err = s.flush().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Data, "{err}");
+            assert!(err.to_string().contains("out of range"), "{err}");
+            let sql = err.statement().unwrap_or_default();
+            assert!(sql.starts_with("INSERT INTO gauges"), "{sql}");
+            assert_eq!(
+                err.params(),
+                Some(&readings.map(Value::Int)[..]),
+                "watched: {watched}"
+            );
+            assert!(objs.iter().all(|o| o.status() == Status::Pending));
+            assert!(objs.iter().all(|o| o.read().unwrap().id.is_none()));
+            assert_eq!(*seen.lock().unwrap(), usize::from(watched));
+            s.rollback().unwrap();
+            let stored: i64 = Session::new(&engine)
+                .scalar(
+                    &calcine_sql::select(calcine_sql::func::count_star())
+                        .select_from(Gauge::mapper().table()),
+                )
+                .unwrap();
+            assert_eq!(stored, 0);
+        });
+    }
 }

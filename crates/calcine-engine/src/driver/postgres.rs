@@ -437,29 +437,155 @@ async fn then_commit<T>(
     Ok(out)
 }
 
-fn check_count(stmt: &Statement, params: &[Value]) -> Result<()> {
+fn check_count(stmt: &Statement, supplied: usize) -> Result<()> {
     let expected = stmt.params().len();
-    if expected != params.len() {
+    if expected != supplied {
         return Err(Error::programming(format!(
-            "the statement takes {expected} parameters but {} were supplied",
-            params.len()
+            "the statement takes {expected} parameters but {supplied} were supplied"
         )));
     }
     Ok(())
 }
 
-impl DriverConnection for PostgresConnection {
-    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
-        let stmt = self.prepare(sql)?;
-        check_count(&stmt, params)?;
-        let run = self.client.execute_raw(&stmt, params.iter().map(Param));
-        with_begin(&mut self.wire, &self.client, &mut self.begin_pending, run)?.map_err(map_error)
+/// The parameters of one statement, lent by the caller and encoded as they come for the
+/// types of the statement's parameters (no owned copy of a value): the bytes of each in one
+/// buffer, handed to tokio-postgres as [`Encoded`] parameters.
+struct Encoder<'t> {
+    types: &'t [Type],
+    buf: BytesMut,
+    /// Each parameter's bytes in `buf` (`None`: NULL), in placeholder order.
+    spans: Vec<Option<(usize, usize)>>,
+    /// The first value that did not encode.
+    error: Option<Error>,
+}
+
+impl<'t> Encoder<'t> {
+    /// `rows` sets of `width` parameters of `stmt` that `fill` lends.
+    ///
+    /// # Errors
+    /// `fill`'s; a set not of `width` values or a total the statement does not take
+    /// (`Programming`); a value that does not encode as its parameter's type, as tokio-postgres
+    /// reports it.
+    fn lent(
+        stmt: &'t Statement,
+        width: usize,
+        rows: usize,
+        fill: &mut crate::driver::FillParams<'_>,
+    ) -> Result<Self> {
+        let mut enc = Encoder {
+            types: stmt.params(),
+            buf: BytesMut::new(),
+            spans: Vec::with_capacity(width * rows),
+            error: None,
+        };
+        for i in 0..rows {
+            let start = enc.spans.len();
+            fill(i, &mut enc)?;
+            crate::driver::check_width(width, enc.spans.len() - start)?;
+        }
+        if let Some(e) = enc.error.take() {
+            return Err(e);
+        }
+        check_count(stmt, enc.spans.len())?;
+        Ok(enc)
     }
 
-    fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
-        let (stmt, columns) = self.prepare_with_columns(sql)?;
-        check_count(&stmt, params)?;
-        let run = self.client.query_raw(&stmt, params.iter().map(Param));
+    fn params(&self) -> impl ExactSizeIterator<Item = Encoded<'_>> {
+        self.spans
+            .iter()
+            .map(|s| Encoded(s.and_then(|(a, b)| self.buf.get(a..b))))
+    }
+}
+
+impl crate::driver::ParamSink for Encoder<'_> {
+    fn push(&mut self, value: ValueRef<'_>) {
+        let k = self.spans.len();
+        let (Some(ty), None) = (self.types.get(k), &self.error) else {
+            // Past the statement's parameters (counted after) or after a failed one.
+            self.spans.push(None);
+            return;
+        };
+        let start = self.buf.len();
+        let out = &mut self.buf;
+        let encoded = match value {
+            ValueRef::Null => Ok(IsNull::Yes),
+            // The binary format of these types is the UTF-8 text / the bytes themselves.
+            ValueRef::Text(t) if is_text(ty) => {
+                out.put_slice(t.as_bytes());
+                Ok(IsNull::No)
+            }
+            ValueRef::Bytes(b) if *ty == Type::BYTEA => {
+                out.put_slice(b);
+                Ok(IsNull::No)
+            }
+            ValueRef::Int(i) => Param(&Value::Int(i)).to_sql(ty, out),
+            ValueRef::Float(f) => Param(&Value::Float(f)).to_sql(ty, out),
+            ValueRef::Value(v) => Param(&v).to_sql(ty, out),
+            other => Param(&other.into_value()).to_sql(ty, out),
+        };
+        match encoded {
+            Ok(IsNull::No) => self.spans.push(Some((start, self.buf.len()))),
+            Ok(IsNull::Yes) => {
+                self.buf.truncate(start);
+                self.spans.push(None);
+            }
+            Err(e) => {
+                self.error = Some(encode_error(k, &*e));
+                self.spans.push(None);
+            }
+        }
+    }
+}
+
+/// A parameter already encoded ([`Encoder`]): its bytes, or NULL.
+#[derive(Debug)]
+struct Encoded<'a>(Option<&'a [u8]>);
+
+impl ToSql for Encoded<'_> {
+    fn to_sql(&self, _: &Type, out: &mut BytesMut) -> std::result::Result<IsNull, BoxError> {
+        match self.0 {
+            Some(bytes) => {
+                out.put_slice(bytes);
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// The error of parameter `k` (0-based) that did not encode, as [`map_error`] words
+/// tokio-postgres's.
+fn encode_error(k: usize, cause: &(dyn StdError + 'static)) -> Error {
+    let msg = format!("error serializing parameter {k}: {cause}");
+    let kind = if msg.contains("out of range") {
+        ErrorKind::Data
+    } else {
+        ErrorKind::Programming
+    };
+    Error::new(kind, msg)
+}
+
+impl PostgresConnection {
+    /// [`query`](DriverConnection::query) of the prepared `stmt` with `params` (checked for
+    /// their number), encoded by tokio-postgres.
+    fn query_prepared<'c, P, I>(
+        &'c mut self,
+        stmt: &Statement,
+        columns: Arc<[String]>,
+        params: I,
+    ) -> Result<Box<dyn DriverCursor + 'c>>
+    where
+        P: tokio_postgres::types::BorrowToSql,
+        I: IntoIterator<Item = P>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let run = self.client.query_raw(stmt, params);
         let stream = with_begin(&mut self.wire, &self.client, &mut self.begin_pending, run)?
             .map_err(map_error)?;
         self.rows.clear();
@@ -478,23 +604,22 @@ impl DriverConnection for PostgresConnection {
         Ok(Box::new(cursor))
     }
 
-    /// The statement and `COMMIT` pipelined ([`then_commit`]), behind a deferred `BEGIN` when
-    /// the transaction has not reached the server yet: a one-statement transaction is one round
-    /// trip. Statements returning a column type that cannot be decoded take the sequential
-    /// path (a decode error must come before the `COMMIT`, not after it).
-    fn query_then_commit(
+    /// [`query_then_commit`](DriverConnection::query_then_commit) of the prepared `stmt`, whose
+    /// columns all decode, with `params` (checked for their number).
+    fn query_prepared_then_commit<P, I>(
         &mut self,
-        sql: &str,
-        params: &[Value],
-    ) -> Result<(BufferedRows, Result<()>)> {
-        let (stmt, columns) = self.prepare_with_columns(sql)?;
-        check_count(&stmt, params)?;
-        if !stmt.columns().iter().all(|c| decodable(c.type_())) {
-            return crate::driver::sequential_query_then_commit(self, sql, params);
-        }
+        stmt: &Statement,
+        columns: Arc<[String]>,
+        params: I,
+    ) -> Result<(BufferedRows, Result<()>)>
+    where
+        P: tokio_postgres::types::BorrowToSql,
+        I: IntoIterator<Item = P>,
+        I::IntoIter: ExactSizeIterator,
+    {
         let client = &*self.client;
         let run = async {
-            let stream = client.query_raw(&stmt, params.iter().map(Param)).await?;
+            let stream = client.query_raw(stmt, params).await?;
             let mut stream = std::pin::pin!(stream);
             let mut rows = Vec::new();
             while let Some(row) = stream.next().await {
@@ -522,6 +647,66 @@ impl DriverConnection for PostgresConnection {
         let affected = columns.is_empty().then_some(affected).flatten();
         let rows = BufferedRows::new(columns, values, rows.len(), affected)?;
         Ok((rows, committed))
+    }
+}
+
+impl DriverConnection for PostgresConnection {
+    fn execute(&mut self, sql: &str, params: &[Value]) -> Result<u64> {
+        let stmt = self.prepare(sql)?;
+        check_count(&stmt, params.len())?;
+        let run = self.client.execute_raw(&stmt, params.iter().map(Param));
+        with_begin(&mut self.wire, &self.client, &mut self.begin_pending, run)?.map_err(map_error)
+    }
+
+    fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>> {
+        let (stmt, columns) = self.prepare_with_columns(sql)?;
+        check_count(&stmt, params.len())?;
+        self.query_prepared(&stmt, columns, params.iter().map(Param))
+    }
+
+    fn query_lent<'c>(
+        &'c mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut crate::driver::FillParams<'_>,
+    ) -> Result<Box<dyn DriverCursor + 'c>> {
+        let (stmt, columns) = self.prepare_with_columns(sql)?;
+        let enc = Encoder::lent(&stmt, width, rows, fill)?;
+        self.query_prepared(&stmt, columns, enc.params())
+    }
+
+    /// The statement and `COMMIT` pipelined ([`then_commit`]), behind a deferred `BEGIN` when
+    /// the transaction has not reached the server yet: a one-statement transaction is one round
+    /// trip. Statements returning a column type that cannot be decoded take the sequential
+    /// path (a decode error must come before the `COMMIT`, not after it).
+    fn query_then_commit(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+    ) -> Result<(BufferedRows, Result<()>)> {
+        let (stmt, columns) = self.prepare_with_columns(sql)?;
+        check_count(&stmt, params.len())?;
+        if !stmt.columns().iter().all(|c| decodable(c.type_())) {
+            return crate::driver::sequential_query_then_commit(self, sql, params);
+        }
+        self.query_prepared_then_commit(&stmt, columns, params.iter().map(Param))
+    }
+
+    fn query_lent_then_commit(
+        &mut self,
+        sql: &str,
+        width: usize,
+        rows: usize,
+        fill: &mut crate::driver::FillParams<'_>,
+    ) -> Result<(BufferedRows, Result<()>)> {
+        let (stmt, columns) = self.prepare_with_columns(sql)?;
+        if !stmt.columns().iter().all(|c| decodable(c.type_())) {
+            let params = crate::driver::collect_lent(width, rows, fill)?;
+            return crate::driver::sequential_query_then_commit(self, sql, &params);
+        }
+        let enc = Encoder::lent(&stmt, width, rows, fill)?;
+        self.query_prepared_then_commit(&stmt, columns, enc.params())
     }
 
     fn begin(&mut self) -> Result<()> {
