@@ -80,9 +80,7 @@ fn main() {
                 "diesel_trivial" => {
                     Box::new(move || drop(black_box(diesel_sqlite::trivial(&mut c))))
                 }
-                "diesel_medium" => {
-                    Box::new(move || drop(black_box(diesel_sqlite::medium(&mut c))))
-                }
+                "diesel_medium" => Box::new(move || drop(black_box(diesel_sqlite::medium(&mut c)))),
                 "diesel_insert" => Box::new(move || {
                     black_box(diesel_sqlite::insert(&mut c, &rows));
                 }),
