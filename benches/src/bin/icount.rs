@@ -107,7 +107,7 @@ fn main() {
         "core_rows" => Box::new(|| {
             let mut c = engine.connect().expect("connect");
             let out: Vec<(i32, String, Option<String>)> = c
-                .execute(&calcine::select(&s.users))
+                .execute(calcine::select(&s.users))
                 .expect("query")
                 .map(|r| {
                     let mut r = r.expect("row");
