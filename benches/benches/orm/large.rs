@@ -165,7 +165,7 @@ fn core_all(engine: &Engine) -> Duration {
     let t = Instant::now();
     let mut conn = engine.connect().unwrap();
     let out: Vec<Tuple> = conn
-        .execute(&core_stmt())
+        .execute(core_stmt())
         .unwrap()
         .map(take_tuple)
         .collect();
@@ -180,7 +180,7 @@ fn core_yield_per(engine: &Engine) -> Duration {
     let t = Instant::now();
     let mut conn = engine.connect().unwrap();
     let mut chunks = Chunker::new();
-    for row in conn.execute(&core_stmt()).unwrap().yield_per(STREAM_CHUNK) {
+    for row in conn.execute(core_stmt()).unwrap().yield_per(STREAM_CHUNK) {
         chunks.push(take_tuple(row));
     }
     assert_eq!(chunks.finish(), LARGE_N);

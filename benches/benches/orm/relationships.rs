@@ -185,7 +185,7 @@ fn create_schema(engine: &Engine) {
     calcine::orm::create_all(engine, &mappers()).unwrap();
     let mut conn = engine.connect().unwrap();
     for ddl in FK_INDEXES.lines() {
-        conn.execute(&calcine::text(ddl)).unwrap();
+        conn.execute(calcine::text(ddl)).unwrap();
     }
     conn.commit().unwrap();
 }
