@@ -17,7 +17,7 @@ feat=${ICOUNT_FEATURES:+--features $ICOUNT_FEATURES}
 cargo build --release --bin icount -q $feat
 out=$(mktemp)
 valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
-  --toggle-collect="icount::measured*" target/release/icount "$wl" "$n" "$iters" 2>/dev/null
+  --toggle-collect="icount::icount_common::measured*" target/release/icount "$wl" "$n" "$iters" 2>/dev/null
 total=$(grep -E '^summary:' "$out" | awk '{print $2}')
 echo "$wl n=$n: $((total / iters)) instructions/iteration ($iters iterations)"
 echo "  callgrind file: $out (callgrind_annotate $out)"

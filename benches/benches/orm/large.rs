@@ -164,11 +164,7 @@ fn take_tuple(row: calcine::Result<calcine::Row>) -> Tuple {
 fn core_all(engine: &Engine) -> Duration {
     let t = Instant::now();
     let mut conn = engine.connect().unwrap();
-    let out: Vec<Tuple> = conn
-        .execute(core_stmt())
-        .unwrap()
-        .map(take_tuple)
-        .collect();
+    let out: Vec<Tuple> = conn.execute(core_stmt()).unwrap().map(take_tuple).collect();
     assert_eq!(out.len(), LARGE_N);
     black_box(&out);
     drop(out);

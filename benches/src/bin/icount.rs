@@ -19,13 +19,10 @@ use calcine::asyncio::{AsyncEngine, AsyncSession};
 use calcine::create_engine;
 use calcine::orm::{Model, Session};
 use calcine_benches::core_workloads::{
-    TRIVIAL_SQLITE, calcine_insert, calcine_medium, calcine_trivial, pg_user, rusqlite_user, schema,
+    calcine_insert, calcine_medium, calcine_trivial, pg_user, schema,
 };
 use calcine_benches::diesel_models::{UserM, orm_assoc, orm_insert, orm_medium, orm_trivial};
-use calcine_benches::diesel_schema::{
-    ASSOC_USERS_PG, ASSOC_USERS_SQLITE, COMMENTS_PER_POST, PG_DDL, POSTS_PER_USER, SQLITE_DDL,
-    insert_rows, seed_sql, statements,
-};
+use calcine_benches::diesel_schema::{PG_DDL, SQLITE_DDL, insert_rows, seed_sql, statements};
 
 /// The `orm` bench's model (SQLAlchemy's performance suite: no primary key given).
 #[derive(Model, Debug)]
@@ -39,40 +36,22 @@ struct Customer {
     description: String,
 }
 
-/// `--features mimalloc`: every allocation of the process through mimalloc instead of glibc.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[inline(never)]
-fn measured(iters: usize, mut f: impl FnMut()) {
-    for _ in 0..iters {
-        f();
-    }
-}
+#[path = "../icount_common.rs"]
+mod icount_common;
+/// The seed's schema, as `icount_common` names it.
+use calcine_benches::diesel_schema as schema;
+use icount_common::measured;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let (wl, n, iters) = match args.as_slice() {
-        [_, wl, n, iters] => (
-            wl.clone(),
-            n.parse::<usize>().expect("n"),
-            iters.parse::<usize>().expect("iters"),
-        ),
-        _ => panic!("usage: icount <workload> <n> <iters>"),
-    };
-    let pg = std::env::var("ICOUNT_PG").ok();
-    let users = match (wl.as_str(), pg.is_some()) {
-        ("orm_assoc", false) => ASSOC_USERS_SQLITE,
-        ("orm_assoc", true) => ASSOC_USERS_PG,
-        (w, _) if w.ends_with("insert") => 0,
-        _ => n,
-    };
-    let (posts, comments) = if wl == "orm_assoc" {
-        (POSTS_PER_USER, COMMENTS_PER_POST)
-    } else {
-        (0, 0)
-    };
+    let icount_common::Args {
+        wl,
+        n,
+        iters,
+        pg,
+        users,
+        posts,
+        comments,
+    } = icount_common::args("orm_assoc");
     let engine = create_engine(pg.as_deref().unwrap_or("sqlite://")).expect("engine");
     let raw = calcine_benches::raw_sqlite(None);
     let raw_pg = pg.as_deref().map(calcine_benches::RawPg::connect);
@@ -216,15 +195,7 @@ fn main() {
                     })
                 })
             }
-            None => Box::new(|| {
-                let mut st = raw.prepare_cached(TRIVIAL_SQLITE).expect("prepare");
-                let out: Vec<_> = st
-                    .query_map([], rusqlite_user)
-                    .expect("query")
-                    .collect::<rusqlite::Result<_>>()
-                    .expect("rows");
-                black_box(out);
-            }),
+            None => Box::new(|| drop(black_box(icount_common::rusqlite_trivial(&raw)))),
         },
         other => panic!("unknown workload {other}"),
     };

@@ -365,14 +365,7 @@ impl Connection {
 
     fn run(&mut self, sql: &str, params: &[Value]) -> Result<CursorResult<'_>> {
         let d = self.dispatch(sql, params, |c| c.query(sql, params))?;
-        let columns = d.scratch.columns.get(d.out.columns());
-        Ok(CursorResult::new(
-            d.out,
-            columns,
-            d.driver,
-            d.disconnected,
-            &mut d.scratch.values,
-        ))
+        Ok(d.into_result())
     }
 
     /// Ready and autobegun, split into what running a statement needs.
@@ -515,14 +508,7 @@ impl Connection {
         let d = self.dispatch_lent(sql, &[], Some(&copy), |c| {
             c.query_lent(sql, width, rows, &mut **fill.borrow_mut())
         })?;
-        let columns = d.scratch.columns.get(d.out.columns());
-        Ok(CursorResult::new(
-            d.out,
-            columns,
-            d.driver,
-            d.disconnected,
-            &mut d.scratch.values,
-        ))
+        Ok(d.into_result())
     }
 
     /// [`exec_driver_sql_then_commit`](Connection::exec_driver_sql_then_commit) with lent
@@ -908,6 +894,20 @@ struct Dispatched<'c, R> {
     driver: &'c dyn crate::driver::Driver,
     disconnected: &'c mut bool,
     scratch: &'c mut crate::pool::Scratch,
+}
+
+impl<'c> Dispatched<'c, Box<dyn crate::driver::DriverCursor + 'c>> {
+    /// The statement's result, over the connection's scratch space.
+    fn into_result(self) -> CursorResult<'c> {
+        let columns = self.scratch.columns.get(self.out.columns());
+        CursorResult::new(
+            self.out,
+            columns,
+            self.driver,
+            self.disconnected,
+            &mut self.scratch.values,
+        )
+    }
 }
 
 /// The pooled connection of a [`Connection`] that is not closed.

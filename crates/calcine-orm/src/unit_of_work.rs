@@ -1220,21 +1220,7 @@ fn insert_returning_lent(
         let Some(inst) = run.get(i) else {
             return Err(Error::internal("a row the flush did not send"));
         };
-        let mut same = true;
-        inst.try_read_columns(&mut |cols| {
-            // Read under the lock it is bound under: the shape sent is the shape read.
-            if mask_of(cols, ncols, omit) != mask {
-                same = false;
-                return Ok(());
-            }
-            let mut bits = mask;
-            while bits != 0 {
-                sink.push(cols.column_ref(bits.trailing_zeros() as usize));
-                bits &= bits - 1;
-            }
-            Ok(())
-        })?;
-        if same {
+        if lend_row(inst, ncols, omit, mask, sink, |_| {})? {
             Ok(())
         } else {
             Err(Error::invalid_request(format!(
@@ -1295,6 +1281,34 @@ fn mask_of<C: ColumnRefs + ?Sized>(cols: &C, ncols: usize, omit: u64) -> u64 {
         bits &= bits - 1;
     }
     mask
+}
+
+/// Lends the columns in `mask` of `inst` to `sink`, in column order, if the object's shape
+/// ([`mask_of`]) is still `mask`, after `with` has seen them: all under one read lock, so the
+/// row sent is the shape read. Whether the shape was `mask` (nothing is pushed if not).
+fn lend_row(
+    inst: &Arc<dyn AnyInstance>,
+    ncols: usize,
+    omit: u64,
+    mask: u64,
+    sink: &mut dyn calcine_engine::ParamSink,
+    mut with: impl FnMut(&dyn ColumnRefs),
+) -> Result<bool> {
+    let mut same = true;
+    inst.try_read_columns(&mut |cols| {
+        if mask_of(cols, ncols, omit) != mask {
+            same = false;
+            return Ok(());
+        }
+        with(cols);
+        let mut bits = mask;
+        while bits != 0 {
+            sink.push(cols.column_ref(bits.trailing_zeros() as usize));
+            bits &= bits - 1;
+        }
+        Ok(())
+    })?;
+    Ok(same)
 }
 
 /// INSERTs `insts` (in order): each run of rows of one shape through [`insert_lent`] (the
@@ -1366,21 +1380,10 @@ fn insert_lent(
             let Some(inst) = insts.get(i) else {
                 return Err(Error::internal("a row the flush did not send"));
             };
-            let mut same = true;
-            inst.try_read_columns(&mut |cols| {
-                if mask_of(cols, ncols, omit) != mask {
-                    same = false;
-                    return Ok(());
-                }
+            let same = lend_row(inst, ncols, omit, mask, sink, |cols| {
                 for (slot, &c) in pk.borrow_mut().iter_mut().zip(pk_cols) {
                     Value::replace(slot, cols.column_ref(c).into_value());
                 }
-                let mut bits = mask;
-                while bits != 0 {
-                    sink.push(cols.column_ref(bits.trailing_zeros() as usize));
-                    bits &= bits - 1;
-                }
-                Ok(())
             })?;
             if same {
                 Ok(())

@@ -9,48 +9,27 @@
 
 use std::hint::black_box;
 
-use calcine_bench_peers::schema::{
-    ASSOC_USERS_PG, ASSOC_USERS_SQLITE, COMMENTS_PER_POST, PG_DDL, POSTS_PER_USER, SQLITE_DDL,
-    insert_rows, seed_sql,
-};
+use calcine_bench_peers::schema::{PG_DDL, SQLITE_DDL, insert_rows, seed_sql};
 use calcine_bench_peers::workloads::{diesel_pg, diesel_sqlite};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::Connection as _;
 
-/// `--features mimalloc`: every allocation of the process through mimalloc instead of glibc.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[inline(never)]
-fn measured(iters: usize, mut f: impl FnMut()) {
-    for _ in 0..iters {
-        f();
-    }
-}
+#[path = "../../../src/icount_common.rs"]
+mod icount_common;
+/// The seed's schema, as `icount_common` names it.
+use calcine_bench_peers::schema;
+use icount_common::measured;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let (wl, n, iters) = match args.as_slice() {
-        [_, wl, n, iters] => (
-            wl.clone(),
-            n.parse::<usize>().expect("n"),
-            iters.parse::<usize>().expect("iters"),
-        ),
-        _ => panic!("usage: icount <workload> <n> <iters>"),
-    };
-    let pg = std::env::var("ICOUNT_PG").ok();
-    let users = match (wl.as_str(), pg.is_some()) {
-        ("diesel_assoc", false) => ASSOC_USERS_SQLITE,
-        ("diesel_assoc", true) => ASSOC_USERS_PG,
-        (w, _) if w.ends_with("insert") => 0,
-        _ => n,
-    };
-    let (posts, comments) = if wl == "diesel_assoc" {
-        (POSTS_PER_USER, COMMENTS_PER_POST)
-    } else {
-        (0, 0)
-    };
+    let icount_common::Args {
+        wl,
+        n,
+        iters,
+        pg,
+        users,
+        posts,
+        comments,
+    } = icount_common::args("diesel_assoc");
     let rows = insert_rows(n);
     let mut run: Box<dyn FnMut()> = match pg.as_deref() {
         Some(url) => {
@@ -86,17 +65,9 @@ fn main() {
                 }),
                 "diesel_assoc" => Box::new(move || drop(black_box(diesel_sqlite::assoc(&mut c)))),
                 // The same rusqlite code as calcine's `icount raw_trivial`, on this SQLite build.
-                "raw_trivial" => Box::new(move || {
-                    let mut st = raw
-                        .prepare_cached("SELECT users.id, users.name, users.hair_color FROM users")
-                        .expect("prepare");
-                    let out: Vec<(i32, String, Option<String>)> = st
-                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .expect("query")
-                        .collect::<rusqlite::Result<_>>()
-                        .expect("rows");
-                    black_box(out);
-                }),
+                "raw_trivial" => {
+                    Box::new(move || drop(black_box(icount_common::rusqlite_trivial(&raw))))
+                }
                 other => panic!("unknown SQLite workload {other}"),
             }
         }
