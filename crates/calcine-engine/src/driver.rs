@@ -493,6 +493,29 @@ impl FirstRow {
     }
 }
 
+/// [`DriverCursor::read_rows`] of a cursor that read its first row at execution: `first` is
+/// what [`FirstRow::read`] gave for `max`; then `rest(left, f)` reads up to `left` more rows,
+/// unless `f` stopped at the first one or `max` is reached. How many rows `f` saw.
+///
+/// # Errors
+/// `rest`'s.
+pub(crate) fn read_after_first(
+    first: Option<bool>,
+    max: usize,
+    f: &mut dyn FnMut(&mut dyn DriverRow) -> bool,
+    rest: impl FnOnce(usize, &mut dyn FnMut(&mut dyn DriverRow) -> bool) -> Result<usize>,
+) -> Result<usize> {
+    let n = match first {
+        Some(false) => return Ok(1),
+        Some(true) => 1,
+        None => 0,
+    };
+    if n == max {
+        return Ok(n);
+    }
+    Ok(n + rest(max - n, f)?)
+}
+
 /// A row already decoded into [`Value`]s, one per column (what a driver hands out for a row it
 /// buffered): [`take`](DriverRow::take) moves a value out, [`get`](DriverRow::get) borrows it.
 ///

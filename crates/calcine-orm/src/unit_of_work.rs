@@ -935,15 +935,6 @@ fn split_row(
     pk
 }
 
-/// Moves the values of the columns in `mask` into `out` (the INSERT's parameters).
-fn take_masked(values: &mut [Value], mask: u64, out: &mut Vec<Value>) {
-    for (c, v) in values.iter_mut().enumerate() {
-        if mask & (1 << c) != 0 {
-            out.push(std::mem::take(v));
-        }
-    }
-}
-
 /// Moves the values of the columns in `mask` into `out` (the INSERT's parameters) and appends
 /// the primary-key values to `pk` (NULL where the database generates the key).
 fn split_slice_into(
@@ -974,7 +965,8 @@ fn split_slice_into(
 /// with a generated key go in multi-row `INSERT ... RETURNING` batches (SQLAlchemy's
 /// "insertmanyvalues"); otherwise one INSERT per row, consecutive rows of one shape as one
 /// statement executed once per row ([`insert_each`]: prepared once on SQLite, each row read
-/// back with `last_insert_rowid`).
+/// back with `last_insert_rowid`). The rows come with their values copied out of the objects:
+/// the path of rows the lent ones ([`insert_flat`], [`insert_returning_lent`]) leave.
 /// With `commit`, the last statement carries the transaction's `COMMIT` when
 /// [`can_carry_commit`] allows (see [`commit_target`]).
 fn insert_rows(
@@ -1029,17 +1021,9 @@ fn insert_rows(
                 continue;
             };
             params.clear();
-            // The key is the generated integer alone (the common case): no key values kept
-            // per row, the key built from the integer RETURNING sends back.
-            let generated = auto.filter(|&c| mapper.primary_key() == [c]);
             let mut done = Vec::with_capacity(batch.len());
-            for (inst, mut values) in batch {
-                let pk = if generated.is_some() {
-                    take_masked(&mut values, mask, &mut params);
-                    Vec::new()
-                } else {
-                    split_row(mapper, values, mask, &mut params)
-                };
+            for (inst, values) in batch {
+                let pk = split_row(mapper, values, mask, &mut params);
                 done.push((inst, pk));
             }
             let conn = core.connection()?;
@@ -1061,15 +1045,8 @@ fn insert_rows(
             // the rows whatever order RETURNING used (SQLAlchemy's insertmanyvalues relies on
             // the same).
             ids.sort_unstable();
-            if let (Some(col), Some((first, _))) = (generated, done.first()) {
-                let mut entries = core.identity.batch(first.model_type(), done.len());
-                for ((inst, _), id) in done.iter().zip(ids) {
-                    finish_generated(&mut entries, inst, col, id)?;
-                }
-            } else {
-                for ((inst, pk), id) in done.into_iter().zip(ids) {
-                    finish_insert(core, mapper, &inst, pk, auto, Some(Value::Int(id)))?;
-                }
+            for ((inst, pk), id) in done.into_iter().zip(ids) {
+                finish_insert(core, mapper, &inst, pk, auto, Some(Value::Int(id)))?;
             }
             continue;
         }
@@ -1149,27 +1126,29 @@ fn insert_each(
 /// [`order_self_referential`] orders), and not the mapper whose last INSERT may carry the
 /// `COMMIT`.
 fn flat_rows(mapper: &Mapper, dialect: Dialect, commit_mapper: Option<&'static Mapper>) -> bool {
-    let table = mapper.table();
     dialect == Dialect::Sqlite
-        && table.columns().len() <= 63
+        && lendable(mapper)
+        && !commit_mapper.is_some_and(|m| std::ptr::eq(m, mapper))
+}
+
+/// Whether new rows of `mapper` can be bound lent from their objects, run by run: a table
+/// narrow enough for the cached statements (a column mask in a `u64`), with no
+/// self-referential foreign key (whose rows [`order_self_referential`] orders first).
+fn lendable(mapper: &Mapper) -> bool {
+    let table = mapper.table();
+    table.columns().len() <= 63
         && !table
             .foreign_keys()
             .iter()
             .any(|fk| fk.referred_table() == table.name())
-        && !commit_mapper.is_some_and(|m| std::ptr::eq(m, mapper))
 }
 
 /// Whether the rows of `mapper` go through [`insert_returning_lent`]: PostgreSQL, a table
 /// narrow enough for the cached statements, no self-referential foreign key (whose rows
 /// [`order_self_referential`] orders), a primary key that is the autoincrement column alone.
 fn lent_returning(mapper: &Mapper, dialect: Dialect) -> bool {
-    let table = mapper.table();
     dialect == Dialect::Postgresql
-        && table.columns().len() <= 63
-        && !table
-            .foreign_keys()
-            .iter()
-            .any(|fk| fk.referred_table() == table.name())
+        && lendable(mapper)
         && mapper
             .autoincrement()
             .is_some_and(|c| mapper.primary_key() == [c])

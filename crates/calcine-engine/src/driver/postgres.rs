@@ -563,12 +563,20 @@ impl ToSql for Encoded<'_> {
 /// tokio-postgres's.
 fn encode_error(k: usize, cause: &(dyn StdError + 'static)) -> Error {
     let msg = format!("error serializing parameter {k}: {cause}");
-    let kind = if msg.contains("out of range") {
+    Error::new(client_error_kind(&msg), msg)
+}
+
+/// The kind of a client-side failure by tokio-postgres's wording: a value out of its type's
+/// range is bad data, a value that does not encode or a wrong parameter count a programming
+/// error, anything else an interface error.
+fn client_error_kind(msg: &str) -> ErrorKind {
+    if msg.contains("out of range") {
         ErrorKind::Data
-    } else {
+    } else if msg.contains("serializing parameter") || msg.contains("parameters but") {
         ErrorKind::Programming
-    };
-    Error::new(kind, msg)
+    } else {
+        ErrorKind::Interface
+    }
 }
 
 impl PostgresConnection {
@@ -916,29 +924,27 @@ impl DriverCursor for PostgresCursor<'_> {
         prefetch: usize,
         f: &mut dyn FnMut(&mut dyn crate::driver::DriverRow) -> bool,
     ) -> Result<usize> {
-        let mut n = 0;
-        match self.first.read(max, f) {
-            Some(false) => return Ok(1),
-            Some(true) => n = 1,
-            None => {}
-        }
-        while n < max {
-            if self.rows.is_empty() && self.receive(prefetch.max(1))? == 0 {
-                break;
+        let first = self.first.read(max, f);
+        crate::driver::read_after_first(first, max, f, |left, f| {
+            let mut n = 0;
+            while n < left {
+                if self.rows.is_empty() && self.receive(prefetch.max(1))? == 0 {
+                    break;
+                }
+                let Some(row) = self.rows.pop_front() else {
+                    break;
+                };
+                n += 1;
+                let go = f(&mut PostgresRow {
+                    row: &row,
+                    columns: &self.columns,
+                });
+                if !go {
+                    break;
+                }
             }
-            let Some(row) = self.rows.pop_front() else {
-                break;
-            };
-            n += 1;
-            let go = f(&mut PostgresRow {
-                row: &row,
-                columns: &self.columns,
-            });
-            if !go {
-                break;
-            }
-        }
-        Ok(n)
+            Ok(n)
+        })
     }
 
     fn rows_affected(&self) -> Option<u64> {
@@ -1386,13 +1392,7 @@ pub(crate) fn map_error(e: tokio_postgres::Error) -> Error {
         Some(cause) => format!("{e}: {cause}"),
         None => e.to_string(),
     };
-    let kind = if msg.contains("out of range") {
-        ErrorKind::Data
-    } else if msg.contains("serializing parameter") || msg.contains("parameters but") {
-        ErrorKind::Programming
-    } else {
-        ErrorKind::Interface
-    };
+    let kind = client_error_kind(&msg);
     Error::new(kind, msg).with_source(e)
 }
 

@@ -517,22 +517,16 @@ impl DriverCursor for SqliteCursor<'_> {
         _prefetch: usize,
         f: &mut dyn FnMut(&mut dyn crate::driver::DriverRow) -> bool,
     ) -> Result<usize> {
-        let mut n = 0;
-        match self.first.read(max, f) {
-            Some(false) => return Ok(1),
-            Some(true) => n = 1,
-            None => {}
-        }
-        if n == max {
-            return Ok(n);
-        }
-        Ok(n + self.step_with(max - n, |row, decls, columns| {
-            Ok(f(&mut SqliteRow {
-                row,
-                decls,
-                columns,
-            }))
-        })?)
+        let first = self.first.read(max, f);
+        crate::driver::read_after_first(first, max, f, |left, f| {
+            self.step_with(left, |row, decls, columns| {
+                Ok(f(&mut SqliteRow {
+                    row,
+                    decls,
+                    columns,
+                }))
+            })
+        })
     }
 
     fn rows_affected(&self) -> Option<u64> {
