@@ -27,9 +27,16 @@ pub struct Args {
     /// `ICOUNT_PG`: run on this PostgreSQL instead of SQLite.
     pub pg: Option<String>,
     /// Rows of `users`, `posts` per user, `comments` per post to seed.
-    pub users: usize,
-    pub posts: usize,
-    pub comments: usize,
+    users: usize,
+    posts: usize,
+    comments: usize,
+}
+
+impl Args {
+    /// The seed's SQL, for PostgreSQL when `ICOUNT_PG` is set.
+    pub fn seed(&self) -> String {
+        super::schema::seed_sql(self.pg.is_some(), self.users, self.posts, self.comments)
+    }
 }
 
 /// The command line; `assoc` names the associations workload (seeded with posts and

@@ -1,6 +1,6 @@
 //! Instruction counts for A/B comparisons on a noisy machine: runs one SQLite workload of
 //! diesel's benchmark `iters` times inside `measured`, so that
-//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=icount::measured` counts
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect=icount::icount_common::measured` counts
 //! the workload alone (setup and seeding excluded). Instructions do not depend on what else the
 //! machine runs; `tools/icount.sh` wraps the command and prints instructions per iteration.
 //!
@@ -22,7 +22,7 @@ use calcine_benches::core_workloads::{
     calcine_insert, calcine_medium, calcine_trivial, pg_user, schema,
 };
 use calcine_benches::diesel_models::{UserM, orm_assoc, orm_insert, orm_medium, orm_trivial};
-use calcine_benches::diesel_schema::{PG_DDL, SQLITE_DDL, insert_rows, seed_sql, statements};
+use calcine_benches::diesel_schema::{PG_DDL, SQLITE_DDL, insert_rows, statements};
 
 /// The `orm` bench's model (SQLAlchemy's performance suite: no primary key given).
 #[derive(Model, Debug)]
@@ -43,25 +43,20 @@ use calcine_benches::diesel_schema as schema;
 use icount_common::measured;
 
 fn main() {
+    let args = icount_common::args("orm_assoc");
+    let seed = args.seed();
     let icount_common::Args {
-        wl,
-        n,
-        iters,
-        pg,
-        users,
-        posts,
-        comments,
-    } = icount_common::args("orm_assoc");
+        wl, n, iters, pg, ..
+    } = args;
     let engine = create_engine(pg.as_deref().unwrap_or("sqlite://")).expect("engine");
     let raw = calcine_benches::raw_sqlite(None);
     let raw_pg = pg.as_deref().map(calcine_benches::RawPg::connect);
     match &raw_pg {
         Some(p) => {
             p.batch(PG_DDL);
-            p.batch(&seed_sql(true, users, posts, comments));
+            p.batch(&seed);
         }
         None => {
-            let seed = seed_sql(false, users, posts, comments);
             let mut conn = engine.connect().expect("connect");
             for st in statements(SQLITE_DDL).chain(statements(&seed)) {
                 conn.exec_driver_sql(st, &[]).expect("seed");
@@ -72,6 +67,9 @@ fn main() {
             raw.execute_batch(&seed).expect("seed");
         }
     }
+    // Freed before anything is measured (glibc's heap is then in the same state as the peers'
+    // binary leaves it: its instruction counts depend on that state).
+    drop(seed);
     let ae = AsyncEngine::from_engine(engine.clone()).expect("async engine");
     let rt = calcine_benches::current_thread();
     let s = schema();

@@ -9,7 +9,7 @@
 
 use std::hint::black_box;
 
-use calcine_bench_peers::schema::{PG_DDL, SQLITE_DDL, insert_rows, seed_sql};
+use calcine_bench_peers::schema::{PG_DDL, SQLITE_DDL, insert_rows};
 use calcine_bench_peers::workloads::{diesel_pg, diesel_sqlite};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::Connection as _;
@@ -21,22 +21,17 @@ use calcine_bench_peers::schema;
 use icount_common::measured;
 
 fn main() {
+    let args = icount_common::args("diesel_assoc");
+    let seed = args.seed();
     let icount_common::Args {
-        wl,
-        n,
-        iters,
-        pg,
-        users,
-        posts,
-        comments,
-    } = icount_common::args("diesel_assoc");
+        wl, n, iters, pg, ..
+    } = args;
     let rows = insert_rows(n);
     let mut run: Box<dyn FnMut()> = match pg.as_deref() {
         Some(url) => {
             let mut c = diesel::PgConnection::establish(url).expect("connect");
             c.batch_execute(PG_DDL).expect("ddl");
-            c.batch_execute(&seed_sql(true, users, posts, comments))
-                .expect("seed");
+            c.batch_execute(&seed).expect("seed");
             match wl.as_str() {
                 "diesel_trivial" => Box::new(move || drop(black_box(diesel_pg::trivial(&mut c)))),
                 "diesel_medium" => Box::new(move || drop(black_box(diesel_pg::medium(&mut c)))),
@@ -49,7 +44,6 @@ fn main() {
         }
         None => {
             let mut c = diesel::SqliteConnection::establish(":memory:").expect("connect");
-            let seed = seed_sql(false, users, posts, comments);
             c.batch_execute(SQLITE_DDL).expect("ddl");
             c.batch_execute(&seed).expect("seed");
             let raw = calcine_bench_peers::raw_sqlite(None);
@@ -72,6 +66,8 @@ fn main() {
             }
         }
     };
+    // Freed before anything is measured, as in calcine's binary.
+    drop(seed);
     // One untimed run first, as in criterion's warm-up.
     run();
     measured(iters, &mut run);
