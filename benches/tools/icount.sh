@@ -6,6 +6,10 @@
 # Repeatable whatever else the machine runs, so A/B runs need no quiet machine.
 # ICOUNT_PG=postgres://... runs it on PostgreSQL (client instructions only).
 # ICOUNT_FEATURES=mimalloc runs it with mimalloc as the process's allocator.
+# ICOUNT_TIME=1 times it natively instead (pinned to CPU ${ICOUNT_CPU:-1}; wall clock, so
+# noisy, but glibc's heap behaves as in a real run, which under valgrind it does not).
+# ICOUNT_ATOMICS=1 also counts the atomic read-modify-writes executed (tools/atomics.py), by
+# function: ~10 ns each here, which instruction counts do not show.
 # ICOUNT_PEERS=1 runs a workload of the peers' binary that has no diesel_ prefix (raw_trivial:
 # rusqlite on the peers' SQLite build).
 set -euo pipefail
@@ -15,9 +19,14 @@ if [[ $wl == diesel_* || -n "${ICOUNT_PEERS:-}" ]]; then cd peers; fi
 feat=${ICOUNT_FEATURES:+--features $ICOUNT_FEATURES}
 # shellcheck disable=SC2086
 cargo build --release --bin icount -q $feat
+if [[ -n "${ICOUNT_TIME:-}" ]]; then
+  echo -n "$wl n=$n: "
+  exec taskset -c "${ICOUNT_CPU:-1}" target/release/icount "$wl" "$n" "$iters"
+fi
 out=$(mktemp)
-valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no \
+valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no ${ICOUNT_ATOMICS:+--dump-instr=yes} \
   --toggle-collect="icount::icount_common::measured*" target/release/icount "$wl" "$n" "$iters" 2>/dev/null
 total=$(grep -E '^summary:' "$out" | awk '{print $2}')
 echo "$wl n=$n: $((total / iters)) instructions/iteration ($iters iterations)"
 echo "  callgrind file: $out (callgrind_annotate $out)"
+if [[ -n "${ICOUNT_ATOMICS:-}" ]]; then python3 "$(dirname "$0")/atomics.py" "$out" "$iters" | sed 's/^/  /'; fi

@@ -322,7 +322,7 @@ impl Connection {
             return Err(Error::invalid_request(INVALID_TX));
         }
         if self.conn.is_none() {
-            self.conn = Some(self.engine.pool().checkout()?);
+            self.conn = Some(self.engine.checkout()?);
         }
         Ok(())
     }

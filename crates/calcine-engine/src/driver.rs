@@ -327,13 +327,13 @@ impl BufferedRows {
                 n => rows += n,
             }
         }
-        BufferedRows::new(cursor.columns(), values, rows, cursor.rows_affected())
+        BufferedRows::new(Arc::clone(cursor.columns()), values, rows, cursor.rows_affected())
     }
 }
 
 impl DriverCursor for BufferedRows {
-    fn columns(&self) -> Arc<[String]> {
-        Arc::clone(&self.columns)
+    fn columns(&self) -> &Arc<[String]> {
+        &self.columns
     }
 
     fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
@@ -375,7 +375,7 @@ impl DriverCursor for BufferedRows {
 /// so a large result never has to be in memory at once.
 pub trait DriverCursor {
     /// The names of the result columns, in order (empty for statements that return no rows).
-    fn columns(&self) -> Arc<[String]>;
+    fn columns(&self) -> &Arc<[String]>;
 
     /// Appends up to `max` rows to `out`, row after row, each as one value per column (so
     /// `columns().len()` values per row, with no separator): one flat buffer per chunk instead

@@ -158,7 +158,7 @@ impl Pool {
     }
 
     /// Checks out a connection, waiting up to `pool_timeout` for one (first come, first served).
-    pub(crate) fn checkout(self: &Arc<Self>) -> Result<PooledConnection> {
+    pub(crate) fn checkout(self: Arc<Self>) -> Result<PooledConnection> {
         let mut st = self.lock();
         if st.disposed {
             return Err(Error::resource_closed("this pool was disposed"));
@@ -237,7 +237,7 @@ impl Pool {
     }
 
     /// Turns what a waiter was handed into a checked-out connection.
-    fn take(self: &Arc<Self>, grant: Grant) -> Result<PooledConnection> {
+    fn take(self: Arc<Self>, grant: Grant) -> Result<PooledConnection> {
         match grant {
             Grant::Conn(idle) => {
                 let invalidated_at = self.lock().invalidated_at;
@@ -262,13 +262,13 @@ impl Pool {
     }
 
     /// Opens a connection for a slot already counted in `open` and `checked_out`.
-    fn open_new(self: &Arc<Self>) -> Result<PooledConnection> {
+    fn open_new(self: Arc<Self>) -> Result<PooledConnection> {
         match self.driver.connect() {
             Ok(conn) => Ok(PooledConnection {
                 conn: Some(conn),
                 created: Instant::now(),
                 scratch: Scratch::default(),
-                pool: Arc::clone(self),
+                pool: self,
             }),
             Err(e) => {
                 self.release_slot();
@@ -279,7 +279,7 @@ impl Pool {
 
     /// Recycles, pre-pings and hands out an idle connection; replaces it when stale or dead.
     fn prepare_idle(
-        self: &Arc<Self>,
+        self: Arc<Self>,
         idle: Idle,
         invalidated_at: Option<Instant>,
     ) -> Result<PooledConnection> {
@@ -309,7 +309,7 @@ impl Pool {
             conn: Some(conn),
             created,
             scratch,
-            pool: Arc::clone(self),
+            pool: self,
         })
     }
 

@@ -54,18 +54,18 @@ pub(crate) struct ColumnsCache {
 
 impl ColumnsCache {
     /// The `Columns` for `names` (built once per distinct list).
-    pub(crate) fn get(&mut self, names: Arc<[String]>) -> Arc<Columns> {
-        let id = Arc::as_ptr(&names) as *const String as usize;
+    pub(crate) fn get(&mut self, names: &Arc<[String]>) -> Arc<Columns> {
+        let id = Arc::as_ptr(names) as *const String as usize;
         if let Some(c) = self.map.get(&id) {
             // The entry holds its list alive, so an equal address is the same list.
-            if Arc::ptr_eq(&c.names, &names) {
+            if Arc::ptr_eq(&c.names, names) {
                 return Arc::clone(c);
             }
         }
         if self.map.len() >= 256 {
             self.map.clear();
         }
-        let c = Columns::new(names);
+        let c = Columns::new(Arc::clone(names));
         self.map.insert(id, Arc::clone(&c));
         c
     }

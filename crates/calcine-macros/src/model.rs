@@ -258,6 +258,13 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
                 #i => ::core::option::Option::Some(#kk::RelationRef::from(&self.#ident))
             }
         });
+        let arms_mut = relationships.iter().enumerate().map(|(i, (s, _))| {
+            let ident = &s.ident;
+            let kk = respan(&krate, s.ty_span);
+            quote_spanned! {s.ty_span=>
+                #i => ::core::option::Option::Some(#kk::RelationMut::from(&mut self.#ident))
+            }
+        });
         quote! {
             fn relationships() -> &'static [#krate::RelationshipDef] {
                 static RELS: [#krate::RelationshipDef; #nrels] = [#(#defs),*];
@@ -267,6 +274,16 @@ pub(crate) fn expand(input: &DeriveInput) -> Result<TokenStream> {
             fn relation(&self, index: usize) -> ::core::option::Option<#krate::RelationRef<'_>> {
                 match index {
                     #(#arms,)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+
+            fn relation_mut(
+                &mut self,
+                index: usize,
+            ) -> ::core::option::Option<#krate::RelationMut<'_>> {
+                match index {
+                    #(#arms_mut,)*
                     _ => ::core::option::Option::None,
                 }
             }
@@ -1318,6 +1335,9 @@ mod tests {
         );
         has(
             "2usize => :: core :: option :: Option :: Some (o :: RelationRef :: from (& self . tags))",
+        );
+        has(
+            "2usize => :: core :: option :: Option :: Some (o :: RelationMut :: from (& mut self . tags))",
         );
         has("mapper . with_relationships (< User as o :: Model > :: relationships ())");
         has("pub const POSTS : o :: Rel < User , Post > = o :: Rel :: new (0usize , \"posts\")");

@@ -51,6 +51,14 @@ pub trait Model: Sized + Send + Sync + 'static {
         None
     }
 
+    /// Relationship field `index`, borrowed mutably: what a new instance's fields are pointed
+    /// at their parent through, without taking their locks (the generated impl has it; without
+    /// it the session goes through [`relation`](Model::relation)).
+    fn relation_mut(&mut self, index: usize) -> Option<crate::RelationMut<'_>> {
+        let _ = index;
+        None
+    }
+
     /// All column values, in table order.
     fn to_values(&self) -> Vec<Value> {
         (0..Self::mapper().table().columns().len())

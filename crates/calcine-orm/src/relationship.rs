@@ -237,6 +237,8 @@ pub(crate) trait AnyRelation: Send + Sync {
     /// built with [`Many::from_vec`] or [`One::to`]), for the parent's
     /// [`relations_changed`](crate::instance::AnyInstance::relations_changed) flag.
     fn attach(&self, link: ParentLink) -> bool;
+    /// [`attach`](AnyRelation::attach) of a field the caller owns: no lock taken.
+    fn attach_mut(&mut self, link: ParentLink) -> bool;
     /// Loaded contents (a collection, or zero/one target), if loaded.
     fn loaded(&self) -> Option<Related>;
     /// Whether the contents are loaded (what `loaded().is_some()` says, without copying them).
@@ -307,6 +309,21 @@ impl<'a, T: Model> From<&'a Many<T>> for RelationRef<'a> {
 impl<'a, T: Model> From<&'a One<T>> for RelationRef<'a> {
     fn from(o: &'a One<T>) -> Self {
         RelationRef(o)
+    }
+}
+
+/// A relationship field borrowed mutably, returned by the generated [`Model::relation_mut`].
+pub struct RelationMut<'a>(pub(crate) &'a mut dyn AnyRelation);
+
+impl<'a, T: Model> From<&'a mut Many<T>> for RelationMut<'a> {
+    fn from(m: &'a mut Many<T>) -> Self {
+        RelationMut(m)
+    }
+}
+
+impl<'a, T: Model> From<&'a mut One<T>> for RelationMut<'a> {
+    fn from(o: &'a mut One<T>) -> Self {
+        RelationMut(o)
     }
 }
 
@@ -470,6 +487,11 @@ impl<T: Model> Many<T> {
 impl<T: Model> AnyRelation for Many<T> {
     fn attach(&self, link: ParentLink) -> bool {
         let mut st = self.lock();
+        st.link = Some(link);
+        st.has_changes()
+    }
+    fn attach_mut(&mut self, link: ParentLink) -> bool {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         st.link = Some(link);
         st.has_changes()
     }
@@ -659,6 +681,11 @@ impl<T: Model> One<T> {
 impl<T: Model> AnyRelation for One<T> {
     fn attach(&self, link: ParentLink) -> bool {
         let mut st = self.lock();
+        st.link = Some(link);
+        st.changed
+    }
+    fn attach_mut(&mut self, link: ParentLink) -> bool {
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         st.link = Some(link);
         st.changed
     }

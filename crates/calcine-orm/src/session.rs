@@ -79,6 +79,10 @@ pub struct Session {
 pub(crate) struct SessionShared {
     core: Mutex<SessionCore>,
     dirty: Mutex<Vec<Arc<dyn AnyInstance>>>,
+    /// Whether `dirty` may hold something: set under its lock by `mark_dirty`, cleared by
+    /// `take_dirty`, read without the lock (an operation that finds nothing to flush takes no
+    /// lock on the list: each lock is two atomic read-modify-writes).
+    maybe_dirty: AtomicBool,
     is_async: AtomicBool,
 }
 
@@ -174,10 +178,9 @@ impl SessionMaker {
 
 impl SessionShared {
     pub(crate) fn mark_dirty(&self, inst: Arc<dyn AnyInstance>) {
-        self.dirty
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(inst);
+        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        dirty.push(inst);
+        self.maybe_dirty.store(true, Ordering::Release);
     }
 
     fn io_guard(&self) -> Result<()> {
@@ -237,7 +240,22 @@ impl SessionShared {
     }
 
     fn take_dirty(&self) -> Vec<Arc<dyn AnyInstance>> {
-        std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|e| e.into_inner()))
+        if !self.maybe_dirty.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut dirty = self.dirty.lock().unwrap_or_else(|e| e.into_inner());
+        self.maybe_dirty.store(false, Ordering::Release);
+        std::mem::take(&mut *dirty)
+    }
+
+    /// Whether objects were written since the last flush took the list.
+    fn has_dirty(&self) -> bool {
+        self.maybe_dirty.load(Ordering::Acquire)
+            && !self
+                .dirty
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
     }
 }
 
@@ -385,13 +403,47 @@ impl SessionCore {
     }
 
     fn has_changes(&self, shared: &SessionShared) -> bool {
-        !self.new.is_empty()
-            || !self.deleted.is_empty()
-            || !shared
-                .dirty
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_empty()
+        !self.new.is_empty() || !self.deleted.is_empty() || shared.has_dirty()
+    }
+
+    /// Flushes (and with `commit`, may commit with the flush's last statement: see
+    /// [`Session::commit`]) under the caller's lock on the session's state.
+    fn flush_locked(&mut self, shared: &Arc<SessionShared>, commit: bool) -> Result<()> {
+        self.check_active()?;
+        if !self.has_changes(shared) {
+            return Ok(());
+        }
+        shared.io_guard()?;
+        let dirty = shared.take_dirty();
+        let commit = commit && self.may_commit_in_flush();
+        unit_of_work::flush(self, shared, dirty, commit)
+    }
+
+    /// [`Session::expunge_all`] under the caller's lock.
+    fn expunge_all(&mut self) {
+        let detach = |inst: &Arc<dyn AnyInstance>| {
+            let mut st = inst.state();
+            st.status = if st.key.is_some() {
+                Status::Detached
+            } else {
+                Status::Transient
+            };
+            st.delete_pending = false;
+            st.session = Weak::new();
+        };
+        self.identity.drain_live(detach);
+        self.new.iter().chain(self.deleted.iter()).for_each(detach);
+        self.new.clear();
+        self.deleted.clear();
+    }
+
+    /// The autoflush before a query, unless suppressed.
+    fn autoflush_locked(&mut self, shared: &Arc<SessionShared>) -> Result<()> {
+        if self.autoflush && self.no_autoflush == 0 {
+            self.flush_locked(shared, false)
+        } else {
+            Ok(())
+        }
     }
 
     /// Runs `stmt` and hands its rows to `each` a chunk at a time: one flat buffer of values
@@ -583,14 +635,20 @@ fn new_instance<T: Model>(
         relations_changed: std::sync::atomic::AtomicBool::new(changed),
     };
     let inner = Arc::new_cyclic(|me: &Weak<Instance<T>>| {
+        let mut value = value;
         let mut changed = false;
         for index in 0..T::relationships().len() {
-            if let Some(r) = value.relation(index) {
-                // One weak count per field (a shared erased handle cloned per field would take
-                // one more, and give it back, per object).
-                let parent: Weak<dyn AnyInstance> = me.clone();
-                changed |=
-                    r.0.attach(crate::relationship::ParentLink { parent, index });
+            // One weak count per field (a shared erased handle cloned per field would take
+            // one more, and give it back, per object).
+            let link = |me: &Weak<Instance<T>>| crate::relationship::ParentLink {
+                parent: me.clone() as Weak<dyn AnyInstance>,
+                index,
+            };
+            // The value is still owned here: its fields' locks need not be taken.
+            if let Some(r) = value.relation_mut(index) {
+                changed |= r.0.attach_mut(link(me));
+            } else if let Some(r) = value.relation(index) {
+                changed |= r.0.attach(link(me));
             }
         }
         instance(value, changed)
@@ -701,6 +759,7 @@ impl Session {
                     lent: false,
                 }),
                 dirty: Mutex::new(Vec::new()),
+                maybe_dirty: AtomicBool::new(false),
                 is_async: AtomicBool::new(false),
             }),
         }
@@ -726,10 +785,7 @@ impl Session {
     /// As [`execute`](Session::execute).
     #[doc(hidden)]
     pub fn begin_stream(&mut self) -> Result<Connection> {
-        self.core().check_active()?;
-        self.shared.io_guard()?;
-        self.autoflush()?;
-        let mut core = self.core();
+        let mut core = self.query_core()?;
         core.connection()?;
         let conn = core
             .conn
@@ -868,23 +924,21 @@ impl Session {
     /// async code outside `run_sync`.
     pub fn get<T: Model>(&mut self, key: impl Into<Key>) -> Result<Option<Obj<T>>> {
         let key = key.into();
-        {
-            let core = self.core();
-            core.check_active()?;
-            if let Some(found) = core.lookup(TypeId::of::<T>(), &key) {
-                let st = found.state();
-                let gone = st.status == Status::Deleted;
-                drop(st);
-                if gone {
-                    return Ok(None);
-                }
-                return Ok(downcast::<T>(found));
+        let mut core = self.core();
+        core.check_active()?;
+        if let Some(found) = core.lookup(TypeId::of::<T>(), &key) {
+            drop(core);
+            let st = found.state();
+            let gone = st.status == Status::Deleted;
+            drop(st);
+            if gone {
+                return Ok(None);
             }
+            return Ok(downcast::<T>(found));
         }
         self.shared.io_guard()?;
-        self.autoflush()?;
+        core.autoflush_locked(&self.shared)?;
         let stmt = unit_of_work::select_by_key(T::mapper(), &key)?;
-        let mut core = self.core();
         let objs = core.execute_load::<T, _>(&self.shared, &stmt)?;
         let any: crate::relationship::Related = objs.iter().map(Obj::as_any).collect();
         crate::loading::apply_loaders(&mut core, &self.shared, T::mapper(), &any, &[])?;
@@ -913,10 +967,7 @@ impl Session {
     /// The database's error, a row that does not fit `T`, or the statement does not select
     /// `T`'s columns in table order.
     pub fn scalars<T: Model>(&mut self, stmt: &ModelSelect<T>) -> Result<Vec<Obj<T>>> {
-        self.core().check_active()?;
-        self.shared.io_guard()?;
-        self.autoflush()?;
-        let mut core = self.core();
+        let mut core = self.query_core()?;
         crate::loading::run_model_select(&mut core, &self.shared, stmt)
     }
 
@@ -1008,10 +1059,7 @@ impl Session {
     /// # Errors
     /// The database's error.
     pub fn execute<S: Executable + ?Sized>(&mut self, stmt: &S) -> Result<Vec<Row>> {
-        self.core().check_active()?;
-        self.shared.io_guard()?;
-        self.autoflush()?;
-        self.core().execute_rows(stmt)
+        self.query_core()?.execute_rows(stmt)
     }
 
     /// The first column of the first row of `stmt` (`session.scalar(stmt)`).
@@ -1089,24 +1137,21 @@ impl Session {
     /// flush may end the session's transaction with its last statement (see
     /// [`SessionCore::may_commit_in_flush`]).
     fn flush_then(&mut self, commit: bool) -> Result<()> {
-        self.core().check_active()?;
-        let has_changes = self.core().has_changes(&self.shared);
-        if !has_changes {
-            return Ok(());
-        }
-        self.shared.io_guard()?;
-        let dirty = self.shared.take_dirty();
-        let mut core = self.core();
-        let commit = commit && core.may_commit_in_flush();
-        unit_of_work::flush(&mut core, &self.shared, dirty, commit)
+        self.core().flush_locked(&self.shared, commit)
     }
 
     fn autoflush(&mut self) -> Result<()> {
-        let wanted = {
-            let core = self.core();
-            core.autoflush && core.no_autoflush == 0
-        };
-        if wanted { self.flush() } else { Ok(()) }
+        self.core().autoflush_locked(&self.shared)
+    }
+
+    /// The session's state for a query, locked once: the transaction checked, implicit IO
+    /// allowed here, the autoflush done.
+    fn query_core(&self) -> Result<MutexGuard<'_, SessionCore>> {
+        let mut core = self.core();
+        core.check_active()?;
+        self.shared.io_guard()?;
+        core.autoflush_locked(&self.shared)?;
+        Ok(core)
     }
 
     /// Runs `f` with autoflush suppressed (`with session.no_autoflush:`).
@@ -1331,10 +1376,7 @@ impl Session {
     /// The object is not persistent here, its row is gone (`ObjectDeleted`), or the database's
     /// error.
     pub fn refresh<T: Model>(&mut self, obj: &Obj<T>) -> Result<()> {
-        self.core().check_active()?;
-        self.shared.io_guard()?;
-        self.autoflush()?;
-        self.core().refresh_instance(&obj.as_any())
+        self.query_core()?.refresh_instance(&obj.as_any())
     }
 
     /// Reloads the named relationships of `obj` now (`session.refresh(obj, ["posts"])`): each
@@ -1385,21 +1427,7 @@ impl Session {
 
     /// Removes every object from the session.
     pub fn expunge_all(&mut self) {
-        let mut core = self.core();
-        let detach = |inst: &Arc<dyn AnyInstance>| {
-            let mut st = inst.state();
-            st.status = if st.key.is_some() {
-                Status::Detached
-            } else {
-                Status::Transient
-            };
-            st.delete_pending = false;
-            st.session = Weak::new();
-        };
-        core.identity.drain_live(detach);
-        core.new.iter().chain(core.deleted.iter()).for_each(detach);
-        core.new.clear();
-        core.deleted.clear();
+        self.core().expunge_all();
     }
 
     /// Copies the state of `value` onto the persistent instance with the same primary key
@@ -1568,8 +1596,11 @@ impl Drop for Session {
     fn drop(&mut self) {
         // Detach the objects so their handles stop pointing at a dead session; the connection
         // goes back to the pool, which rolls back its transaction.
-        self.expunge_all();
-        std::mem::take(&mut self.core().identity).recycle();
+        let mut core = self.core();
+        core.expunge_all();
+        let identity = std::mem::take(&mut core.identity);
+        drop(core);
+        identity.recycle();
     }
 }
 

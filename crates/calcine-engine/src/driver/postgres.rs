@@ -909,8 +909,8 @@ impl crate::driver::DriverRow for PostgresRow<'_> {
 }
 
 impl DriverCursor for PostgresCursor<'_> {
-    fn columns(&self) -> Arc<[String]> {
-        Arc::clone(&self.columns)
+    fn columns(&self) -> &Arc<[String]> {
+        &self.columns
     }
 
     fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {

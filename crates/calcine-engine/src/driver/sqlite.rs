@@ -295,9 +295,9 @@ impl DriverConnection for SqliteConnection {
         // evicted one prepared again) or a re-prepared one is checked name by name.
         let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
         let seen = stmt.get_status(rusqlite::StatementStatus::Run) > 0;
-        let cached = cache.get_mut(sql).and_then(|m| {
+        let usable = cache.get_mut(sql).is_some_and(|m| {
             if seen && m.reprepared == reprepared {
-                return Some(m);
+                return true;
             }
             let same = m.columns.len() == stmt.column_count()
                 && m.columns
@@ -305,40 +305,34 @@ impl DriverConnection for SqliteConnection {
                     .enumerate()
                     .all(|(i, n)| stmt.column_name(i).is_ok_and(|c| c == n));
             m.reprepared = reprepared;
-            same.then_some(m)
+            same
         });
-        let meta = match cached {
-            Some(m) => m.clone(),
-            None => {
-                let (columns, decls) = read_columns(&stmt);
-                let m = StatementMeta {
+        if !usable {
+            let (columns, decls) = read_columns(&stmt);
+            if cache.len() >= STATEMENT_CACHE_CAPACITY {
+                cache.clear();
+            }
+            cache.insert(
+                sql.into(),
+                StatementMeta {
                     columns,
                     decls,
                     readonly: stmt.readonly(),
                     reprepared,
-                };
-                if cache.len() >= STATEMENT_CACHE_CAPACITY {
-                    cache.clear();
-                }
-                cache.insert(sql.into(), m.clone());
-                m
-            }
-        };
-        let StatementMeta {
-            columns,
-            decls,
-            readonly,
-            ..
-        } = meta;
+                },
+            );
+        }
+        // The cursor borrows the entry (no reference counts taken per statement) and keeps it
+        // up to date if SQLite re-prepares the statement while stepping it.
+        let meta = cache
+            .get_mut(sql)
+            .ok_or_else(|| Error::internal("the statement's column entry vanished"))?;
         let mut cursor = SqliteCursor {
             conn,
             stmt,
-            columns,
-            decls,
+            meta,
             first: crate::driver::FirstRow::default(),
             done: false,
-            readonly,
-            reprepared,
             fresh: true,
         };
         // Step once now, so the statement has run (DML takes effect, errors surface here) even
@@ -346,18 +340,6 @@ impl DriverConnection for SqliteConnection {
         let mut first = Vec::new();
         let n = cursor.step(1, &mut first)?;
         cursor.first = crate::driver::FirstRow::new(first, n);
-        if cursor.reprepared != reprepared {
-            // Re-prepared during that step: the entry follows the statement's new columns.
-            cache.insert(
-                sql.into(),
-                StatementMeta {
-                    columns: cursor.columns.clone(),
-                    decls: cursor.decls.clone(),
-                    readonly,
-                    reprepared: cursor.reprepared,
-                },
-            );
-        }
         Ok(Box::new(cursor))
     }
 
@@ -401,31 +383,23 @@ impl DriverConnection for SqliteConnection {
 struct SqliteCursor<'c> {
     conn: &'c rusqlite::Connection,
     stmt: rusqlite::CachedStatement<'c>,
-    columns: Arc<[String]>,
-    decls: Arc<[Decl]>,
+    /// The statement's columns, from the connection's cache (updated there if SQLite
+    /// re-prepares the statement).
+    meta: &'c mut StatementMeta,
     /// The row stepped at execution time, handed out first.
     first: crate::driver::FirstRow,
     done: bool,
-    readonly: bool,
-    /// The statement's re-prepare count that `columns` and `decls` were read at.
-    reprepared: i32,
     /// Not stepped yet: the first step checks whether SQLite re-prepared the statement.
     fresh: bool,
 }
 
 /// After the first step of a run: if SQLite re-prepared `stmt` during it (another connection
-/// changed the schema), its result columns may have changed; `columns` and `decls` are read
-/// from it again.
-fn refresh_columns(
-    stmt: &rusqlite::Statement<'_>,
-    reprepared: &mut i32,
-    columns: &mut Arc<[String]>,
-    decls: &mut Arc<[Decl]>,
-) {
+/// changed the schema), its result columns may have changed; `meta` reads them from it again.
+fn refresh_columns(stmt: &rusqlite::Statement<'_>, meta: &mut StatementMeta) {
     let now = stmt.get_status(rusqlite::StatementStatus::RePrepare);
-    if now != *reprepared {
-        *reprepared = now;
-        (*columns, *decls) = read_columns(stmt);
+    if now != meta.reprepared {
+        meta.reprepared = now;
+        (meta.columns, meta.decls) = read_columns(stmt);
     }
 }
 
@@ -448,9 +422,7 @@ impl SqliteCursor<'_> {
         }
         let SqliteCursor {
             stmt,
-            columns,
-            decls,
-            reprepared,
+            meta,
             fresh,
             done,
             ..
@@ -461,17 +433,17 @@ impl SqliteCursor<'_> {
             match rows.next() {
                 Ok(Some(row)) => {
                     if std::mem::take(fresh) {
-                        refresh_columns(row.as_ref(), reprepared, columns, decls);
+                        refresh_columns(row.as_ref(), meta);
                     }
                     n += 1;
-                    if !on_row(row, decls, columns)? {
+                    if !on_row(row, &meta.decls, &meta.columns)? {
                         break;
                     }
                 }
                 Ok(None) => {
                     drop(rows);
                     if std::mem::take(fresh) {
-                        refresh_columns(stmt, reprepared, columns, decls);
+                        refresh_columns(stmt, meta);
                     }
                     *done = true;
                     return Ok(n);
@@ -502,8 +474,8 @@ impl SqliteCursor<'_> {
 }
 
 impl DriverCursor for SqliteCursor<'_> {
-    fn columns(&self) -> Arc<[String]> {
-        Arc::clone(&self.columns)
+    fn columns(&self) -> &Arc<[String]> {
+        &self.meta.columns
     }
 
     fn fetch(&mut self, max: usize, out: &mut Vec<Value>) -> Result<usize> {
@@ -530,7 +502,7 @@ impl DriverCursor for SqliteCursor<'_> {
     }
 
     fn rows_affected(&self) -> Option<u64> {
-        (self.done && !self.readonly).then(|| self.conn.changes())
+        (self.done && !self.meta.readonly).then(|| self.conn.changes())
     }
 }
 
