@@ -46,6 +46,10 @@ pub struct Connection {
     /// Set when a driver call failed with a disconnect-class error; acted on at the next call.
     disconnected: bool,
     tx: TxState,
+    /// Statements run in the database's autocommit mode: no `BEGIN` ([`set_autocommit`]).
+    ///
+    /// [`set_autocommit`]: Connection::set_autocommit
+    autocommit: bool,
 }
 
 /// A [`Connection`] split for one statement ([`Connection::statement_parts`]).
@@ -85,11 +89,41 @@ const INVALID_TX: &str = "Can't reconnect until invalid transaction is rolled ba
 impl Connection {
     pub(crate) fn new(engine: Engine, pooled: PooledConnection) -> Connection {
         Connection {
+            autocommit: engine.inner().autocommit,
             engine,
             conn: Some(pooled),
             disconnected: false,
             tx: TxState::default(),
         }
+    }
+
+    /// Switches this connection's autocommit mode (SQLAlchemy's
+    /// `connection.execution_options(isolation_level="AUTOCOMMIT")`, and back), for this
+    /// `Connection` only: the next one from the pool starts with the engine's setting
+    /// ([`EngineBuilder::autocommit`]).
+    ///
+    /// # Errors
+    /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) while a transaction is begun
+    /// (commit or roll it back first): a transaction begun in one mode is not ended in the
+    /// other.
+    ///
+    /// [`EngineBuilder::autocommit`]: crate::EngineBuilder::autocommit
+    pub fn set_autocommit(&mut self, on: bool) -> Result<()> {
+        if self.autocommit != on && self.tx.root.is_some() {
+            return Err(Error::invalid_request(
+                "can't change the autocommit mode while a transaction is begun on this \
+                 Connection; call commit() or rollback() first",
+            ));
+        }
+        self.autocommit = on;
+        Ok(())
+    }
+
+    /// Whether statements run in the database's autocommit mode ([`set_autocommit`]).
+    ///
+    /// [`set_autocommit`]: Connection::set_autocommit
+    pub fn autocommit(&self) -> bool {
+        self.autocommit
     }
 
     /// The engine this connection came from.
@@ -351,7 +385,10 @@ impl Connection {
 
     fn autobegin(&mut self) -> Result<()> {
         if self.tx.root.is_none() {
-            self.driver_call("BEGIN", |c| c.begin())?;
+            // In autocommit mode the transaction is the bracket alone: nothing is sent.
+            if !self.autocommit {
+                self.driver_call("BEGIN", |c| c.begin())?;
+            }
             self.tx.next_id += 1;
             self.tx.root = Some(RootTx {
                 id: self.tx.next_id,
@@ -476,10 +513,23 @@ impl Connection {
         sql: &str,
         params: &[Value],
     ) -> Result<CursorResult<'_>> {
+        if self.autocommitting() {
+            // The statement commits itself: nothing to send behind it.
+            return self.then_commit(|c| {
+                c.dispatch(sql, params, |d| read_all(d.query(sql, params)))
+                    .map(|d| d.out)
+            });
+        }
         self.then_commit(|c| {
             c.dispatch(sql, params, |d| d.query_then_commit(sql, params))
                 .map(|d| d.out)
         })
+    }
+
+    /// In autocommit mode with no transaction open in the database: statements commit
+    /// themselves.
+    fn autocommitting(&self) -> bool {
+        self.autocommit && !self.driver_tx_open()
     }
 
     /// [`exec_driver_sql`](Connection::exec_driver_sql) of one statement whose `rows` ×
@@ -530,9 +580,15 @@ impl Connection {
         }
         let fill = std::cell::RefCell::new(fill);
         let copy = || crate::driver::collect_lent(width, rows, &mut **fill.borrow_mut());
+        let autocommitting = self.autocommitting();
         self.then_commit(|c| {
             c.dispatch_lent(sql, &[], Some(&copy), |d| {
-                d.query_lent_then_commit(sql, width, rows, &mut **fill.borrow_mut())
+                let fill = &mut **fill.borrow_mut();
+                if autocommitting {
+                    read_all(d.query_lent(sql, width, rows, fill))
+                } else {
+                    d.query_lent_then_commit(sql, width, rows, fill)
+                }
             })
             .map(|d| d.out)
         })
@@ -705,6 +761,11 @@ impl Connection {
                 root.managed = false;
                 return Err(Error::invalid_request(INVALID_TX));
             }
+            self.tx.root = None;
+            return Ok(());
+        }
+        if self.autocommit && !self.driver_tx_open() {
+            // Every statement committed itself; nothing is open to end.
             self.tx.root = None;
             return Ok(());
         }
@@ -908,6 +969,15 @@ impl<'c> Dispatched<'c, Box<dyn crate::driver::DriverCursor + 'c>> {
             &mut self.scratch.values,
         )
     }
+}
+
+/// A statement's rows read to the end, for a caller that commits nothing behind it (the
+/// `..._then_commit` calls in autocommit mode).
+fn read_all(
+    cursor: Result<Box<dyn crate::driver::DriverCursor + '_>>,
+) -> Result<(crate::driver::BufferedRows, Result<()>)> {
+    let mut cursor = cursor?;
+    Ok((crate::driver::BufferedRows::read_all(&mut *cursor)?, Ok(())))
 }
 
 /// The pooled connection of a [`Connection`] that is not closed.

@@ -327,7 +327,12 @@ impl BufferedRows {
                 n => rows += n,
             }
         }
-        BufferedRows::new(Arc::clone(cursor.columns()), values, rows, cursor.rows_affected())
+        BufferedRows::new(
+            Arc::clone(cursor.columns()),
+            values,
+            rows,
+            cursor.rows_affected(),
+        )
     }
 }
 

@@ -56,6 +56,8 @@ pub(crate) struct EngineInner {
     pool: RwLock<Arc<Pool>>,
     cache: StatementCache,
     pub(crate) echo: bool,
+    /// New connections start in autocommit mode ([`EngineBuilder::autocommit`]).
+    pub(crate) autocommit: bool,
     pub(crate) listeners: Listeners,
 }
 
@@ -85,6 +87,7 @@ impl Engine {
             pool_pre_ping: false,
             pool_recycle: None,
             query_cache_size: 500,
+            autocommit: false,
             pg_creator: None,
         }
     }
@@ -248,6 +251,7 @@ pub struct EngineBuilder {
     pool_pre_ping: bool,
     pool_recycle: Option<Duration>,
     query_cache_size: usize,
+    autocommit: bool,
     pg_creator: Option<crate::driver::postgres::PgCreator>,
 }
 
@@ -284,6 +288,21 @@ impl EngineBuilder {
     /// `calcine::engine`). Default off.
     pub fn echo(mut self, echo: bool) -> Self {
         self.echo = echo;
+        self
+    }
+
+    /// Connections of this engine run every statement in the database's autocommit mode
+    /// (SQLAlchemy's `create_engine(url, isolation_level="AUTOCOMMIT")`): no `BEGIN` is sent,
+    /// so each statement commits on its own, and what a transaction cannot hold runs (SQLite's
+    /// `VACUUM`, PostgreSQL's `CREATE DATABASE`). The transaction API keeps working as a
+    /// bracket: `begin()` / `commit()` / `rollback()` send nothing unless the driver reports a
+    /// transaction open after all (on SQLite, one a SAVEPOINT or the SQL itself began), which
+    /// they then end. A flush is then not atomic: each of its statements commits as it runs.
+    /// Default off; per connection, see [`Connection::set_autocommit`].
+    ///
+    /// [`Connection::set_autocommit`]: crate::Connection::set_autocommit
+    pub fn autocommit(mut self, on: bool) -> Self {
+        self.autocommit = on;
         self
     }
 
@@ -395,6 +414,7 @@ impl EngineBuilder {
                 pool: RwLock::new(pool),
                 cache: StatementCache::new(self.query_cache_size),
                 echo: self.echo,
+                autocommit: self.autocommit,
                 listeners: Listeners::default(),
             }),
         })

@@ -22,7 +22,9 @@ pub use key::{Key, KeyPart};
 pub use metadata::{create_all, create_all_in, drop_all, metadata_for};
 pub use model::{Col, Mapper, Model};
 pub use query::{Load, LoadPath, ModelSelect, joinedload, lazyload, select, selectinload};
-pub use relationship::{Cascade, Lazy, Many, ModelRef, One, Rel, RelationMut, RelationRef, RelationshipDef};
+pub use relationship::{
+    Cascade, Lazy, Many, ModelRef, One, Rel, RelationMut, RelationRef, RelationshipDef,
+};
 pub use session::{Session, SessionMaker};
 
 /// What `#[derive(Model)]` expands to refers to these; not a public API.
