@@ -38,7 +38,6 @@ pub(crate) struct InstanceState {
     pub(crate) key: Option<Key>,
     /// Column values as last loaded or flushed; `Some` once `write()` was called since then.
     pub(crate) committed: Option<Vec<Value>>,
-    pub(crate) expired: bool,
     /// Marked for deletion at the next flush.
     pub(crate) delete_pending: bool,
     pub(crate) session: Weak<SessionShared>,
@@ -50,6 +49,10 @@ pub(crate) struct Instance<T> {
     /// Whether a relationship field may hold changes (added/removed objects, a new target)
     /// since the last flush: see [`AnyInstance::relations_changed`].
     pub(crate) relations_changed: AtomicBool,
+    /// The loaded attributes are expired (after commit, rollback or `expire`): the next
+    /// access reloads them. Written with the state locked, read without it, so reading a
+    /// loaded object takes no lock on its state.
+    pub(crate) expired: AtomicBool,
 }
 
 /// A shared handle on one mapped instance (what SQLAlchemy hands out as the object itself).
@@ -101,12 +104,12 @@ impl<T: Model> Obj<T> {
                     status: Status::Transient,
                     key: None,
                     committed: None,
-                    expired: false,
                     delete_pending: false,
                     session: Weak::new(),
                 }),
                 // Built by the caller, fields and all: assume anything.
                 relations_changed: AtomicBool::new(true),
+                expired: AtomicBool::new(false),
             }),
         }
     }
@@ -173,13 +176,16 @@ impl<T: Model> Obj<T> {
 
     /// Whether loaded attributes are expired (the next access reloads them).
     pub fn is_expired(&self) -> bool {
-        lock_state(&self.inner.state).expired
+        self.inner.expired.load(Ordering::Acquire)
     }
 
     fn load_if_expired(&self) -> Result<()> {
+        if !self.inner.expired.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let session = {
             let st = lock_state(&self.inner.state);
-            if !st.expired {
+            if !self.inner.expired.load(Ordering::Acquire) {
                 return Ok(());
             }
             st.session.upgrade()
@@ -242,6 +248,10 @@ pub(crate) trait AnyInstance: Send + Sync {
     fn relations_changed(&self) -> bool;
     /// Clears the flag before the flush clears the changes, or sets it back if that failed.
     fn set_relations_changed(&self, on: bool);
+    /// Whether the loaded attributes are expired.
+    fn expired(&self) -> bool;
+    /// Sets the expired flag (with the state locked by the caller).
+    fn set_expired(&self, on: bool);
     /// Runs `f` on relationship field `index` (an error if the object is write-locked).
     fn with_relation(
         &self,
@@ -420,6 +430,14 @@ impl<T: Model> AnyInstance for Instance<T> {
 
     fn set_relations_changed(&self, on: bool) {
         self.relations_changed.store(on, Ordering::Release);
+    }
+
+    fn expired(&self) -> bool {
+        self.expired.load(Ordering::Acquire)
+    }
+
+    fn set_expired(&self, on: bool) {
+        self.expired.store(on, Ordering::Release);
     }
 
     fn try_set_values(&self, values: &[(usize, Value)]) -> Result<()> {

@@ -371,7 +371,7 @@ impl SessionCore {
                 if st.status != Status::Persistent {
                     continue;
                 }
-                st.expired = true;
+                inst.set_expired(true);
                 st.committed = None;
             }
             for i in 0..inst.mapper().relationships().len() {
@@ -572,7 +572,7 @@ pub(crate) fn load_into<'v, T: Model>(
             }
             (Some(inst), _) => {
                 // Still the row's values: only a new instance moves them out.
-                if inst.state().expired {
+                if inst.expired() {
                     reload(&inst, values, tkeys)?;
                 }
                 match downcast::<T>(inst) {
@@ -605,7 +605,7 @@ fn reload(
     inst.try_set_values(&pairs)?;
     set_target_keys(inst, tkeys)?;
     let mut st = inst.state();
-    st.expired = false;
+    inst.set_expired(false);
     st.committed = None;
     Ok(())
 }
@@ -628,11 +628,11 @@ fn new_instance<T: Model>(
             status,
             key,
             committed: None,
-            expired: false,
             delete_pending: false,
             session,
         }),
         relations_changed: std::sync::atomic::AtomicBool::new(changed),
+        expired: std::sync::atomic::AtomicBool::new(false),
     };
     let inner = Arc::new_cyclic(|me: &Weak<Instance<T>>| {
         let mut value = value;
@@ -699,6 +699,10 @@ impl<'m> TargetKeys<'m> {
     /// The target key of each many-to-one relationship in the row `values` (`None` where a
     /// foreign-key column is NULL). No allocation without many-to-one relationships.
     pub(crate) fn read(&self, values: &[Value]) -> Vec<(usize, Option<Key>)> {
+        if self.refs.is_empty() {
+            // Most models: nothing to read, and no collect to set up per row.
+            return Vec::new();
+        }
         self.refs
             .iter()
             .map(|&(i, cols)| (i, Key::from_columns(values, cols)))
@@ -1360,7 +1364,7 @@ impl Session {
     pub fn expire<T: Model>(&mut self, obj: &Obj<T>) {
         let mut st = lock_state(&obj.inner.state);
         if st.status == Status::Persistent {
-            st.expired = true;
+            obj.inner.expired.store(true, std::sync::atomic::Ordering::Release);
             st.committed = None;
         }
     }
