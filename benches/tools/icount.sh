@@ -10,10 +10,12 @@
 # noisy, but glibc's heap behaves as in a real run, which under valgrind it does not).
 # ICOUNT_ATOMICS=1 also counts the atomic read-modify-writes executed (tools/atomics.py), by
 # function: ~10 ns each here, which instruction counts do not show.
+# ICOUNT_AUTOCOMMIT=1 builds calcine's engine in autocommit mode (EngineBuilder::autocommit).
 # ICOUNT_PEERS=1 runs a workload of the peers' binary that has no diesel_ prefix (raw_trivial:
 # rusqlite on the peers' SQLite build).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+tools="$(cd "$(dirname "$0")" && pwd)"
+cd "$tools/.."
 wl=$1 n=$2 iters=${3:-20}
 if [[ $wl == diesel_* || -n "${ICOUNT_PEERS:-}" ]]; then cd peers; fi
 feat=${ICOUNT_FEATURES:+--features $ICOUNT_FEATURES}
@@ -29,4 +31,4 @@ valgrind --tool=callgrind --callgrind-out-file="$out" --collect-atstart=no ${ICO
 total=$(grep -E '^summary:' "$out" | awk '{print $2}')
 echo "$wl n=$n: $((total / iters)) instructions/iteration ($iters iterations)"
 echo "  callgrind file: $out (callgrind_annotate $out)"
-if [[ -n "${ICOUNT_ATOMICS:-}" ]]; then python3 "$(dirname "$0")/atomics.py" "$out" "$iters" | sed 's/^/  /'; fi
+if [[ -n "${ICOUNT_ATOMICS:-}" ]]; then python3 "$tools/atomics.py" "$out" "$iters" | sed 's/^/  /'; fi

@@ -16,7 +16,6 @@
 use std::hint::black_box;
 
 use calcine::asyncio::{AsyncEngine, AsyncSession};
-use calcine::create_engine;
 use calcine::orm::{Model, Session};
 use calcine_benches::core_workloads::{
     calcine_insert, calcine_medium, calcine_trivial, pg_user, schema,
@@ -48,7 +47,12 @@ fn main() {
     let icount_common::Args {
         wl, n, iters, pg, ..
     } = args;
-    let engine = create_engine(pg.as_deref().unwrap_or("sqlite://")).expect("engine");
+    // `ICOUNT_AUTOCOMMIT=1`: the engine's connections in autocommit mode (no BEGIN/ROLLBACK
+    // around a session's reads, as diesel and raw drivers read).
+    let engine = calcine::Engine::builder(pg.as_deref().unwrap_or("sqlite://"))
+        .autocommit(std::env::var_os("ICOUNT_AUTOCOMMIT").is_some())
+        .build()
+        .expect("engine");
     let raw = calcine_benches::raw_sqlite(None);
     let raw_pg = pg.as_deref().map(calcine_benches::RawPg::connect);
     match &raw_pg {

@@ -89,7 +89,7 @@ const INVALID_TX: &str = "Can't reconnect until invalid transaction is rolled ba
 impl Connection {
     pub(crate) fn new(engine: Engine, pooled: PooledConnection) -> Connection {
         Connection {
-            autocommit: engine.inner().autocommit,
+            autocommit: engine.autocommit(),
             engine,
             conn: Some(pooled),
             disconnected: false,
@@ -100,7 +100,7 @@ impl Connection {
     /// Switches this connection's autocommit mode (SQLAlchemy's
     /// `connection.execution_options(isolation_level="AUTOCOMMIT")`, and back), for this
     /// `Connection` only: the next one from the pool starts with the engine's setting
-    /// ([`EngineBuilder::autocommit`]).
+    /// ([`EngineBuilder::autocommit`], [`Engine::with_autocommit`]).
     ///
     /// # Errors
     /// [`InvalidRequest`](crate::ErrorKind::InvalidRequest) while a transaction is begun

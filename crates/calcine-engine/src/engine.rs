@@ -47,6 +47,9 @@ where
 #[derive(Clone)]
 pub struct Engine {
     inner: Arc<EngineInner>,
+    /// New connections start in autocommit mode ([`EngineBuilder::autocommit`],
+    /// [`Engine::with_autocommit`]): a setting of this handle, not of the shared pool.
+    autocommit: bool,
 }
 
 pub(crate) struct EngineInner {
@@ -56,8 +59,6 @@ pub(crate) struct EngineInner {
     pool: RwLock<Arc<Pool>>,
     cache: StatementCache,
     pub(crate) echo: bool,
-    /// New connections start in autocommit mode ([`EngineBuilder::autocommit`]).
-    pub(crate) autocommit: bool,
     pub(crate) listeners: Listeners,
 }
 
@@ -212,6 +213,23 @@ impl Engine {
         &self.inner
     }
 
+    /// This engine with its connections in autocommit mode, or not (SQLAlchemy's
+    /// `engine.execution_options(isolation_level="AUTOCOMMIT")`): the same pool, statement
+    /// cache, events and options, shared with `self`; only the mode of the connections it
+    /// hands out differs (see [`EngineBuilder::autocommit`]). A session bound to it reads and
+    /// writes in autocommit mode.
+    pub fn with_autocommit(&self, on: bool) -> Engine {
+        Engine {
+            inner: Arc::clone(&self.inner),
+            autocommit: on,
+        }
+    }
+
+    /// Whether connections of this handle start in autocommit mode.
+    pub fn autocommit(&self) -> bool {
+        self.autocommit
+    }
+
     /// A connection from the current pool: the handle on the pool taken here is the one the
     /// checked-out connection keeps (each reference count is an atomic read-modify-write,
     /// ~10 ns; the pool's lock is not held while a checkout waits).
@@ -298,7 +316,8 @@ impl EngineBuilder {
     /// bracket: `begin()` / `commit()` / `rollback()` send nothing unless the driver reports a
     /// transaction open after all (on SQLite, one a SAVEPOINT or the SQL itself began), which
     /// they then end. A flush is then not atomic: each of its statements commits as it runs.
-    /// Default off; per connection, see [`Connection::set_autocommit`].
+    /// Default off; for an engine sharing this one's pool, see [`Engine::with_autocommit`]; per
+    /// connection, [`Connection::set_autocommit`].
     ///
     /// [`Connection::set_autocommit`]: crate::Connection::set_autocommit
     pub fn autocommit(mut self, on: bool) -> Self {
@@ -407,6 +426,7 @@ impl EngineBuilder {
         };
         let pool = Pool::new(Arc::clone(&driver), pool_config);
         Ok(Engine {
+            autocommit: self.autocommit,
             inner: Arc::new(EngineInner {
                 url,
                 driver,
@@ -414,7 +434,6 @@ impl EngineBuilder {
                 pool: RwLock::new(pool),
                 cache: StatementCache::new(self.query_cache_size),
                 echo: self.echo,
-                autocommit: self.autocommit,
                 listeners: Listeners::default(),
             }),
         })

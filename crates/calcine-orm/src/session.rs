@@ -1364,7 +1364,9 @@ impl Session {
     pub fn expire<T: Model>(&mut self, obj: &Obj<T>) {
         let mut st = lock_state(&obj.inner.state);
         if st.status == Status::Persistent {
-            obj.inner.expired.store(true, std::sync::atomic::Ordering::Release);
+            obj.inner
+                .expired
+                .store(true, std::sync::atomic::Ordering::Release);
             st.committed = None;
         }
     }

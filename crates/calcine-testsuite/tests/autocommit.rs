@@ -168,3 +168,26 @@ fn a_savepoint_on_sqlite_opens_a_transaction_that_the_bracket_then_ends() {
     let mut other = engine.connect().unwrap();
     assert_eq!(count_rows(&mut other, &t), 1);
 }
+
+#[test]
+fn an_autocommit_engine_shares_the_pool_of_the_engine_it_comes_from() {
+    each_backend(|db| {
+        let engine = db.engine();
+        let t = db.int_table(&engine, "ac_shared");
+        let ac = engine.with_autocommit(true);
+        assert!(ac.autocommit() && !engine.autocommit());
+        let mut conn = ac.connect().unwrap();
+        assert!(conn.autocommit());
+        insert_one(&mut conn, db, &t);
+        conn.rollback().unwrap();
+        drop(conn);
+        // One pool: the connection went back to the engine's own, its statement committed.
+        assert_eq!(engine.pool_status().checked_out, 0, "{}", db.name);
+        let mut conn = engine.connect().unwrap();
+        assert!(!conn.autocommit());
+        assert_eq!(count_rows(&mut conn, &t), 1, "{}", db.name);
+        insert_one(&mut conn, db, &t);
+        conn.rollback().unwrap();
+        assert_eq!(count_rows(&mut conn, &t), 1, "{}", db.name);
+    });
+}
