@@ -238,16 +238,26 @@ impl KeySink {
     pub(crate) fn new(dialect: Dialect) -> Self {
         KeySink {
             dialect,
-            key: Vec::with_capacity(96),
+            // Room for a joined select's key without growing (a join of two 4-column
+            // tables keys to ~250 bytes).
+            key: Vec::with_capacity(320),
             params: Vec::new(),
             rows_at: None,
         }
     }
 
     fn bytes(&mut self, tag: u8, s: &str) {
-        self.key.push(tag);
-        self.varint(s.len() as u64);
-        self.key.extend_from_slice(s.as_bytes());
+        let b = s.as_bytes();
+        if let Ok(len @ 0..0x80) = u8::try_from(b.len()) {
+            // Most names: the tag, a one-byte length (what `varint` writes below 0x80) and the
+            // bytes, with one capacity check.
+            self.key.reserve(2 + b.len());
+            self.key.extend_from_slice(&[tag, len]);
+        } else {
+            self.key.push(tag);
+            self.varint(b.len() as u64);
+        }
+        self.key.extend_from_slice(b);
     }
 
     fn varint(&mut self, mut n: u64) {
