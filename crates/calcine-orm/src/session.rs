@@ -421,16 +421,7 @@ impl SessionCore {
 
     /// [`Session::expunge_all`] under the caller's lock.
     fn expunge_all(&mut self) {
-        let detach = |inst: &Arc<dyn AnyInstance>| {
-            let mut st = inst.state();
-            st.status = if st.key.is_some() {
-                Status::Detached
-            } else {
-                Status::Transient
-            };
-            st.delete_pending = false;
-            st.session = Weak::new();
-        };
+        let detach = |inst: &Arc<dyn AnyInstance>| detach_state(&mut inst.state());
         self.identity.drain_live(detach);
         self.new.iter().chain(self.deleted.iter()).for_each(detach);
         self.new.clear();
@@ -592,6 +583,17 @@ pub(crate) fn load_into<'v, T: Model>(
         }
     }
     Ok(())
+}
+
+/// An object leaving its session: detached if it has an identity, else transient.
+fn detach_state(st: &mut InstanceState) {
+    st.status = if st.key.is_some() {
+        Status::Detached
+    } else {
+        Status::Transient
+    };
+    st.delete_pending = false;
+    st.session = Weak::new();
 }
 
 /// Puts freshly read column `values` (and many-to-one target keys) into `inst`, which stops
@@ -1421,14 +1423,7 @@ impl Session {
         core.unregister(&any);
         core.new.retain(|i| !Arc::ptr_eq(i, &any));
         core.deleted.retain(|i| !Arc::ptr_eq(i, &any));
-        let mut st = any.state();
-        st.status = if st.key.is_some() {
-            Status::Detached
-        } else {
-            Status::Transient
-        };
-        st.delete_pending = false;
-        st.session = Weak::new();
+        detach_state(&mut any.state());
     }
 
     /// Removes every object from the session.
