@@ -513,23 +513,10 @@ impl Connection {
         sql: &str,
         params: &[Value],
     ) -> Result<CursorResult<'_>> {
-        if self.autocommitting() {
-            // The statement commits itself: nothing to send behind it.
-            return self.then_commit(|c| {
-                c.dispatch(sql, params, |d| read_all(d.query(sql, params)))
-                    .map(|d| d.out)
-            });
-        }
         self.then_commit(|c| {
             c.dispatch(sql, params, |d| d.query_then_commit(sql, params))
                 .map(|d| d.out)
         })
-    }
-
-    /// In autocommit mode with no transaction open in the database: statements commit
-    /// themselves.
-    fn autocommitting(&self) -> bool {
-        self.autocommit && !self.driver_tx_open()
     }
 
     /// [`exec_driver_sql`](Connection::exec_driver_sql) of one statement whose `rows` ×
@@ -580,15 +567,9 @@ impl Connection {
         }
         let fill = std::cell::RefCell::new(fill);
         let copy = || crate::driver::collect_lent(width, rows, &mut **fill.borrow_mut());
-        let autocommitting = self.autocommitting();
         self.then_commit(|c| {
             c.dispatch_lent(sql, &[], Some(&copy), |d| {
-                let fill = &mut **fill.borrow_mut();
-                if autocommitting {
-                    read_all(d.query_lent(sql, width, rows, fill))
-                } else {
-                    d.query_lent_then_commit(sql, width, rows, fill)
-                }
+                d.query_lent_then_commit(sql, width, rows, &mut **fill.borrow_mut())
             })
             .map(|d| d.out)
         })
@@ -761,11 +742,6 @@ impl Connection {
                 root.managed = false;
                 return Err(Error::invalid_request(INVALID_TX));
             }
-            self.tx.root = None;
-            return Ok(());
-        }
-        if self.autocommit && !self.driver_tx_open() {
-            // Every statement committed itself; nothing is open to end.
             self.tx.root = None;
             return Ok(());
         }
@@ -969,15 +945,6 @@ impl<'c> Dispatched<'c, Box<dyn crate::driver::DriverCursor + 'c>> {
             &mut self.scratch.values,
         )
     }
-}
-
-/// A statement's rows read to the end, for a caller that commits nothing behind it (the
-/// `..._then_commit` calls in autocommit mode).
-fn read_all(
-    cursor: Result<Box<dyn crate::driver::DriverCursor + '_>>,
-) -> Result<(crate::driver::BufferedRows, Result<()>)> {
-    let mut cursor = cursor?;
-    Ok((crate::driver::BufferedRows::read_all(&mut *cursor)?, Ok(())))
 }
 
 /// The pooled connection of a [`Connection`] that is not closed.

@@ -122,7 +122,9 @@ pub trait DriverConnection: Send {
     fn query<'c>(&'c mut self, sql: &str, params: &[Value]) -> Result<Box<dyn DriverCursor + 'c>>;
 
     /// Executes one statement, reads all its rows, then commits the transaction: the flush's last
-    /// INSERT and the `COMMIT` of the ORM's unit of work. `Ok((rows, commit))` when the
+    /// INSERT and the `COMMIT` of the ORM's unit of work. With no transaction open
+    /// ([`in_transaction`](DriverConnection::in_transaction) false: autocommit mode) the
+    /// statement commits itself and no `COMMIT` is sent. `Ok((rows, commit))` when the
     /// statement succeeded, with `commit` the outcome of the `COMMIT` (on failure the
     /// transaction is over, as after a failed [`commit`](DriverConnection::commit)); `Err` when
     /// the statement failed. The caller reads [`in_transaction`](DriverConnection::in_transaction)
@@ -189,7 +191,9 @@ pub trait DriverConnection: Send {
     /// The database's error.
     fn begin(&mut self) -> Result<()>;
 
-    /// Commits the current transaction.
+    /// Commits the current transaction; with none open
+    /// ([`in_transaction`](DriverConnection::in_transaction) false: autocommit mode) does
+    /// nothing, as [`rollback`](DriverConnection::rollback).
     ///
     /// # Errors
     /// The database's error (e.g. a deferred constraint failing).
@@ -269,7 +273,12 @@ pub(crate) fn sequential_query_then_commit<C: DriverConnection + ?Sized>(
         let mut cursor = conn.query(sql, params)?;
         BufferedRows::read_all(&mut *cursor)?
     };
-    let committed = conn.commit();
+    // No transaction open (autocommit mode): the statement committed itself.
+    let committed = if conn.in_transaction() {
+        conn.commit()
+    } else {
+        Ok(())
+    };
     Ok((rows, committed))
 }
 

@@ -1088,9 +1088,7 @@ impl Session {
     /// # Errors
     /// Checking out the connection failed, or `f`'s error.
     pub fn connection<R>(&mut self, f: impl FnOnce(&mut Connection) -> Result<R>) -> Result<R> {
-        self.core().check_active()?;
-        self.shared.io_guard()?;
-        let mut core = self.core();
+        let mut core = self.ready_core()?;
         f(core.connection()?)
     }
 
@@ -1146,16 +1144,18 @@ impl Session {
         self.core().flush_locked(&self.shared, commit)
     }
 
-    fn autoflush(&mut self) -> Result<()> {
-        self.core().autoflush_locked(&self.shared)
-    }
-
-    /// The session's state for a query, locked once: the transaction checked, implicit IO
-    /// allowed here, the autoflush done.
-    fn query_core(&self) -> Result<MutexGuard<'_, SessionCore>> {
-        let mut core = self.core();
+    /// The session's state, locked once for an operation that may do IO: the transaction
+    /// checked, implicit IO allowed here.
+    fn ready_core(&self) -> Result<MutexGuard<'_, SessionCore>> {
+        let core = self.core();
         core.check_active()?;
         self.shared.io_guard()?;
+        Ok(core)
+    }
+
+    /// [`ready_core`](Self::ready_core) for a query: the autoflush done too.
+    fn query_core(&self) -> Result<MutexGuard<'_, SessionCore>> {
+        let mut core = self.ready_core()?;
         core.autoflush_locked(&self.shared)?;
         Ok(core)
     }
@@ -1309,9 +1309,7 @@ impl Session {
     /// # Errors
     /// `InvalidRequest` if a transaction is already begun.
     pub fn begin(&mut self) -> Result<()> {
-        self.core().check_active()?;
-        self.shared.io_guard()?;
-        let mut core = self.core();
+        let mut core = self.ready_core()?;
         let conn = core.connection()?;
         if conn.in_transaction() {
             return Err(Error::invalid_request(
@@ -1393,9 +1391,7 @@ impl Session {
     /// # Errors
     /// An unknown relationship name, or as [`refresh`](Session::refresh).
     pub fn refresh_relationships<T: Model>(&mut self, obj: &Obj<T>, names: &[&str]) -> Result<()> {
-        self.core().check_active()?;
-        self.shared.io_guard()?;
-        self.autoflush()?;
+        drop(self.query_core()?);
         let any = obj.as_any();
         let key = any.state().key.clone();
         let rels = T::relationships();

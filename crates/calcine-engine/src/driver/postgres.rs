@@ -413,12 +413,17 @@ type Committed<T> =
 ///
 /// `COMMIT` is not sent when `run` fails on its first poll, before its request left (a
 /// parameter that does not encode, a closed client): the transaction then stays open, with its
-/// earlier statements in it. `sent` records whether it was sent.
+/// earlier statements in it. Nor when no transaction is open (`in_tx` false: autocommit mode),
+/// where the statement commits itself. `sent` records whether it was sent.
 async fn then_commit<T>(
     client: &Client,
     run: impl std::future::Future<Output = std::result::Result<T, tokio_postgres::Error>>,
+    in_tx: bool,
     sent: &mut bool,
 ) -> std::result::Result<Committed<T>, tokio_postgres::Error> {
+    if !in_tx {
+        return Ok(run.await.map(|v| (v, Ok(()))));
+    }
     let mut run = std::pin::pin!(run);
     let first = std::future::poll_fn(|cx| Poll::Ready(run.as_mut().poll(cx))).await;
     let out = match first {
@@ -640,7 +645,7 @@ impl PostgresConnection {
             &mut self.wire,
             client,
             &mut self.begin_pending,
-            then_commit(client, run, &mut sent),
+            then_commit(client, run, self.in_tx, &mut sent),
         );
         if sent {
             // Committed, rolled back, or the connection is gone: the transaction is over.
@@ -724,6 +729,10 @@ impl DriverConnection for PostgresConnection {
     }
 
     fn commit(&mut self) -> Result<()> {
+        // No transaction begun (autocommit mode): nothing to commit.
+        if !self.in_tx {
+            return Ok(());
+        }
         // A failed COMMIT ends the transaction on PostgreSQL too.
         self.in_tx = false;
         if std::mem::take(&mut self.begin_pending) {

@@ -35,8 +35,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustc_hash::FxHashMap;
-
 use calcine_sql::{Dialect, Value};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
@@ -123,7 +121,7 @@ impl SqliteDriver {
             .map_err(map_error)?;
         Ok(SqliteConnection {
             conn,
-            meta: FxHashMap::default(),
+            meta: hashbrown::HashMap::default(),
         })
     }
 }
@@ -160,7 +158,7 @@ fn busy_wait(count: i32, timeout: Duration) -> bool {
 struct SqliteConnection {
     conn: rusqlite::Connection,
     /// Result columns and their decoders by SQL text, worked out once per statement.
-    meta: FxHashMap<Box<str>, StatementMeta>,
+    meta: hashbrown::HashMap<String, StatementMeta, rustc_hash::FxBuildHasher>,
 }
 
 /// Prepares `sql` through the connection's statement cache and binds `params`.
@@ -295,38 +293,39 @@ impl DriverConnection for SqliteConnection {
         // evicted one prepared again) or a re-prepared one is checked name by name.
         let reprepared = stmt.get_status(rusqlite::StatementStatus::RePrepare);
         let seen = stmt.get_status(rusqlite::StatementStatus::Run) > 0;
-        let usable = cache.get_mut(sql).is_some_and(|m| {
-            if seen && m.reprepared == reprepared {
-                return true;
+        let fresh = |stmt: &rusqlite::Statement<'_>| {
+            let (columns, decls) = read_columns(stmt);
+            StatementMeta {
+                columns,
+                decls,
+                readonly: stmt.readonly(),
+                reprepared,
             }
-            let same = m.columns.len() == stmt.column_count()
-                && m.columns
-                    .iter()
-                    .enumerate()
-                    .all(|(i, n)| stmt.column_name(i).is_ok_and(|c| c == n));
-            m.reprepared = reprepared;
-            same
-        });
-        if !usable {
-            let (columns, decls) = read_columns(&stmt);
-            if cache.len() >= STATEMENT_CACHE_CAPACITY {
-                cache.clear();
-            }
-            cache.insert(
-                sql.into(),
-                StatementMeta {
-                    columns,
-                    decls,
-                    readonly: stmt.readonly(),
-                    reprepared,
-                },
-            );
+        };
+        if cache.len() >= STATEMENT_CACHE_CAPACITY && !cache.contains_key(sql) {
+            cache.clear();
         }
-        // The cursor borrows the entry (no reference counts taken per statement) and keeps it
-        // up to date if SQLite re-prepares the statement while stepping it.
-        let meta = cache
-            .get_mut(sql)
-            .ok_or_else(|| Error::internal("the statement's column entry vanished"))?;
+        // One lookup; the cursor borrows the entry (no reference counts taken per statement)
+        // and keeps it up to date if SQLite re-prepares the statement while stepping it.
+        let meta = match cache.entry_ref(sql) {
+            hashbrown::hash_map::EntryRef::Occupied(o) => {
+                let m = o.into_mut();
+                let usable = (seen && m.reprepared == reprepared) || {
+                    let same = m.columns.len() == stmt.column_count()
+                        && m.columns
+                            .iter()
+                            .enumerate()
+                            .all(|(i, n)| stmt.column_name(i).is_ok_and(|c| c == n));
+                    m.reprepared = reprepared;
+                    same
+                };
+                if !usable {
+                    *m = fresh(&stmt);
+                }
+                m
+            }
+            hashbrown::hash_map::EntryRef::Vacant(v) => v.insert(fresh(&stmt)),
+        };
         let mut cursor = SqliteCursor {
             conn,
             stmt,
@@ -348,7 +347,12 @@ impl DriverConnection for SqliteConnection {
     }
 
     fn commit(&mut self) -> Result<()> {
-        self.simple("COMMIT")
+        // No transaction open (autocommit mode, or the SQL ended it): nothing to commit.
+        if self.conn.is_autocommit() {
+            Ok(())
+        } else {
+            self.simple("COMMIT")
+        }
     }
 
     fn rollback(&mut self) -> Result<()> {
